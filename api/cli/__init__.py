@@ -1,0 +1,27 @@
+"""The ``safecity`` command line: one Typer app with a sub-app per area.
+
+Each area's commands live in their own module here and import heavy libraries only
+inside the command bodies, so ``safecity --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from api.cli import jurisdictions as jurisdictions_cli
+from api.cli import route as route_cli
+
+app = typer.Typer(
+    name="safecity",
+    help="Geospatial crime intelligence for Punjab Police.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(jurisdictions_cli.app, name="jurisdictions")
+app.command("route")(route_cli.route)
+# further areas register here, one line each (keep this comment last)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,54 @@
+"""Settings read once from the environment, grouped by concern."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from jurisdictions.router import DEFAULT_NEAREST_LIMIT_M
+from jurisdictions.sources import PROJECT_ROOT
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """``DATABASE_URL`` (plain ``postgresql://…``) or the embedded SQLite file."""
+
+    url: str | None = None
+    sqlite_path: Path = PROJECT_ROOT / ".safecity" / "safecity.sqlite"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.url is not None
+
+
+@dataclass(frozen=True)
+class RoutingSettings:
+    nearest_limit_m: float = DEFAULT_NEAREST_LIMIT_M
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    routing: RoutingSettings = field(default_factory=RoutingSettings)
+    redis_url: str | None = None
+    jwt_secret: str | None = None
+
+
+@cache
+def get_settings() -> Settings:
+    """Settings from the environment (read once per process)."""
+    sqlite = os.environ.get("SAFECITY_SQLITE_PATH")
+    return Settings(
+        database=DatabaseSettings(
+            url=os.environ.get("DATABASE_URL") or None,
+            **({"sqlite_path": Path(sqlite)} if sqlite else {}),
+        ),
+        routing=RoutingSettings(
+            nearest_limit_m=float(os.environ.get("SAFECITY_NEAREST_LIMIT_M",
+                                                 DEFAULT_NEAREST_LIMIT_M)),
+        ),
+        redis_url=os.environ.get("REDIS_URL") or None,
+        jwt_secret=os.environ.get("SAFECITY_JWT_SECRET") or None,
+    )

@@ -1,0 +1,387 @@
+"""Resolve call locations to police-station jurisdictions.
+
+Semantics are PostGIS ``ST_Covers``: a point on a boundary belongs to every station it
+touches, and the **smallest station code wins** a tie. A point covered by no station
+(river, border, bad GPS) goes to the nearest station within ``nearest_limit_m`` and is
+flagged ``out_of_coverage``; beyond that it is rejected with a reason. A call with an
+uncertainty radius goes to the station with the greatest area of overlap with that
+circle (NENA i3), ties again to the smallest code.
+
+Methods in answers: ``interior`` (an H3 cell wholly inside one station), ``boundary``
+(exact test on the few candidates of a boundary cell), ``nearest`` and ``overlap``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import os
+from array import array
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from functools import cached_property
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import shapely
+from h3._cy import latlng_to_cell as _latlng_to_cell
+from pyproj import Transformer
+
+from geo import h3cells
+from geo.crs import UTM_42N, UTM_43N, WGS84, ZONE_EDGE_LON
+from jurisdictions.errors import NoStationNearbyError, OutsidePunjabError
+from jurisdictions.index import RoutingIndex, covering_rows, first_per_group
+
+DEFAULT_NEAREST_LIMIT_M = 5_000.0
+METHODS = ("interior", "boundary", "nearest", "overlap", "rejected")
+HIERARCHY = ("station_code", "tehsil_code", "district_code", "region_code")
+ANSWER_COLUMNS = (*HIERARCHY, "method", "out_of_coverage", "distance_m")
+"""Columns of a batch answer (the router CLI's output contract), then ``reason``."""
+
+PARALLEL_CHUNK = 100_000
+"""Batches larger than this are split across threads."""
+
+_M_PER_DEG_LAT = 110_574.0
+_M_PER_DEG_LON_EQ = 111_320.0
+
+
+@dataclass(frozen=True, slots=True)
+class RouteAnswer:
+    """Where one call goes."""
+
+    station_code: str
+    tehsil_code: str
+    district_code: str
+    region_code: str
+    method: str
+    out_of_coverage: bool
+    distance_m: float | None
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class Router:
+    """Answers for points, one at a time or in bulk, from a :class:`RoutingIndex`."""
+
+    def __init__(self, index: RoutingIndex,
+                 nearest_limit_m: float = DEFAULT_NEAREST_LIMIT_M,
+                 threads: int | None = None) -> None:
+        self.index = index
+        self.threads = threads or min(4, os.cpu_count() or 1)
+        self.nearest_limit_m = float(nearest_limit_m)
+        stations = index.stations
+        self.codes = stations["code"].to_numpy(dtype=str)
+        self._polygons = np.asarray(stations.geometry.values, dtype=object)
+        shapely.prepare(self._polygons)
+        self._tree = shapely.STRtree(self._polygons)
+        cols = [c for c in HIERARCHY[1:] if c in stations]
+        self._hierarchy = {c: stations[c].to_numpy(dtype=str) for c in cols}
+        for c in HIERARCHY[1:]:
+            self._hierarchy.setdefault(c, np.full(len(stations), "", dtype=str))
+        minx, miny, maxx, maxy = shapely.total_bounds(self._polygons)
+        margin_lat = self.nearest_limit_m / _M_PER_DEG_LAT
+        margin_lon = self.nearest_limit_m / (_M_PER_DEG_LON_EQ * math.cos(math.radians(maxy)))
+        self.extent = (minx - margin_lon, miny - margin_lat, maxx + margin_lon, maxy + margin_lat)
+        self._answers = [
+            RouteAnswer(self.codes[i], *(self._hierarchy[c][i] for c in HIERARCHY[1:]),
+                        "interior", False, None)
+            for i in range(len(self.codes))
+        ]
+
+    # ------------------------------------------------------------------ one point
+    @cached_property
+    def _single(self) -> _SingleLookup:
+        return _SingleLookup(self.index)
+
+    def resolve(self, lat: float, lon: float, radius_m: float | None = None) -> RouteAnswer:
+        """Route one call (about a microsecond for interior points).
+
+        Raises
+        ------
+        OutsidePunjabError
+            The point lies outside Punjab's extent (or is not a valid coordinate).
+        NoStationNearbyError
+            No station covers the point and none lies within ``nearest_limit_m``.
+        """
+        minx, miny, maxx, maxy = self.extent
+        if not (miny <= lat <= maxy and minx <= lon <= maxx):
+            _raise_outside(lat, lon)
+        if radius_m:
+            return self._overlap(lat, lon, float(radius_m))
+        single = self._single
+        cell = _latlng_to_cell(lat, lon, self.index.fine_res)
+        bucket = single.buckets.get(cell >> single.shift)
+        owner = None
+        if bucket is not None:
+            i = bisect.bisect_right(single.lo, cell, bucket[0], bucket[1]) - 1
+            if i >= bucket[0] and cell <= single.hi[i]:
+                owner = single.owner_of[i]
+        if owner is not None:
+            if owner >= 0:
+                return self._answers[owner]
+            b = -1 - owner
+            ptr = self.index.candidate_ptr
+            for row in self.index.candidates[ptr[b]:ptr[b + 1]]:
+                if shapely.intersects_xy(self._polygons[row], lon, lat):
+                    return self._with(int(row), "boundary", False, None)
+            row = int(covering_rows(self._polygons, self._tree, np.array([lon]),
+                                    np.array([lat]))[0])
+            if row >= 0:
+                return self._with(row, "boundary", False, None)
+        rows, dist = self._nearest(np.array([lat]), np.array([lon]))
+        if rows[0] < 0:
+            raise NoStationNearbyError(
+                f"no station covers ({lat:.6f}, {lon:.6f}) and none lies within "
+                f"{self.nearest_limit_m:.0f} m"
+            )
+        return self._with(int(rows[0]), "nearest", True, float(dist[0]))
+
+    def _with(self, row: int, method: str, out: bool, distance: float | None) -> RouteAnswer:
+        base = self._answers[row]
+        return RouteAnswer(base.station_code, base.tehsil_code, base.district_code,
+                           base.region_code, method, out, distance)
+
+    # ------------------------------------------------------------------ bulk
+    def station_rows(self, lat: npt.ArrayLike, lon: npt.ArrayLike
+                     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int8]]:
+        """Covering station row (``-1`` if none) and method code for many points.
+
+        Method codes index :data:`METHODS` (0 interior, 1 boundary). Vectorised: one H3
+        pass, one ``searchsorted``, exact tests only for boundary-cell points. Large
+        batches are split across threads (H3, numpy and GEOS release the GIL).
+        """
+        lat_a = np.asarray(lat, dtype=np.float64)
+        lon_a = np.asarray(lon, dtype=np.float64)
+        n = lat_a.size
+        workers = min(self.threads, max(1, n // PARALLEL_CHUNK))
+        if workers > 1:
+            bounds = np.linspace(0, n, workers + 1).astype(int)
+            parts = list(self._pool.map(
+                lambda k: self._station_rows(lat_a[bounds[k]:bounds[k + 1]],
+                                             lon_a[bounds[k]:bounds[k + 1]]),
+                range(workers),
+            ))
+            return (np.concatenate([p[0] for p in parts]),
+                    np.concatenate([p[1] for p in parts]))
+        return self._station_rows(lat_a, lon_a)
+
+    @cached_property
+    def _pool(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(self.threads, thread_name_prefix="router")
+
+    def _station_rows(self, lat_a: npt.NDArray[np.float64], lon_a: npt.NDArray[np.float64]
+                      ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int8]]:
+        n = lat_a.size
+        rows = np.full(n, -1, dtype=np.int64)
+        method = np.zeros(n, dtype=np.int8)
+        cells = h3cells.latlng_to_cells(lat_a, lon_a, self.index.fine_res)
+        i = np.searchsorted(self.index.lo, cells, side="right") - 1
+        found = (i >= 0) & (cells <= self.index.hi[np.maximum(i, 0)])
+        owner = np.where(found, self.index.owner[np.maximum(i, 0)], np.int32(-(2**31)))
+        interior = owner >= 0
+        rows[interior] = owner[interior]
+        # boundary cells: test candidates in code order, first cover wins
+        bnd = np.nonzero(found & ~interior)[0]
+        if bnd.size:
+            b = -1 - owner[bnd].astype(np.int64)
+            ptr = self.index.candidate_ptr
+            counts = ptr[b + 1] - ptr[b]
+            point = np.repeat(bnd, counts)
+            starts = np.repeat(ptr[b] - np.r_[0, np.cumsum(counts)[:-1]], counts)
+            cand = self.index.candidates[np.arange(point.size) + starts]
+            hit = shapely.intersects_xy(self._polygons[cand], lon_a[point], lat_a[point])
+            # candidates are ascending per point: the first hit per point is the lowest code
+            hp, hc = point[hit], cand[hit]
+            first = first_per_group(hp)
+            rows[hp[first]] = hc[first]
+            method[hp[first]] = 1
+        # boundary-cell points no candidate covers: a full exact test (thin slivers).
+        # Points outside every range are outside every station by construction.
+        rest = np.nonzero(found & (rows < 0))[0]
+        if rest.size:
+            exact = covering_rows(self._polygons, self._tree, lon_a[rest], lat_a[rest])
+            rows[rest] = exact
+            method[rest[exact >= 0]] = 1
+        return rows, method
+
+    def resolve_many(self, lat: npt.ArrayLike, lon: npt.ArrayLike,
+                     radius_m: npt.ArrayLike | None = None) -> pd.DataFrame:
+        """Route many calls; one row per input in input order.
+
+        Columns: :data:`ANSWER_COLUMNS` and ``reason`` (why a row was ``rejected``,
+        empty otherwise). Bad rows are answered, never dropped.
+        """
+        lat_a = np.asarray(lat, dtype=np.float64)
+        lon_a = np.asarray(lon, dtype=np.float64)
+        n = lat_a.size
+        radius = (np.zeros(n) if radius_m is None
+                  else np.nan_to_num(np.asarray(radius_m, dtype=np.float64), nan=0.0))
+        rows = np.full(n, -1, dtype=np.int64)
+        method = np.full(n, METHODS.index("rejected"), dtype=np.int8)
+        distance = np.full(n, np.nan)
+        reason = np.full(n, "", dtype=object)
+
+        minx, miny, maxx, maxy = self.extent
+        valid = np.isfinite(lat_a) & np.isfinite(lon_a) & (np.abs(lat_a) <= 90) & (np.abs(lon_a) <= 180)
+        inside = valid & (lat_a >= miny) & (lat_a <= maxy) & (lon_a >= minx) & (lon_a <= maxx)
+        reason[~valid] = "not a valid latitude/longitude"
+        reason[valid & ~inside] = "outside Punjab's extent"
+        if (radius < 0).any():
+            bad = radius < 0
+            reason[bad] = "radius_m must not be negative"
+            inside &= ~bad
+
+        point_rows = np.nonzero(inside & (radius == 0))[0]
+        r, m = self.station_rows(lat_a[point_rows], lon_a[point_rows])
+        rows[point_rows], method[point_rows] = r, m
+
+        circle_rows = np.nonzero(inside & (radius > 0))[0]
+        if circle_rows.size:
+            r = self._overlap_rows(lat_a[circle_rows], lon_a[circle_rows], radius[circle_rows])
+            rows[circle_rows] = r
+            method[circle_rows[r >= 0]] = METHODS.index("overlap")
+
+        lost = np.nonzero(inside & (rows < 0))[0]
+        if lost.size:
+            near, dist = self._nearest(lat_a[lost], lon_a[lost])
+            ok = near >= 0
+            rows[lost[ok]] = near[ok]
+            method[lost[ok]] = METHODS.index("nearest")
+            distance[lost[ok]] = dist[ok]
+            reason[lost[~ok]] = f"no station within {self.nearest_limit_m:.0f} m"
+
+        have = rows >= 0
+        safe = np.where(have, rows, 0)
+        out = pd.DataFrame({
+            "station_code": np.where(have, self.codes[safe], ""),
+            **{c: np.where(have, self._hierarchy[c][safe], "") for c in HIERARCHY[1:]},
+            "method": np.asarray(METHODS)[method],
+            "out_of_coverage": method == METHODS.index("nearest"),
+            "distance_m": distance,
+            "reason": reason,
+        })
+        return out
+
+    # ------------------------------------------------------------------ metric helpers
+    @cached_property
+    def _polygons_utm(self) -> dict[int, npt.NDArray[np.object_]]:
+        """Station polygons in both UTM zones (built on first use: nearest and overlap)."""
+        out = {}
+        for epsg in (UTM_42N, UTM_43N):
+            tr = Transformer.from_crs(WGS84, f"EPSG:{epsg}", always_xy=True)
+            out[epsg] = shapely.transform(
+                self._polygons, lambda xy, tr=tr: np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))
+            )
+        return out
+
+    @staticmethod
+    def _project(lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64], epsg: int
+                 ) -> npt.NDArray[np.object_]:
+        tr = Transformer.from_crs(WGS84, f"EPSG:{epsg}", always_xy=True)
+        x, y = tr.transform(lon, lat)
+        return shapely.points(x, y)
+
+    def _candidate_pairs(self, lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64],
+                         reach_m: npt.NDArray[np.float64]
+                         ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """(point, station) pairs whose bounding boxes lie within ``reach_m`` of the point."""
+        dlat = reach_m / _M_PER_DEG_LAT
+        dlon = reach_m / (_M_PER_DEG_LON_EQ * np.cos(np.radians(np.abs(lat) + dlat)))
+        boxes = shapely.box(lon - dlon, lat - dlat, lon + dlon, lat + dlat)
+        pairs = self._tree.query(boxes)
+        return pairs[0], pairs[1]
+
+    def _by_zone(self, lon: npt.NDArray[np.float64]) -> list[tuple[int, npt.NDArray[np.int64]]]:
+        west = lon < ZONE_EDGE_LON
+        return [(UTM_42N, np.nonzero(west)[0]), (UTM_43N, np.nonzero(~west)[0])]
+
+    def _nearest(self, lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64]
+                 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Nearest station within the limit (metres, UTM of the point's zone); -1 if none."""
+        rows = np.full(lat.size, -1, dtype=np.int64)
+        dist = np.full(lat.size, np.nan)
+        for epsg, sel in self._by_zone(lon):
+            if not sel.size:
+                continue
+            pt, st = self._candidate_pairs(lat[sel], lon[sel], np.full(sel.size, self.nearest_limit_m))
+            if not pt.size:
+                continue
+            pts = self._project(lat[sel], lon[sel], epsg)
+            d = shapely.distance(self._polygons_utm[epsg][st], pts[pt])
+            ok = d <= self.nearest_limit_m
+            pt, st, d = pt[ok], st[ok], d[ok]
+            order = np.lexsort((st, d, pt))
+            pt, st, d = pt[order], st[order], d[order]
+            first = first_per_group(pt)
+            rows[sel[pt[first]]] = st[first]
+            dist[sel[pt[first]]] = d[first]
+        return rows, dist
+
+    def _overlap_rows(self, lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64],
+                      radius: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+        """Station with the greatest area of overlap with each circle; -1 if none."""
+        rows = np.full(lat.size, -1, dtype=np.int64)
+        for epsg, sel in self._by_zone(lon):
+            if not sel.size:
+                continue
+            pt, st = self._candidate_pairs(lat[sel], lon[sel], radius[sel])
+            if not pt.size:
+                continue
+            circles = shapely.buffer(self._project(lat[sel], lon[sel], epsg), radius[sel],
+                                     quad_segs=16)
+            area = shapely.area(shapely.intersection(self._polygons_utm[epsg][st], circles[pt]))
+            ok = area > 0
+            pt, st, area = pt[ok], st[ok], area[ok]
+            order = np.lexsort((st, -area, pt))
+            pt, st = pt[order], st[order]
+            first = first_per_group(pt)
+            rows[sel[pt[first]]] = st[first]
+        return rows
+
+    def _overlap(self, lat: float, lon: float, radius_m: float) -> RouteAnswer:
+        if radius_m < 0:
+            raise ValueError("radius_m must not be negative")
+        row = int(self._overlap_rows(np.array([lat]), np.array([lon]), np.array([radius_m]))[0])
+        if row < 0:
+            return self.resolve(lat, lon)
+        return self._with(row, "overlap", False, None)
+
+
+class _SingleLookup:
+    """One-point lookup in plain Python containers (no numpy call per point).
+
+    Entries are bucketed by their resolution-7 ancestor (the top bits of a fine cell),
+    so a lookup is a dict hit and a short ``bisect`` over a compact ``array``.
+    """
+
+    BUCKET_RES = 7
+
+    def __init__(self, index: RoutingIndex) -> None:
+        self.shift = 3 * (h3cells.MAX_RES - self.BUCKET_RES)
+        self.lo = array("Q", index.lo.tobytes())
+        self.hi = array("Q", index.hi.tobytes())
+        self.owner_of = array("i", index.owner.astype(np.int32).tobytes())
+        shift = np.uint64(self.shift)
+        prefixes = np.unique(np.concatenate([index.lo >> shift, index.hi >> shift]))
+        # coarse entries span many buckets: add every bucket between their ends
+        spans = (index.hi >> shift) - (index.lo >> shift)
+        wide = np.nonzero(spans > 0)[0]
+        if wide.size:
+            counts = spans[wide].astype(np.int64)
+            starts = np.repeat((index.lo[wide] >> shift).astype(np.int64), counts)
+            steps = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+            prefixes = np.unique(np.concatenate([prefixes, (starts + steps + 1).astype(np.uint64)]))
+        first = np.searchsorted(index.lo, prefixes << shift, side="right") - 1
+        last = np.searchsorted(index.lo, (prefixes + np.uint64(1)) << shift, side="left")
+        self.buckets = dict(zip(prefixes.tolist(),
+                                zip(np.maximum(first, 0).tolist(), last.tolist(), strict=True),
+                                strict=True))
+
+
+
+def _raise_outside(lat: float, lon: float) -> None:
+    if not (math.isfinite(lat) and math.isfinite(lon) and abs(lat) <= 90 and abs(lon) <= 180):
+        raise OutsidePunjabError(f"({lat}, {lon}) is not a valid latitude/longitude")
+    raise OutsidePunjabError(f"({lat:.6f}, {lon:.6f}) lies outside Punjab's extent")

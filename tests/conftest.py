@@ -1,0 +1,58 @@
+"""Shared fixtures: real PostGIS (a throw-away database per test session), real data.
+
+PostGIS runs on the machine's PostgreSQL (``SAFECITY_TEST_PG``, default
+``postgresql://postgres@127.0.0.1:5432/postgres``); the test command installs the
+extension when missing. Nothing here mocks a database.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+ADMIN_URL = os.environ.get("SAFECITY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(scope="session")
+def postgis_url() -> Iterator[str]:
+    """URL of a fresh database with PostGIS, dropped when the session ends."""
+    name = f"safecity_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg.connect(ADMIN_URL, autocommit=True)
+    except psycopg.OperationalError as exc:  # a clear failure, never a skip
+        pytest.fail(f"PostgreSQL is not reachable at {ADMIN_URL}: {exc}")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            try:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+            except psycopg.Error as exc:
+                pytest.fail(f"PostGIS is not installed on this server ({exc}); "
+                            "run scripts/test.sh, which installs it")
+        yield url
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def punjab_set():  # type: ignore[no-untyped-def]
+    """The shipped Punjab boundary set with its stand-in stations (cached build)."""
+    from jurisdictions.catalog import punjab_boundary_set
+
+    return punjab_boundary_set()
+
+
+@pytest.fixture(scope="session")
+def punjab_router(punjab_set):  # type: ignore[no-untyped-def]
+    """A router compiled from the shipped set (cached on disk by version)."""
+    from jurisdictions.catalog import load_index
+    from jurisdictions.router import Router
+
+    return Router(load_index(punjab_set))

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from api.settings import Settings, get_settings
 from jurisdictions.catalog import punjab_router
 from jurisdictions.index import Progress
 from jurisdictions.router import Router
-
-from api.settings import Settings, get_settings
 
 
 def _quiet(_step: str, _fraction: float) -> None:

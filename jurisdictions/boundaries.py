@@ -139,10 +139,10 @@ def _census_2023_by_tehsil(tehsils: pd.DataFrame, directory: Path | None) -> pd.
         p2017 = pd.read_csv(verified_source(TEHSIL_2017_FILE, directory)).set_index("code")
         d2017 = pd.read_csv(verified_source(DISTRICT_2017_FILE, directory)).set_index("code")
         district_total = pop.groupby("district_code")["population_2023"].sum()
-        for row in pop[missing].itertuples():
-            growth = district_total[row.district_code] / d2017.loc[row.district_code, "pop_total_2017"]
-            share = growth * p2017.loc[row.code, ["pop_total_2017", "pop_rural_2017", "pop_urban_2017"]]
-            pop.loc[row.Index, ["population_2023", "rural_2023", "urban_2023"]] = share.to_numpy()
+        growth = pop["district_code"].map(district_total / d2017["pop_total_2017"])
+        grown = p2017.reindex(pop["code"])[["pop_total_2017", "pop_rural_2017", "pop_urban_2017"]]
+        estimate = grown.to_numpy() * growth.to_numpy()[:, None]
+        pop.loc[missing, ["population_2023", "rural_2023", "urban_2023"]] = estimate[missing.to_numpy()]
         for district in pop.loc[missing, "district_code"].unique():
             in_district = pop["district_code"] == district
             estimated = pop.loc[in_district & missing, "population_2023"].sum()

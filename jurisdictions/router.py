@@ -17,6 +17,7 @@ import bisect
 import math
 import os
 from array import array
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import cached_property
@@ -84,8 +85,9 @@ class Router:
         margin_lat = self.nearest_limit_m / _M_PER_DEG_LAT
         margin_lon = self.nearest_limit_m / (_M_PER_DEG_LON_EQ * math.cos(math.radians(maxy)))
         self.extent = (minx - margin_lon, miny - margin_lat, maxx + margin_lon, maxy + margin_lat)
+        tehsil, district, region = (self._hierarchy[c] for c in HIERARCHY[1:])
         self._answers = [
-            RouteAnswer(self.codes[i], *(self._hierarchy[c][i] for c in HIERARCHY[1:]),
+            RouteAnswer(str(self.codes[i]), str(tehsil[i]), str(district[i]), str(region[i]),
                         "interior", False, None)
             for i in range(len(self.codes))
         ]
@@ -254,7 +256,7 @@ class Router:
 
         have = rows >= 0
         safe = np.where(have, rows, 0)
-        out = pd.DataFrame({
+        return pd.DataFrame({
             "station_code": np.where(have, self.codes[safe], ""),
             **{c: np.where(have, self._hierarchy[c][safe], "") for c in HIERARCHY[1:]},
             "method": np.asarray(METHODS)[method],
@@ -262,19 +264,13 @@ class Router:
             "distance_m": distance,
             "reason": reason,
         })
-        return out
 
     # ------------------------------------------------------------------ metric helpers
     @cached_property
     def _polygons_utm(self) -> dict[int, npt.NDArray[np.object_]]:
         """Station polygons in both UTM zones (built on first use: nearest and overlap)."""
-        out = {}
-        for epsg in (UTM_42N, UTM_43N):
-            tr = Transformer.from_crs(WGS84, f"EPSG:{epsg}", always_xy=True)
-            out[epsg] = shapely.transform(
-                self._polygons, lambda xy, tr=tr: np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))
-            )
-        return out
+        return {epsg: shapely.transform(self._polygons, _projector(epsg))
+                for epsg in (UTM_42N, UTM_43N)}
 
     @staticmethod
     def _project(lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64], epsg: int
@@ -379,6 +375,16 @@ class _SingleLookup:
                                 zip(np.maximum(first, 0).tolist(), last.tolist(), strict=True),
                                 strict=True))
 
+
+
+def _projector(epsg: int) -> Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]:
+    """Coordinate-array function from lon/lat to a UTM zone (for ``shapely.transform``)."""
+    transformer = Transformer.from_crs(WGS84, f"EPSG:{epsg}", always_xy=True)
+
+    def project(xy: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
+
+    return project
 
 
 def _raise_outside(lat: float, lon: float) -> None:

@@ -149,7 +149,7 @@ def _place(tehsil: pd.Series, polygon_m: shapely.Geometry, towns_m: pd.DataFrame
             ring = anchor + _hex_ring_offsets(int(k)) * spacing
             points.append(_inside(polygon_m, ring, anchor))
     if n_rural:
-        minx, miny, maxx, maxy = polygon_m.bounds
+        minx, miny, maxx, maxy = shapely.bounds(polygon_m)
         wanted = n_rural * params.rural_samples_per_station
         samples = np.empty((0, 2))
         while len(samples) < wanted:
@@ -229,6 +229,9 @@ def _clipped_voronoi(points_m: npt.NDArray[np.float64], polygon_m: shapely.Geome
     owner = shapely.STRtree(cells).query(shapely.points(points_m), predicate="within")
     ordered = np.empty(len(points_m), dtype=object)
     ordered[owner[0]] = cells[owner[1]]
-    cells_deg = shapely.transform(ordered, lambda xy: np.column_stack(to_deg.transform(xy[:, 0], xy[:, 1])))
+    def unproject(xy: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return np.column_stack(to_deg.transform(xy[:, 0], xy[:, 1]))
+
+    cells_deg = shapely.transform(ordered, unproject)
     clipped = shapely.intersection(cells_deg, polygon_deg, grid_size=SOURCE_PRECISION)
     return [shapely.make_valid(c) if not shapely.is_valid(c) else c for c in clipped]

@@ -23,7 +23,8 @@ def test_descendant_range_bounds_every_child(lat: float, lon: float, res: int) -
     fine = min(res + 3, 12)
     lo, hi = h3cells.descendant_range(np.array([h3.str_to_int(cell)], dtype=np.uint64), fine)
     kids = np.array([h3.str_to_int(c) for c in h3.cell_to_children(cell, fine)], dtype=np.uint64)
-    assert kids.min() == lo[0] and kids.max() == hi[0]
+    assert kids.min() == lo[0]
+    assert kids.max() == hi[0]
     # a neighbour's children fall outside the range
     for other in h3.grid_ring(cell, 1):
         okids = np.array([h3.str_to_int(c) for c in h3.cell_to_children(other, fine)], np.uint64)

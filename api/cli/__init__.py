@@ -10,6 +10,7 @@ import typer
 
 from api.cli import jurisdictions as jurisdictions_cli
 from api.cli import route as route_cli
+from api.cli import serve as serve_cli
 
 app = typer.Typer(
     name="safecity",
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 app.add_typer(jurisdictions_cli.app, name="jurisdictions")
 app.command("route")(route_cli.route)
+app.command("serve")(serve_cli.serve)
 # further areas register here, one line each (keep this comment last)
 
 

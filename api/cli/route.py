@@ -23,9 +23,8 @@ def route(
     out: Annotated[Path | None, typer.Option(help="Output CSV (with --csv)")] = None,
 ) -> None:
     """Route one point (prints JSON) or a CSV of points (writes the answer columns)."""
-    from jurisdictions.errors import JurisdictionsError  # noqa: PLC0415
-
     from api.routing import current_router  # noqa: PLC0415
+    from jurisdictions.errors import JurisdictionsError  # noqa: PLC0415
 
     if csv is None and (lat is None or lon is None):
         raise typer.BadParameter("give LAT LON, or --csv IN.csv --out OUT.csv")
@@ -34,9 +33,8 @@ def route(
     with progress_bar("loading router") as update:
         router = current_router(progress=update)
     if csv is None:
-        assert lat is not None and lon is not None
         try:
-            answer = router.resolve(lat, lon, radius_m)
+            answer = router.resolve(lat, lon, radius_m)  # type: ignore[arg-type]
         except (JurisdictionsError, ValueError) as exc:
             console.print(f"[red]rejected:[/red] {exc}")
             raise typer.Exit(2) from exc

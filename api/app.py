@@ -1,0 +1,54 @@
+"""The Litestar application: a thin HTTP layer over the domain packages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Router, get
+from litestar.openapi import OpenAPIConfig
+
+from api.domain.jurisdictions.controllers import JurisdictionController
+from api.domain.jurisdictions.services import JurisdictionService
+from api.domain.routing.controllers import RoutingController
+from api.domain.routing.services import RoutingService
+from api.errors import EXCEPTION_HANDLERS
+from api.settings import Settings, get_settings
+
+
+@get("/health", operation_id="health", tags=["ops"])
+async def health() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the app; the router and boundary set load once at start-up."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        import anyio  # noqa: PLC0415
+
+        from api.boundaries import current_boundaries  # noqa: PLC0415
+        from api.routing import current_router  # noqa: PLC0415
+
+        router = await anyio.to_thread.run_sync(lambda: current_router(settings))
+        boundaries = await anyio.to_thread.run_sync(lambda: current_boundaries(settings))
+        app.state.routing = RoutingService(router)
+        app.state.jurisdictions = JurisdictionService(boundaries)
+        yield
+
+    v1 = Router(path="/api/v1", route_handlers=[RoutingController, JurisdictionController])
+    return Litestar(
+        route_handlers=[health, v1],
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(title="safecity", version="0.1.0", path="/schema"),
+        debug=False,
+    )
+
+
+def app_factory() -> Litestar:
+    """Entry point for ``uvicorn --factory api.app:app_factory``."""
+    return create_app()

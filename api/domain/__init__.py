@@ -1,0 +1,1 @@
+"""One sub-package per resource: schemas (msgspec), services (no HTTP), controllers."""

@@ -14,7 +14,7 @@ clearly labelled stand-in:
    10,000 urban residents; rural stations are spread evenly over the rest of the tehsil
    by k-means on seeded sample points.
 3. **Areas.** The Voronoi cells of a tehsil's stations clipped to the real tehsil
-   polygon on a 1e-7° grid (the COD-AB source precision), so stations tile each tehsil
+   polygon with snap rounding on a 1e-9° grid, so stations tile each tehsil
    with no gap and no overlap and follow its detailed border.
 
 Everything is seeded by the tehsil code: the same inputs give the same layer.
@@ -36,8 +36,10 @@ from scipy.cluster.vq import kmeans2
 from geo.crs import PROVINCE_EPSG, WGS84
 from jurisdictions.boundaries import as_multipolygons
 
-SOURCE_PRECISION = 1e-7
-"""Grid of the COD-AB coordinates (7 decimals); clipping snaps to it so borders match."""
+CLIP_GRID = 1e-9
+"""Snap-rounding grid of the clip (about 0.1 mm). The COD-AB coordinates have 7 decimals,
+so every tehsil vertex is already on it and kept exactly; new vertices where Voronoi
+edges cross a tehsil border are shared exactly by both stations beside them."""
 
 PUNJAB_ADMIN1 = "04"
 """GeoNames admin1 code of Punjab, Pakistan."""
@@ -48,6 +50,8 @@ class StandInParameters:
     """Knobs of the stand-in layer; the defaults are what ``jurisdictions build`` uses."""
 
     total: int = 720
+    algorithm: int = 2
+    """Bumped whenever the construction changes, so cached layers are rebuilt."""
     urban_weight: float = 3.0
     urban_km2_per_10k: float = 1.0
     rural_samples_per_station: int = 60
@@ -233,5 +237,5 @@ def _clipped_voronoi(points_m: npt.NDArray[np.float64], polygon_m: shapely.Geome
         return np.column_stack(to_deg.transform(xy[:, 0], xy[:, 1]))
 
     cells_deg = shapely.transform(ordered, unproject)
-    clipped = shapely.intersection(cells_deg, polygon_deg, grid_size=SOURCE_PRECISION)
+    clipped = shapely.intersection(cells_deg, polygon_deg, grid_size=CLIP_GRID)
     return [shapely.make_valid(c) if not shapely.is_valid(c) else c for c in clipped]

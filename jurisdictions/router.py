@@ -272,11 +272,14 @@ class Router:
         return {epsg: shapely.transform(self._polygons, _projector(epsg))
                 for epsg in (UTM_42N, UTM_43N)}
 
-    @staticmethod
-    def _project(lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64], epsg: int
+    @cached_property
+    def _transformers(self) -> dict[int, Transformer]:
+        return {epsg: Transformer.from_crs(WGS84, f"EPSG:{epsg}", always_xy=True)
+                for epsg in (UTM_42N, UTM_43N)}
+
+    def _project(self, lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64], epsg: int
                  ) -> npt.NDArray[np.object_]:
-        tr = Transformer.from_crs(WGS84, f"EPSG:{epsg}", always_xy=True)
-        x, y = tr.transform(lon, lat)
+        x, y = self._transformers[epsg].transform(lon, lat)
         return shapely.points(x, y)
 
     def _candidate_pairs(self, lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64],

@@ -27,6 +27,7 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 from h3._cy import latlng_to_cell as _latlng_to_cell
+from shapely.lib import intersects_xy as _intersects_xy  # the ufunc, without the wrapper's µs
 from pyproj import Transformer
 
 from geo import h3cells
@@ -124,10 +125,12 @@ class Router:
             if owner >= 0:
                 return self._answers[owner]
             b = -1 - owner
-            ptr = self.index.candidate_ptr
-            for row in self.index.candidates[ptr[b]:ptr[b + 1]]:
-                if shapely.intersects_xy(self._polygons[row], lon, lat):
-                    return self._with(int(row), "boundary", False, None)
+            first, last = single.candidate_ptr[b], single.candidate_ptr[b + 1]
+            candidates = self.index.candidates[first:last]
+            # candidates ascend by code, so the first hit is the tie rule's answer
+            hits = _intersects_xy(self._polygons[candidates], lon, lat).tolist()
+            if True in hits:
+                return self._with(int(candidates[hits.index(True)]), "boundary", False, None)
             row = int(covering_rows(self._polygons, self._tree, np.array([lon]),
                                     np.array([lat]))[0])
             if row >= 0:
@@ -237,7 +240,8 @@ class Router:
 
         point_rows = np.nonzero(inside & (radius == 0))[0]
         r, m = self.station_rows(lat_a[point_rows], lon_a[point_rows])
-        rows[point_rows], method[point_rows] = r, m
+        rows[point_rows] = r
+        method[point_rows[r >= 0]] = m[r >= 0]
 
         circle_rows = np.nonzero(inside & (radius > 0))[0]
         if circle_rows.size:
@@ -362,6 +366,7 @@ class _SingleLookup:
         self.lo = array("Q", index.lo.tobytes())
         self.hi = array("Q", index.hi.tobytes())
         self.owner_of = array("i", index.owner.astype(np.int32).tobytes())
+        self.candidate_ptr: list[int] = index.candidate_ptr.tolist()
         shift = np.uint64(self.shift)
         prefixes = np.unique(np.concatenate([index.lo >> shift, index.hi >> shift]))
         # coarse entries span many buckets: add every bucket between their ends

@@ -124,6 +124,14 @@ def test_batch_answers_every_row_and_explains_rejections(router: Router) -> None
     assert out["out_of_coverage"].tolist() == [False, False, False, True, False]
 
 
+def test_batch_rejects_points_far_from_every_station(router: Router) -> None:
+    tight = Router(router.index, nearest_limit_m=500)
+    out = tight.resolve_many(np.array([Y0 - 0.004, Y0 + 0.05]), np.array([X0 - 0.004, X0 + 0.05]))
+    assert out["method"].tolist() == ["rejected", "interior"]
+    assert out["reason"].tolist() == ["no station within 500 m", ""]
+    assert out["station_code"].tolist() == ["", "S-A"]
+
+
 coordinate = st.floats(min_value=-0.02, max_value=2 * STEP + 0.02, allow_nan=False)
 
 

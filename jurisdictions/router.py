@@ -27,8 +27,8 @@ import numpy.typing as npt
 import pandas as pd
 import shapely
 from h3._cy import latlng_to_cell as _latlng_to_cell
-from shapely.lib import intersects_xy as _intersects_xy  # the ufunc, without the wrapper's µs
 from pyproj import Transformer
+from shapely.lib import intersects_xy as _intersects_xy  # the ufunc, without the wrapper's µs
 
 from geo import h3cells
 from geo.crs import UTM_42N, UTM_43N, WGS84, ZONE_EDGE_LON

@@ -171,7 +171,8 @@ class QAReport:
         from rich.text import Text  # noqa: PLC0415
 
         verdict = "[bold green]OK[/]" if self.ok else "[bold red]FAILED[/]"
-        counts = ", ".join(f"{n:,} {level}s" for level, n in self.features.items())
+        counts = ", ".join(f"{n:,} {level}{'' if n == 1 else 's'}"
+                           for level, n in self.features.items())
         header = Text.from_markup(
             f"QA of boundary set [bold]{self.version}[/]: {verdict} — "
             f"{len(self.errors):,} errors, {len(self.warnings):,} warnings "

@@ -21,6 +21,7 @@ app = typer.Typer(
 app.add_typer(jurisdictions_cli.app, name="jurisdictions")
 app.command("route")(route_cli.route)
 app.command("serve")(serve_cli.serve)
+app.add_typer(__import__("api.cli.synth", fromlist=["app"]).app, name="synth")
 # further areas register here, one line each (keep this comment last)
 
 

@@ -52,6 +52,7 @@ FOLLOW_UP_SCATTER_M = 20.0
 HOAX_SCATTER_M = 15.0
 HOAX_RANK_OFFSET = 5.0
 MAX_PULLS = 10
+BUSY_QUANTILE = 0.75
 COLUMNS = ("call_id", "received_at", "lat", "lon", "category", "serious", "caller_phone",
            "station_code", "tehsil_code", "district_code", "region_code", "urban",
            "acknowledged_at", "dispatched_at", "on_scene_at", "closed_at", "out_of_coverage",
@@ -194,9 +195,16 @@ def _station_rows(codes: pd.Series, world: World) -> npt.NDArray[np.int64]:
 def _pick_slow(rows: npt.NDArray[np.int64], dispatched: npt.NDArray[np.bool_],
                station_urban: npt.NDArray[np.bool_], count: int,
                rng: np.random.Generator) -> npt.NDArray[np.int64]:
-    """Slow stations: half urban, half rural, among the busier half of stations."""
-    load = np.bincount(rows[dispatched], minlength=station_urban.size)
-    busy = load >= max(np.median(load[load > 0]) if (load > 0).any() else 0, 1)
+    """Slow stations: half urban, half rural, among the busiest quarter of their kind.
+
+    Busy stations carry enough calls for a response-time review to see the slowness.
+    """
+    load = np.bincount(rows[dispatched], minlength=station_urban.size).astype(np.float64)
+    busy = np.zeros(station_urban.size, dtype=bool)
+    for kind in (True, False):
+        of_kind = (station_urban == kind) & (load > 0)
+        if of_kind.any():
+            busy |= of_kind & (load >= np.quantile(load[of_kind], BUSY_QUANTILE))
     picks: list[int] = []
     for want_urban, n in ((True, count // 2), (False, count - count // 2)):
         pool = np.flatnonzero(busy & (station_urban == want_urban))

@@ -1,0 +1,272 @@
+"""``safecity synth``: generate a call history, and replay it against a running service.
+
+``synth calls`` writes GeoParquet (and the ground truth as JSON beside it) with
+:func:`geo.synth.generate_calls`. ``synth replay`` posts calls from such a file to
+``POST /api/v1/calls`` at a bounded rate, for a bounded time and count, and only ever to
+a loopback address: it is a load tool for this machine, never a way to flood a real
+service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from api.cli.progress import console, progress_bar
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+app = typer.Typer(help="Synthetic call histories: generate, and replay against a local service.",
+                  no_args_is_help=True)
+
+CALLS_PATH = "/api/v1/calls"
+LOOPBACK_NAMES = ("localhost",)
+REPLAY_COLUMNS = ("call_id", "received_at", "lat", "lon", "category", "caller_phone")
+
+
+class NonLoopbackTargetError(ValueError):
+    """A replay target that is not a loopback address (127.0.0.0/8, ::1, localhost)."""
+
+
+def ensure_loopback(url: str) -> str:
+    """The calls endpoint for a service URL, or an error if the host is not loopback.
+
+    Host names other than ``localhost`` are refused without any DNS lookup: a name
+    could resolve anywhere.
+    """
+    import httpx  # noqa: PLC0415
+
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise NonLoopbackTargetError(f"not a valid URL: {url!r} ({exc})") from exc
+    if parsed.scheme not in ("http", "https"):
+        raise NonLoopbackTargetError(f"replay needs an http(s) URL, got {url!r}")
+    host = parsed.host.lower()
+    if host not in LOOPBACK_NAMES:
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise NonLoopbackTargetError(
+                f"refusing to replay to {host!r}: only loopback targets "
+                "(127.0.0.0/8, ::1, localhost) are allowed")
+    base = str(parsed).rstrip("/")
+    return base if base.endswith(CALLS_PATH) else base + CALLS_PATH
+
+
+@dataclass
+class ReplayReport:
+    """What a replay achieved."""
+
+    target: str
+    planned: int
+    sent: int = 0
+    succeeded: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+    achieved_rate: float = 0.0
+    latency_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _percentiles(latencies: list[float]) -> dict[str, float]:
+    import numpy as np  # noqa: PLC0415
+
+    if not latencies:
+        return {}
+    values = np.asarray(latencies) * 1000.0
+    return {f"p{q}": float(np.percentile(values, q)) for q in (50, 90, 99)} | {
+        "max": float(values.max())}
+
+
+def _bodies(calls: pd.DataFrame, restamp: bool) -> list[tuple[str, dict[str, Any]]]:
+    """(Idempotency-Key, JSON body) per call, in file order."""
+    from geo.synth import idempotency_key  # noqa: PLC0415
+
+    out: list[tuple[str, dict[str, Any]]] = []
+    columns = (calls["call_id"].tolist(), calls["received_at"].tolist(), calls["lat"].tolist(),
+               calls["lon"].tolist(), calls["category"].astype(str).tolist(),
+               calls["caller_phone"].tolist())
+    for call_id, received, lat, lon, category, phone in zip(*columns, strict=True):
+        body: dict[str, Any] = {"lat": float(lat), "lon": float(lon), "category": category}
+        if isinstance(phone, str) and phone:
+            body["caller_phone"] = phone
+        if not restamp:
+            body["received_at"] = received.isoformat()
+        out.append((idempotency_key(int(call_id), received, float(lat), float(lon), category), body))
+    return out
+
+
+async def run_replay(calls: pd.DataFrame, url: str, *, rate: float, duration: float,
+                     max_calls: int | None = None, concurrency: int = 32,
+                     timeout: float = 10.0, restamp: bool = False,
+                     on_sent: Any = None) -> ReplayReport:
+    """Post ``calls`` (columns :data:`REPLAY_COLUMNS`) to a loopback service.
+
+    Open-loop schedule: call ``i`` is due at ``i / rate`` seconds; at most
+    ``concurrency`` requests are in flight; nothing is started after ``duration``
+    seconds or beyond ``max_calls``; requests still running at ``duration + timeout``
+    are cancelled and counted as errors. Each request carries an ``Idempotency-Key``
+    derived from the call, so a second replay of the same file creates nothing new.
+    """
+    import httpx  # noqa: PLC0415
+
+    target = ensure_loopback(url)
+    if rate <= 0 or duration <= 0:
+        raise ValueError("rate and duration must be positive")
+    limit = min(len(calls), math.ceil(rate * duration))
+    if max_calls is not None:
+        limit = min(limit, max(0, max_calls))
+    bodies = _bodies(calls.head(limit), restamp)
+    report = ReplayReport(target=target, planned=len(bodies))
+    latencies: list[float] = []
+    gate = asyncio.Semaphore(concurrency)
+
+    def count_error(kind: str) -> None:
+        report.errors[kind] = report.errors.get(kind, 0) + 1
+
+    async def post(client: httpx.AsyncClient, key: str, body: dict[str, Any]) -> None:
+        try:
+            began = time.perf_counter()
+            response = await client.post(target, json=body, headers={"Idempotency-Key": key})
+            latencies.append(time.perf_counter() - began)
+            if 200 <= response.status_code < 300:
+                report.succeeded += 1
+            else:
+                count_error(str(response.status_code))
+        except httpx.HTTPError as exc:
+            count_error(type(exc).__name__)
+        finally:
+            gate.release()
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    tasks: list[asyncio.Task[None]] = []
+    async with httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False) as client:
+        start = time.perf_counter()
+        for i, (key, body) in enumerate(bodies):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if time.perf_counter() - start >= duration:
+                break
+            await gate.acquire()
+            if time.perf_counter() - start >= duration:
+                gate.release()
+                break
+            tasks.append(asyncio.create_task(post(client, key, body)))
+            report.sent += 1
+            if on_sent is not None:
+                on_sent(report.sent)
+        remaining = max(0.0, start + duration + timeout - time.perf_counter())
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=remaining)
+            for task in pending:
+                task.cancel()
+                count_error("cancelled")
+            await asyncio.gather(*pending, return_exceptions=True)
+        report.elapsed_s = time.perf_counter() - start
+    done = report.succeeded + sum(v for k, v in report.errors.items() if k != "cancelled")
+    report.achieved_rate = done / report.elapsed_s if report.elapsed_s > 0 else 0.0
+    report.latency_ms = _percentiles(latencies)
+    return report
+
+
+@app.command("calls")
+def calls(
+    *,
+    months: Annotated[int, typer.Option(help="Number of calendar months to generate", min=1)],
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same history")],
+    out: Annotated[Path, typer.Option(help="Output GeoParquet file")],
+    scale: Annotated[float, typer.Option(help="Share of PUCAR-15's full volume (1,879,001 calls "
+                                               "per 30 days)", min=0.0001, max=10.0)] = 1.0,
+    start: Annotated[str | None, typer.Option(help="First month, YYYY-MM (local time)")] = None,
+    truth: Annotated[Path | None, typer.Option(help="Write the ground truth (planted hotspots, "
+                                                     "slow stations, faults) as JSON here")] = None,
+) -> None:
+    """Generate a deterministic call history for Punjab as GeoParquet."""
+    from geo.synth import DEFAULT_START, generate_calls, save_calls, save_truth  # noqa: PLC0415
+
+    if truth is not None and truth.resolve() == out.resolve():
+        raise typer.BadParameter("--truth must be another file than --out")
+    began = time.perf_counter()
+    with progress_bar("synth calls") as update:
+        try:
+            frame, facts = generate_calls(months, seed, scale, start or DEFAULT_START,
+                                          progress=lambda step, f: update(step, 0.9 * f))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        generated = time.perf_counter() - began
+        update("writing GeoParquet", 0.92)
+        save_calls(frame, out)
+        if truth is not None:
+            save_truth(facts, truth)
+        update("done", 1.0)
+    counts = facts["counts"]["by_category"]
+    genuine = sum(v for k, v in counts.items() if k not in ("hoax", "dropped"))
+    console.print(
+        f"{len(frame):,} calls ({genuine:,} genuine, {counts.get('hoax', 0):,} hoax, "
+        f"{counts.get('dropped', 0):,} dropped; {facts['counts']['out_of_coverage']:,} out of "
+        f"coverage) → {out}; generated in {generated:.1f} s, "
+        f"{time.perf_counter() - began:.1f} s in all"
+        + (f"; truth → {truth}" if truth is not None else ""))
+
+
+@app.command("replay")
+def replay(
+    calls_file: Annotated[Path, typer.Argument(help="GeoParquet written by `synth calls`")],
+    *,
+    url: Annotated[str, typer.Option(help="Base URL of a running service on loopback")],
+    rate: Annotated[float, typer.Option(help="Calls per second to send", min=0.001)],
+    duration: Annotated[float, typer.Option(help="Stop starting new calls after this many "
+                                                  "seconds", min=0.001)],
+    max_calls: Annotated[int | None, typer.Option(help="Send at most this many calls", min=0)] = None,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight at most", min=1)] = 32,
+    timeout: Annotated[float, typer.Option(help="Per-request timeout in seconds", min=0.1)] = 10.0,
+    restamp: Annotated[bool, typer.Option(help="Omit received_at: the service stamps the time "
+                                               "of arrival")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON")] = None,
+) -> None:
+    """Post calls to ``POST /api/v1/calls`` of a loopback service; report rate, errors, latency."""
+    import pandas as pd  # noqa: PLC0415
+
+    try:
+        target = ensure_loopback(url)
+    except NonLoopbackTargetError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    try:
+        frame = pd.read_parquet(calls_file, columns=list(REPLAY_COLUMNS))
+    except (OSError, ValueError, KeyError) as exc:
+        raise typer.BadParameter(f"cannot read calls from {calls_file}: {exc}") from exc
+    frame = frame.sort_values(["received_at", "call_id"], kind="stable")
+    planned = min(len(frame), math.ceil(rate * duration),
+                  max_calls if max_calls is not None else len(frame))
+    with progress_bar(f"replay → {target}") as update:
+        report = asyncio.run(run_replay(
+            frame, url, rate=rate, duration=duration, max_calls=max_calls,
+            concurrency=concurrency, timeout=timeout, restamp=restamp,
+            on_sent=lambda sent: update(f"{sent:,}/{planned:,} sent", sent / max(planned, 1))))
+        update("done", 1.0)
+    lat = report.latency_ms
+    console.print(
+        f"sent {report.sent:,} of {report.planned:,} planned in {report.elapsed_s:.2f} s: "
+        f"{report.achieved_rate:.1f} calls/s (asked {rate:g}); {report.succeeded:,} succeeded, "
+        f"errors {report.errors or 'none'}; latency ms "
+        + (", ".join(f"{k} {v:.1f}" for k, v in lat.items()) if lat else "n/a"))
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
+    if report.sent and report.succeeded == 0:
+        raise typer.Exit(1)

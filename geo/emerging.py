@@ -251,6 +251,11 @@ def classify_emerging(z: npt.ArrayLike, significant: npt.ArrayLike, tau: npt.Arr
     whose final step is not hot is historical). New and consecutive follow sfdep
     (no significant bin of either sign before), and a sporadic hot spot need not be
     hot in the final step (sfdep; newer ArcGIS pages add that condition).
+
+    The only overlap between a hot and a cold rule is a cell that was mostly cold and
+    is hot in the final step (historical cold spot by one rule, oscillating hot spot by
+    the other) or the mirror case: as in sfdep's order, oscillating wins — the final
+    step's significant state is the current one.
     """
     z_a = np.asarray(z, dtype=np.float64)
     sig = np.asarray(significant, dtype=bool)
@@ -272,7 +277,6 @@ def classify_emerging(z: npt.ArrayLike, significant: npt.ArrayLike, tau: npt.Arr
         final = this[:, -1]
         run = _trailing_run(this)
         rules = [
-            (mostly & ~final, "historical"),
             (mostly & final & rising, "intensifying"),
             (mostly & final & falling, "diminishing"),
             (mostly & final, "persistent"),
@@ -284,9 +288,13 @@ def classify_emerging(z: npt.ArrayLike, significant: npt.ArrayLike, tau: npt.Arr
         for rule, name in rules:
             take = rule & (code == 0)
             code[take] = EMERGING_CLASSES.index(f"{name} {kind} spot")
+        historical.append((mostly & ~final, f"historical {kind} spot"))
 
+    historical: list[tuple[npt.NDArray[np.bool_], str]] = []
     mirror(hot, n_hot, n_cold, rising=up, falling=down, kind="hot")
     mirror(cold, n_cold, n_hot, rising=down, falling=up, kind="cold")
+    for rule, name in historical:  # last: an oscillating final step wins over history
+        code[rule & (code == 0)] = EMERGING_CLASSES.index(name)
     return code
 
 
@@ -310,17 +318,31 @@ class EmergingHotSpots:
     alpha : float
         Significance level of a hot/cold bin.
     fdr : bool
-        Judge bins with the Benjamini–Hochberg correction over all bins of the cube (as
-        ArcGIS's Emerging Hot Spot Analysis does), else ``p < alpha``.
-    trend_alpha : float, optional
-        Significance level of the Mann–Kendall trend (default ``alpha``).
+        Judge bins with the Benjamini–Hochberg correction over all classified bins of
+        the cube (as ArcGIS's Emerging Hot Spot Analysis does), else ``p < alpha``.
+    trend_alpha : float
+        Significance level of the Mann–Kendall trend, 0.01 by default (sfdep's
+        threshold): the time window makes neighbouring steps share bins, so a cell's
+        z series is positively autocorrelated and the test, which assumes independent
+        steps, finds spurious trends at 0.05 — a stable hot spot would too often be
+        called intensifying or diminishing.
+
+    Notes
+    -----
+    The first ``time_k`` steps have truncated time windows: for the same intensity
+    their |z| is smaller (z grows like √W), which would fake a rising trend in every
+    persistent hot spot. Their z-scores are reported, but the trend test and the
+    classes use steps ``time_k …`` only (``classified_steps``), so at least
+    ``time_k + 2`` steps are needed; ArcGIS advises ten or more for a trend.
 
     Attributes
     ----------
     z, p : arrays (cells × steps)
         Gi* z-score and two-sided p-value of every bin.
-    significant : bool array (cells × steps)
-        Whether each bin is a significant hot or cold spot.
+    classified_steps : slice
+        The steps with full time windows, on which trend and classes are computed.
+    significant : bool array (cells × classified steps)
+        Whether each of those bins is a significant hot or cold spot.
     trend : MannKendall
         Trend test of every cell's z series (``trend.tau``, ``trend.p``).
     code : int8 array
@@ -328,19 +350,23 @@ class EmergingHotSpots:
     """
 
     def __init__(self, cube: SpaceTimeCube, *, k: int = 1, time_k: int = 1, window: Window = "cube",
-                 alpha: float = 0.05, fdr: bool = True, trend_alpha: float | None = None) -> None:
-        if cube.counts.shape[1] < 2:
-            raise ValueError("emerging hot spots need at least two time steps")
+                 alpha: float = 0.05, fdr: bool = True, trend_alpha: float = 0.01) -> None:
+        if cube.counts.shape[1] < time_k + 2:
+            raise ValueError(f"emerging hot spots with time_k={time_k} need at least {time_k + 2} "
+                             f"time steps, the cube has {cube.counts.shape[1]}")
         self.cube = cube
         self.weights = kring_weights(cube.cells, k)
         self.alpha = alpha
         self.fdr = fdr
-        self.trend_alpha = alpha if trend_alpha is None else trend_alpha
+        self.trend_alpha = trend_alpha
         self.z = space_time_gi_star(cube.counts, self.weights, time_k=time_k, window=window)
         self.p = two_sided_p(self.z)
-        self.significant = is_significant(self.p, alpha, fdr=fdr).reshape(self.z.shape)
-        self.trend = mann_kendall(self.z)
-        self.code = classify_emerging(self.z, self.significant, self.trend.tau, self.trend.p,
+        self.classified_steps = slice(time_k, None)
+        z_full = self.z[:, self.classified_steps]
+        p_full = self.p[:, self.classified_steps]
+        self.significant = is_significant(p_full, alpha, fdr=fdr).reshape(z_full.shape)
+        self.trend = mann_kendall(z_full)
+        self.code = classify_emerging(z_full, self.significant, self.trend.tau, self.trend.p,
                                       trend_alpha=self.trend_alpha)
 
     @property

@@ -24,6 +24,7 @@ and powerful approach to multiple testing. *JRSS B* 57(1), 289–300.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -248,11 +249,13 @@ class GiStar:
     >>> from geo import h3cells
     >>> centre = h3cells.latlng_to_cells([31.52], [74.35], 8)
     >>> _, cells = h3cells.grid_disk_pairs(centre, 3)
-    >>> cells = np.sort(cells)
-    >>> y = np.where(cells == centre[0], 50.0, 1.0)
+    >>> cells = np.sort(cells)                       # 37 cells, 3 rings round Lahore
+    >>> _, cluster = h3cells.grid_disk_pairs(centre, 1)
+    >>> y = np.where(np.isin(cells, cluster), 20.0, 1.0)  # 20 calls in 7 cells, 1 elsewhere
     >>> gi = GiStar(y, kring_weights(cells, 1))
-    >>> int(gi.bin[np.searchsorted(cells, centre[0])])
-    3
+    >>> i = np.searchsorted(cells, centre[0])
+    >>> round(float(gi.z[i]), 3), int(gi.bin[i]), int((gi.bin == 3).sum())
+    (6.0, 3, 7)
     """
 
     def __init__(self, y: npt.ArrayLike, weights: KRingWeights, *, fdr: bool = False) -> None:
@@ -322,9 +325,10 @@ class LocalMoran:
     r"""Local Moran's :math:`I_i` clusters (HH, LL) and outliers (HL, LH) through esda.
 
     .. math:: I_i = \frac{z_i}{m_2} \sum_{j \ne i} w_{ij} z_j,
-              \quad z_i = x_i - \bar x,\quad m_2 = \sum_i z_i^2 / n
+              \quad z_i = x_i - \bar x,\quad m_2 = \sum_k z_k^2 / (n - 1)
 
-    (Anselin 1995) on row-standardised k-ring weights without self. The quadrant is
+    (Anselin 1995; the :math:`n - 1` divisor is esda's) on row-standardised k-ring
+    weights without self. The quadrant is
     the sign of :math:`z_i` and of its spatial lag; a cell is labelled when its
     conditional-permutation pseudo p-value is below ``alpha``, else ``"ns"``.
     ``esda.Moran_Local`` does the computation (its ``n_jobs=1`` path; without numba
@@ -337,7 +341,9 @@ class LocalMoran:
     q : array of int
         Quadrant 1 HH, 2 LH, 3 LL, 4 HL.
     p : array of float
-        Pseudo p-value from ``permutations`` conditional permutations.
+        Pseudo p-value from ``permutations`` conditional permutations, folded to the
+        nearer tail as esda does today: ``(min(m, P − m) + 1) / (P + 1)`` with ``m``
+        the permutations whose :math:`I_i` is at least the observed one.
     label : array of str
         ``HH``/``LL``/``HL``/``LH`` where ``p < alpha``, else ``ns``.
     esda : esda.Moran_Local
@@ -357,8 +363,12 @@ class LocalMoran:
         plain = weights.without_self()
         graph = Graph.from_sparse(plain.matrix.tocsr())
         self.weights = plain
-        self.esda = esda.Moran_Local(values, graph, transformation="r", permutations=permutations,
-                                     n_jobs=1, seed=seed, keep_simulations=False)
+        with warnings.catch_warnings():
+            # esda announces a future change of its default alternative; Moran_Local does
+            # not take the argument yet, and ``p`` is documented as today's folded p-value
+            warnings.filterwarnings("ignore", "The alternative hypothesis", DeprecationWarning)
+            self.esda = esda.Moran_Local(values, graph, transformation="r", permutations=permutations,
+                                         n_jobs=1, seed=seed, keep_simulations=False)
         self.y = values
         self.I = np.asarray(self.esda.Is, dtype=np.float64)
         self.q = np.asarray(self.esda.q, dtype=np.int64)

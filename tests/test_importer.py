@@ -6,14 +6,18 @@ every bad-file case checks that the message names the feature (row and code).
 
 from __future__ import annotations
 
+import json
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
+from typer.testing import Result
 
+from jurisdictions.boundaries import BoundarySet
 from jurisdictions.errors import InvalidBoundaryError, JurisdictionsError
 from jurisdictions.importer import read_boundary_file
 
@@ -197,3 +201,113 @@ def test_long_problem_lists_are_cut(tmp_path: Path) -> None:
     message = fails(write(frame, tmp_path / "s.parquet"), "station")
     assert "30 problem(s)" in message
     assert "… and 10 more" in message
+
+
+# ------------------------------------------------------------------ the CLI
+def tiny_set() -> BoundarySet:
+    """Province > R1 > D1 > T1, T2 > S0, S1 (T1), S2, S3 (T2): the squares above."""
+    def layer(rows: list[tuple[str, str | None, shapely.Geometry]],
+              parent: str | None = None) -> gpd.GeoDataFrame:
+        data: dict[str, list[object]] = {"code": [r[0] for r in rows],
+                                         "name": [r[0] for r in rows]}
+        if parent:
+            data[parent] = [r[1] for r in rows]
+        return gpd.GeoDataFrame(data, geometry=[r[2] for r in rows], crs=4326)
+
+    whole = shapely.box(LON0, LAT0, LON0 + 4 * D, LAT0 + D)
+    half = [shapely.box(LON0, LAT0, LON0 + 2 * D, LAT0 + D),
+            shapely.box(LON0 + 2 * D, LAT0, LON0 + 4 * D, LAT0 + D)]
+    stations = stations_frame()
+    stations["tehsil_code"] = ["T1", "T1", "T2", "T2"]
+    stations["stand_in"] = True
+    return BoundarySet(
+        province=layer([("P", None, whole)]),
+        regions=layer([("R1", None, whole)]),
+        districts=layer([("D1", "R1", whole)], "region_code"),
+        tehsils=layer([("T1", "D1", half[0]), ("T2", "D1", half[1])], "district_code"),
+        stations=stations,
+        version="tiny",
+    )
+
+
+@pytest.fixture
+def run_cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    """Invoke ``safecity jurisdictions …`` in-process on :func:`tiny_set`."""
+    from typer.testing import CliRunner
+
+    import api.cli.jurisdictions as module
+    from api.cli import app
+
+    monkeypatch.setattr(module, "current_boundary_set", lambda: (tiny_set(), "test set"))
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(app, ["jurisdictions", *map(str, args)])
+
+    return run
+
+
+def said(result: Result) -> str:
+    """The command's output with rich's line wrapping undone."""
+    return " ".join(result.output.split())
+
+
+def official() -> gpd.GeoDataFrame:
+    """The tiny set's stations as a police GIS cell might name the columns."""
+    frame = stations_frame().rename(columns={"code": "PS_ID", "name": "PS_NAME",
+                                             "tehsil_code": "TEHSIL"})
+    frame["TEHSIL"] = ["T1", "T1", "T2", "T2"]
+    return frame
+
+
+IMPORT_OPTIONS = ("--level", "station", "--code-column", "PS_ID", "--name-column", "PS_NAME",
+                  "--parent-column", "TEHSIL")
+
+
+def test_cli_import_dry_run_passes_qa(tmp_path: Path, run_cli: Callable[..., Result]) -> None:
+    path = write(official(), tmp_path / "official.gpkg")
+    report = tmp_path / "qa.json"
+    result = run_cli("import", path, *IMPORT_OPTIONS, "--dry-run", "--json", report)
+    assert result.exit_code == 0, said(result)
+    assert "read 4 stations from official.gpkg" in said(result)
+    assert "passes QA" in said(result)
+    data = json.loads(report.read_text())
+    assert data["ok"] is True
+    assert data["version"].startswith("tiny+stations-")
+
+
+def test_cli_import_refuses_a_layer_with_a_gap(tmp_path: Path,
+                                               run_cli: Callable[..., Result]) -> None:
+    frame = official()
+    frame.loc[3, "geometry"] = shapely.box(LON0 + 3 * D, LAT0, LON0 + 3.9 * D, LAT0 + D)
+    result = run_cli("import", write(frame, tmp_path / "gap.geojson"), *IMPORT_OPTIONS)
+    assert result.exit_code == 1
+    assert "FAILED" in said(result)
+    assert "gap" in said(result)
+    assert "refused" in said(result)
+    assert "nothing was written" in said(result)
+
+
+def test_cli_import_refuses_a_bad_file(tmp_path: Path, run_cli: Callable[..., Result]) -> None:
+    frame = official()
+    frame.loc[2, "TEHSIL"] = "T7"
+    result = run_cli("import", write(frame, tmp_path / "bad.parquet"), *IMPORT_OPTIONS)
+    assert result.exit_code == 1
+    assert "row 3 (code 'S2'): tehsil 'T7' does not exist" in said(result)
+    missing = run_cli("import", tmp_path / "none.gpkg", "--level", "station")
+    assert missing.exit_code == 1
+    assert "no such file" in said(missing)
+    wrong_level = run_cli("import", tmp_path / "bad.parquet", "--level", "thana")
+    assert wrong_level.exit_code == 2
+
+
+def test_cli_import_without_the_database_layer_writes_nothing(
+        tmp_path: Path, run_cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
+    import api.cli.jurisdictions as module
+
+    monkeypatch.setattr(module, "_boundary_store", lambda: None)
+    result = run_cli("import", write(official(), tmp_path / "ok.shp"),
+                     "--level", "station", "--code-column", "PS_ID",
+                     "--name-column", "PS_NAME", "--parent-column", "TEHSIL")
+    assert result.exit_code == 1
+    assert "passes" not in said(result)
+    assert "not installed; nothing was written" in said(result)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import geopandas as gpd
 import pytest
@@ -16,6 +17,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
+from typer.testing import CliRunner, Result
 
 from jurisdictions.boundaries import BoundarySet
 from jurisdictions.qa import QAReport, check_boundary_set, kinds
@@ -310,7 +312,42 @@ def test_shifting_one_box_makes_an_overlap_and_a_gap_of_the_expected_area(
             assert f.severity == ("error" if expected >= threshold else "warning")
 
 
+# ------------------------------------------------------------------ the CLI
+def run_check(monkeypatch: pytest.MonkeyPatch, boundaries: BoundarySet, *args: str) -> Result:
+    import api.cli.jurisdictions as module
+    from api.cli import app
+
+    monkeypatch.setattr(module, "current_boundary_set", lambda: (boundaries, "test set"))
+    return CliRunner().invoke(app, ["jurisdictions", "check", *args])
+
+
+def test_cli_check_exit_codes_and_json(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean = run_check(monkeypatch, make_set())
+    assert clean.exit_code == 0
+    assert "OK" in clean.output
+    broken = make_set(replace(STATIONS, "S2", ("S2", "T1", box(1, 0, 2, 1.9))))
+    path = tmp_path / "qa.json"
+    failed = run_check(monkeypatch, broken, "--json", str(path))
+    assert failed.exit_code == 1
+    assert "FAILED" in failed.output
+    assert json.loads(path.read_text())["findings"][0]["kind"] == "gap"
+    relaxed = run_check(monkeypatch, broken, "--threshold-m2", "1e9")
+    assert relaxed.exit_code == 0
+
+
 # ------------------------------------------------------------------ the shipped set
+@pytest.mark.slow
+def test_cli_check_on_the_shipped_set(tmp_path: Path) -> None:
+    from api.cli import app
+
+    path = tmp_path / "qa.json"
+    result = CliRunner().invoke(app, ["jurisdictions", "check", "--json", str(path)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(path.read_text())
+    assert report["ok"] is True
+    assert report["errors"] == 0
+
+
 @pytest.mark.slow
 def test_the_shipped_set_passes(punjab_set) -> None:  # type: ignore[no-untyped-def]
     report = check_boundary_set(punjab_set)

@@ -287,6 +287,25 @@ def _polygon_parts(geoms: ObjArray) -> tuple[ObjArray, IntArray]:
     return parts[keep], owner[keep]
 
 
+ROBUST_GRID_DEG = 1e-9
+"""Snap-rounding grid (about 0.1 mm) used only when GEOS's floating overlay fails."""
+
+
+def _overlay(op: Callable[..., ObjArray], a: ObjArray, b: ObjArray) -> ObjArray:
+    """``op(a, b)`` element-wise; pairs GEOS cannot overlay in floating point are
+    retried with snap rounding on :data:`ROBUST_GRID_DEG` so one bad pair cannot stop QA."""
+    try:
+        return op(a, b)
+    except shapely.errors.GEOSException:
+        out = np.empty(len(a), dtype=object)
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            try:
+                out[i] = op(x, y)
+            except shapely.errors.GEOSException:
+                out[i] = op(x, y, grid_size=ROBUST_GRID_DEG)
+        return out
+
+
 def _lonlat(points: ObjArray) -> list[tuple[float, float] | None]:
     xy = shapely.get_coordinates(points)
     return [(round(float(x), 7), round(float(y), 7)) for x, y in xy]
@@ -423,7 +442,7 @@ def _overlaps(layer: _Layer, threshold: float, findings: list[Finding]) -> None:
     left, right = rows[left[inner]], rows[right[inner]]
     if not len(left):
         return
-    shared = shapely.intersection(layer.geoms[left], layer.geoms[right])
+    shared = _overlay(shapely.intersection, layer.geoms[left], layer.geoms[right])
     parts, owner = _polygon_parts(shared)
     part_area = area_m2(parts)
     pair_area = np.bincount(owner, weights=part_area, minlength=len(left))
@@ -477,7 +496,7 @@ def _gaps(child: _Layer, parent: _Layer, threshold: float, findings: list[Findin
     if not len(parents):
         return
     unions = np.array([shapely.union_all(child.geoms[groups[p]]) for p in parents], dtype=object)
-    holes = shapely.difference(parent.geoms[parents], unions)
+    holes = _overlay(shapely.difference, parent.geoms[parents], unions)
     parts, owner = _polygon_parts(holes)
     if not len(parts):
         return
@@ -528,7 +547,8 @@ def _gap_neighbours(parts: ObjArray, owner: IntArray,
     sibling = rows[hit]
     same = child.parent[sibling] == owner[part_idx]
     part_idx, sibling = part_idx[same], sibling[same]
-    border = length_m(shapely.intersection(shapely.boundary(parts[part_idx]), child.geoms[sibling]))
+    border = length_m(_overlay(shapely.intersection, shapely.boundary(parts[part_idx]),
+                               child.geoms[sibling]))
     pairs = pd.DataFrame({"part": part_idx, "code": child.labels[sibling].astype(str),
                           "border": border})
     for part, codes in zip(part_idx.tolist(), pairs["code"], strict=True):
@@ -569,7 +589,7 @@ def _nesting(child: _Layer, parent: _Layer, threshold: float, findings: list[Fin
     rows, homes = rows[~inside], homes[~inside]
     if not len(rows):
         return
-    outside = shapely.difference(child.geoms[rows], homes)
+    outside = _overlay(shapely.difference, child.geoms[rows], homes)
     parts, owner = _polygon_parts(outside)
     part_area = area_m2(parts)
     total = np.bincount(owner, weights=part_area, minlength=len(rows))
@@ -606,7 +626,7 @@ def _best_parent(geoms: ObjArray, parent: _Layer) -> list[str | None]:
     if not len(geoms) or not len(rows):
         return out
     g_idx, hit = shapely.STRtree(parent.geoms[rows]).query(geoms, predicate="intersects")
-    shared = area_m2(shapely.intersection(geoms[g_idx], parent.geoms[rows[hit]]))
+    shared = area_m2(_overlay(shapely.intersection, geoms[g_idx], parent.geoms[rows[hit]]))
     frame = pd.DataFrame({"g": g_idx, "code": parent.labels[rows[hit]].astype(str),
                           "area": shared})
     best = frame[frame["area"] > 0].sort_values(["g", "area"], ascending=[True, False])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pytest
@@ -254,6 +255,27 @@ def test_report_serialises_and_renders() -> None:
     assert "FAILED" in text
     assert "T1, S1, S2" in text
     assert "stays with S3" in text
+
+
+def test_overlay_falls_back_to_snap_rounding_when_geos_fails() -> None:
+    import numpy as np
+
+    from jurisdictions.qa import ROBUST_GRID_DEG, _overlay
+
+    calls: list[float | None] = []
+
+    def flaky(a: Any, b: Any, grid_size: float | None = None) -> Any:
+        calls.append(grid_size)
+        if grid_size is None:
+            raise shapely.errors.GEOSException("TopologyException: side location conflict")
+        return shapely.intersection(a, b, grid_size=grid_size)
+
+    a = np.array([box(0, 0, 2, 2), box(0, 0, 1, 1)], dtype=object)
+    b = np.array([box(1, 1, 3, 3), box(2, 2, 3, 3)], dtype=object)
+    got = _overlay(flaky, a, b)
+    assert shapely.equals(got[0], box(1, 1, 2, 2))
+    assert shapely.is_empty(got[1])
+    assert calls == [None, None, ROBUST_GRID_DEG, None, ROBUST_GRID_DEG]
 
 
 # ------------------------------------------------------------------ properties

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 import scipy.stats as st
 
 from geo import h3cells
-from geo.aggregate import SpaceTimeCube
+from geo.aggregate import SpaceTimeCube, study_area_cells
 from geo.emerging import (
     EMERGING_CLASSES,
     EmergingHotSpots,
@@ -436,3 +436,54 @@ def test_module_doctests() -> None:
     for module in (geo.hotspots, geo.aggregate):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
         assert result.failed == 0, module.__name__
+
+
+@pytest.mark.unit
+def test_cli_gi_and_emerging_write_the_documented_columns(tmp_path, punjab_set) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    station = punjab_set.stations.iloc[100]
+    cells = study_area_cells(station.geometry, 9)
+    rng = np.random.default_rng(4)
+    n = 3000
+    pick = cells[rng.integers(0, len(cells), n)]
+    lat, lon = h3cells.cells_to_latlng(pick)
+    received = pd.Timestamp("2024-01-01T00:00+05:00") + pd.to_timedelta(rng.integers(0, 86400 * 300, n), "s")
+    calls = pd.DataFrame({"lat": lat, "lon": lon, "received_at": received.astype(str),
+                          "category": rng.choice(["theft", "fight"], n)})
+    source = tmp_path / "calls.csv"
+    calls.to_csv(source, index=False)
+    runner = CliRunner()
+    area = f"station:{station['code']}"
+    gi_out = tmp_path / "gi.parquet"
+    done = runner.invoke(app, ["hotspots", "gi", "--calls", str(source), "--res", "9", "--area", area,
+                               "--fdr", "--out", str(gi_out)])
+    assert done.exit_code == 0, done.output
+    frame = pd.read_parquet(gi_out)
+    assert list(frame.columns) == ["h3", "count", "z", "p", "bin"]
+    assert len(frame) == len(cells)
+    assert frame["count"].sum() == n
+    expected = GiStar(np.bincount(np.searchsorted(cells, pick), minlength=len(cells)).astype(float),
+                      kring_weights(cells, 1), fdr=True)
+    np.testing.assert_allclose(frame["z"], expected.z, atol=1e-12)
+    em_out = tmp_path / "emerging.parquet"
+    done = runner.invoke(app, ["hotspots", "emerging", "--calls", str(source), "--res", "9", "--area", area,
+                               "--step", "month", "--category", "theft", "--out", str(em_out)])
+    assert done.exit_code == 0, done.output
+    emerging = pd.read_parquet(em_out)
+    assert list(emerging.columns) == ["h3", "count", "z", "p", "bin", "category", "trend_tau", "trend_p"]
+    assert emerging["count"].sum() == (calls["category"] == "theft").sum()
+    assert set(emerging["category"].astype(str)) <= set(EMERGING_CLASSES)
+    # clear errors, exit code 2
+    bad = tmp_path / "bad.csv"
+    bad.write_text("lat,lon\n31.5,74.3\n")
+    done = runner.invoke(app, ["hotspots", "gi", "--calls", str(bad), "--res", "9", "--area", area,
+                               "--out", str(tmp_path / "x.parquet")])
+    assert done.exit_code == 2
+    assert "received_at" in done.output
+    done = runner.invoke(app, ["hotspots", "gi", "--calls", str(source), "--res", "9",
+                               "--area", "district:NOPE", "--out", str(tmp_path / "x.parquet")])
+    assert done.exit_code == 2
+    assert "no district" in done.output

@@ -22,6 +22,7 @@ app.add_typer(jurisdictions_cli.app, name="jurisdictions")
 app.command("route")(route_cli.route)
 app.command("serve")(serve_cli.serve)
 app.add_typer(__import__("api.cli.synth", fromlist=["app"]).app, name="synth")
+app.add_typer(__import__("api.cli.hotspots", fromlist=["app"]).app, name="hotspots")
 # further areas register here, one line each (keep this comment last)
 
 

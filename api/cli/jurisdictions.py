@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from enum import StrEnum
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -61,20 +63,21 @@ def build(refresh: bool = typer.Option(False, help="Rebuild even if cached")) ->
 
 
 # ---------------------------------------------------------------------- the current set
-def _boundary_store() -> Any | None:
+def _boundary_store() -> ModuleType | None:
     """``api.db.boundary_store`` when the database layer is installed, else None."""
     try:
-        from api.db import boundary_store  # noqa: PLC0415
-    except ImportError:  # the database layer is optional for file-only use
+        return importlib.import_module("api.db.boundary_store")
+    except ModuleNotFoundError as exc:  # the database layer is optional for file-only use
+        if exc.name not in {"api.db", "api.db.boundary_store"}:
+            raise  # a dependency of the store is missing: say so, don't hide it
         return None
-    return boundary_store
 
 
-def _engine(store: Any) -> Any:
-    """A SQLAlchemy engine on ``DATABASE_URL`` or the embedded SQLite file."""
-    from api.settings import get_settings  # noqa: PLC0415
+def _engine() -> Any:
+    """The shared engine on ``DATABASE_URL`` or the embedded SQLite file."""
+    from api.db.engine import sync_engine  # noqa: PLC0415
 
-    return store.engine_for(get_settings())
+    return sync_engine()
 
 
 def _database_holds_a_set() -> bool:
@@ -86,16 +89,39 @@ def _database_holds_a_set() -> bool:
 
 
 def current_boundary_set() -> tuple[BoundarySet, str]:
-    """The set in service and where it came from: the database if it holds one, else files."""
+    """The set in service and where it came from: the database if it holds one, else files.
+
+    Raises ``api.db.errors.DatabaseError`` when a configured database cannot be read (an
+    unreachable ``DATABASE_URL`` is an error, not a reason to check other data).
+    """
     store = _boundary_store() if _database_holds_a_set() else None
     if store is not None:
-        boundaries = store.read_boundary_set(_engine(store))
+        from api.db.errors import NoBoundarySetError  # noqa: PLC0415
+
+        try:
+            boundaries = store.read_boundary_set(_engine())
+        except NoBoundarySetError:
+            boundaries = None
         if boundaries is not None:
             return boundaries, "database"
+        console.print("the database holds no boundary set yet; using the shipped files")
     from jurisdictions.catalog import punjab_boundary_set  # noqa: PLC0415
 
     with progress_bar("boundary set") as update:
         return punjab_boundary_set(progress=update), "shipped files"
+
+
+def _current_or_exit() -> tuple[BoundarySet, str]:
+    """:func:`current_boundary_set`, turning a database failure into a message and exit 1."""
+    try:
+        from api.db.errors import DatabaseError  # noqa: PLC0415
+    except ImportError:  # no database layer: only the files can be read
+        return current_boundary_set()
+    try:
+        return current_boundary_set()
+    except DatabaseError as exc:
+        console.print(f"[red]database:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
 
 
 def _run_qa(boundaries: BoundarySet, threshold_m2: float, json_path: Path | None) -> QAReport:
@@ -120,7 +146,7 @@ def check(json_path: JsonOption = None, threshold_m2: ThresholdOption = 1000.0) 
     between siblings, children outside their parent. Slivers under the threshold are
     warnings with the rule that resolves them (nothing is changed).
     """
-    boundaries, source = current_boundary_set()
+    boundaries, source = _current_or_exit()
     console.print(f"checking boundary set {boundaries.version} (from the {source})")
     report = _run_qa(boundaries, threshold_m2, json_path)
     if not report.ok:
@@ -166,7 +192,7 @@ def import_layer(
     from jurisdictions.errors import InvalidBoundaryError  # noqa: PLC0415
     from jurisdictions.importer import read_boundary_file  # noqa: PLC0415
 
-    boundaries, source = current_boundary_set()
+    boundaries, source = _current_or_exit()
     name = level.value
     parents = None
     if name in PARENT_COLUMN:
@@ -195,5 +221,11 @@ def import_layer(
         console.print("[red]cannot write:[/red] the database layer (api.db.boundary_store) "
                       "is not installed; nothing was written")
         raise typer.Exit(1)
-    store.replace_level(_engine(store), name, frame)
+    from api.db.errors import DatabaseError  # noqa: PLC0415
+
+    try:
+        store.replace_level(_engine(), name, frame)
+    except DatabaseError as exc:
+        console.print(f"[red]not written:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
     console.print(f"[green]imported[/green] {len(frame):,} {name}s; boundary set now {version}")

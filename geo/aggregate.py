@@ -379,8 +379,10 @@ def cube_counts(calls: Any, cells: Cells, step: Step, *, where: CallFilter | Non
 
     The time axis runs from ``where.start`` (or the first call's step) to ``where.until``
     (or the last call's step), so quiet steps at either end are kept when the window
-    is given. Works on pandas and Dask frames alike; only the (cell, step) counts are
-    computed on the client.
+    is given. A window that does not start (or end) on a step boundary makes the first
+    (or last) step partial — its counts cover only the days inside the window — so
+    give week- or month-aligned bounds for a trend analysis. Works on pandas and Dask
+    frames alike; only the (cell, step) counts are computed on the client.
     """
     cells = as_study_cells(cells)
     res = cells_resolution(cells)

@@ -262,6 +262,8 @@ class GiStar:
         values = np.asarray(y, dtype=np.float64).ravel()
         if values.shape != (weights.n,):
             raise ValueError(f"y has {values.size} values for {weights.n} cells")
+        if not np.all(np.isfinite(values)):
+            raise ValueError("y has missing or infinite values; an empty cell counts 0")
         if not weights.self_included:
             raise ValueError("Gi* needs the self-weight: use kring_weights(cells, k, self_included=True)")
         if weights.n < 2:

@@ -481,6 +481,14 @@ def _largest_part_location(parts: ObjArray, owner: IntArray, part_area: FloatArr
     return out
 
 
+def _multi(geoms: ObjArray) -> ObjArray:
+    """Polygons promoted to one-part MultiPolygons (for exact comparisons)."""
+    out = np.asarray(geoms, dtype=object).copy()
+    single = shapely.get_type_id(out) == shapely.GeometryType.POLYGON
+    out[single] = shapely.multipolygons(out[single].reshape(-1, 1))
+    return out
+
+
 def _children_by_parent(child: _Layer, n_parents: int) -> list[IntArray]:
     rows = np.flatnonzero(child.usable & (child.parent >= 0))
     order = np.argsort(child.parent[rows], kind="stable")
@@ -496,6 +504,11 @@ def _gaps(child: _Layer, parent: _Layer, threshold: float, findings: list[Findin
     if not len(parents):
         return
     unions = np.array([shapely.union_all(child.geoms[groups[p]]) for p in parents], dtype=object)
+    # Fast path: a union identical vertex for vertex to its parent has no gap. Overlaying
+    # near-identical detailed borders is GEOS's slowest case (seconds for the districts).
+    same = shapely.equals_exact(shapely.normalize(_multi(parent.geoms[parents])),
+                                shapely.normalize(_multi(unions)), tolerance=0.0)
+    parents, unions = parents[~same], unions[~same]
     holes = _overlay(shapely.difference, parent.geoms[parents], unions)
     parts, owner = _polygon_parts(holes)
     if not len(parts):

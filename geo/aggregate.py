@@ -253,8 +253,10 @@ def call_coordinates(frame: pd.DataFrame) -> tuple[npt.NDArray[np.float64], npt.
 
 def call_keys(frame: pd.DataFrame, res: int, where: CallFilter | None = None,
               step: Step | None = None, response: ResponseSpec | None = None) -> pd.DataFrame:
-    """Per call that passes ``where`` and has a valid position: its cell, and optionally
-    its time step and response time (the one function every reduction maps over).
+    """Per call that passes ``where``: its cell, and optionally its time step and
+    response time (the one function every reduction maps over). A call without a valid
+    position or reception time gets cell 0, which no study area holds, so it is
+    counted as ``outside``.
 
     Columns: ``cell`` (uint64); ``step`` (int64) with ``step``; with ``response``,
     ``seconds`` (int64 response time, −1 if missing or negative), ``valid``, ``assessed``
@@ -264,10 +266,12 @@ def call_keys(frame: pd.DataFrame, res: int, where: CallFilter | None = None,
         raise CallDataError("calls need a 'received_at' column")
     local = local_times(frame["received_at"])
     lat, lon = call_coordinates(frame)
-    keep = np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
-    if where is not None:
-        keep &= where.mask(frame, local)
-    out: dict[str, Any] = {"cell": h3cells.latlng_to_cells(lat[keep], lon[keep], res)}
+    placed = (np.isfinite(lat) & np.isfinite(lon) & (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
+              & local.notna().to_numpy())
+    keep = where.mask(frame, local) if where is not None else np.ones(len(frame), dtype=bool)
+    cell = np.zeros(int(keep.sum()), dtype=np.uint64)  # 0 is no H3 cell: never in a study area
+    cell[placed[keep]] = h3cells.latlng_to_cells(lat[keep & placed], lon[keep & placed], res)
+    out: dict[str, Any] = {"cell": cell}
     if step is not None:
         out["step"] = step_index(local[keep], step)
     if response is not None:
@@ -339,7 +343,8 @@ def cell_counts(calls: Any, cells: Cells, *, where: CallFilter | None = None) ->
     pandas.DataFrame
         One row per study-area cell in ascending cell order: ``cell`` (uint64), ``h3``
         (hex string) and ``count`` (int64, 0 for empty cells). ``attrs["outside"]`` is
-        the number of filtered calls that fell outside the area (or had no position).
+        the number of selected calls not counted: outside the area, or without a valid
+        position or reception time.
     """
     cells = as_study_cells(cells)
     res = cells_resolution(cells)

@@ -83,13 +83,14 @@ def test_zero_cells_are_kept_and_outside_calls_counted() -> None:
     outside = h3cells.latlng_to_cells([30.0], [71.0], 8)
     calls = _calls_at(np.concatenate([busy, outside]), ["2024-03-01T10:00"] * 6)
     calls.loc[len(calls)] = pd.Series({"lat": np.nan, "lon": 74.3, "received_at": "2024-03-01T10:00"})
+    calls.loc[len(calls)] = pd.Series({"lat": 31.5, "lon": 74.3, "received_at": None})  # no time
     counts = cell_counts(calls, cells)
     assert len(counts) == len(cells)
     assert np.array_equal(counts["cell"].to_numpy(), cells)
     assert counts["count"].sum() == 5
     assert (counts["count"] == 0).sum() == len(cells) - 3
     assert counts.loc[3, "count"] == 3
-    assert counts.attrs["outside"] == 1
+    assert counts.attrs["outside"] == 3  # outside the box, no position, no time
     assert counts.loc[3, "h3"] == h3.int_to_str(int(cells[3]))
 
 
@@ -132,6 +133,7 @@ def test_steps_round_trip_weeks_start_on_monday() -> None:
 def test_cube_keeps_empty_steps_and_window() -> None:
     cells = study_area_cells(LAHORE_BOX, 8)
     calls = _calls_at(cells[[5, 5, 7]], ["2024-01-15T10:00", "2024-03-02T10:00", "2024-03-20T10:00"])
+    calls.loc[len(calls)] = pd.Series({"lat": calls["lat"][0], "lon": calls["lon"][0], "received_at": None})
     cube = cube_counts(calls, cells, "month")
     assert cube.shape == (len(cells), 3)
     assert list(cube.starts) == list(pd.date_range("2024-01-01", periods=3, freq="MS"))

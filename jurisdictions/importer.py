@@ -202,8 +202,8 @@ def read_boundary_file(
     type_ids = shapely.get_type_id(geoms)
     polygonal = np.isin(type_ids, [int(t) for t in _POLYGONAL])
     for i in np.flatnonzero(~missing & ~polygonal):
-        kind = shapely.GeometryType(int(type_ids[i])).name.title().replace("string", "String")
-        problems.append(f"{_label(i, codes[i])}: the geometry is a {kind}, not a polygon")
+        problems.append(f"{_label(i, codes[i])}: the geometry is a {geoms[i].geom_type}, "
+                        "not a polygon")
     usable = ~missing & polygonal
     flat = np.full(len(geoms), None, dtype=object)
     flat[usable] = shapely.force_2d(geoms[usable])

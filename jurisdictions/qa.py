@@ -372,10 +372,9 @@ def _prepare(frame: gpd.GeoDataFrame, level: str, findings: list[Finding]) -> _L
         findings.append(Finding(level, "empty_geometry", (str(labels[i]),),
                                 f"{level} {labels[i]} has no geometry", "error"))
     for i in np.flatnonzero(~missing & ~type_ok):
-        kind = shapely.get_type_id(geoms[i])
         findings.append(Finding(level, "not_polygonal", (str(labels[i]),),
-                                f"{level} {labels[i]} is a {shapely.GeometryType(kind).name.title()}"
-                                ", not a polygon", "error"))
+                                f"{level} {labels[i]} is a {geoms[i].geom_type}, not a polygon",
+                                "error"))
     candidate = ~missing & type_ok
     valid = np.zeros(n, dtype=bool)
     valid[candidate] = shapely.is_valid(geoms[candidate])

@@ -220,6 +220,7 @@ def test_empty_and_non_polygonal_geometries() -> None:
     got = {(f.kind, f.codes) for f in report.errors}
     assert ("empty_geometry", ("S2",)) in got
     assert ("not_polygonal", ("S3",)) in got
+    assert "station S3 is a LineString, not a polygon" in [f.message for f in report.errors]
     assert {f.codes[0] for f in report.errors if f.kind == "gap"} == {"T1", "T2"}
 
 

@@ -243,9 +243,9 @@ def _to_utm(epsg: int) -> Transformer:
     return Transformer.from_crs(WGS84, f"EPSG:{epsg}", always_xy=True)
 
 
-def to_metric(geoms: ObjArray) -> ObjArray:
+def to_metric(geoms: ObjArray, zone_lon: FloatArray | None = None) -> ObjArray:
     """Each geometry densified (:data:`DENSIFY_DEG`) and projected to the UTM zone of
-    its own centre (metres).
+    its own centre, or of ``zone_lon`` when given (metres).
 
     Missing and empty geometries pass through unchanged.
     """
@@ -254,8 +254,11 @@ def to_metric(geoms: ObjArray) -> ObjArray:
     present = np.flatnonzero(~shapely.is_missing(geoms) & ~shapely.is_empty(geoms))
     if not len(present):
         return out
-    bounds = shapely.bounds(geoms[present])
-    zones = utm_epsg_array((bounds[:, 0] + bounds[:, 2]) / 2)
+    if zone_lon is None:
+        bounds = shapely.bounds(geoms[present])
+        zones = utm_epsg_array((bounds[:, 0] + bounds[:, 2]) / 2)
+    else:
+        zones = utm_epsg_array(np.asarray(zone_lon, dtype=float)[present])
     for epsg in np.unique(zones):
         transformer = _to_utm(int(epsg))
 
@@ -535,10 +538,7 @@ def _gaps(child: _Layer, parent: _Layer, threshold: float, findings: list[Findin
                 f"gap of {area:,.0f} m² in {parent.level} {pcode} {what}{beside}", "error",
                 area_m2=area, share=share, location=points[k]))
         else:
-            target = assigned[k]
-            rule = (f"goes to {target} (longest shared border)" if target and near
-                    else f"goes to {target} (nearest {child.level})" if target
-                    else f"no {child.level} of {pcode} to take it")
+            rule = assigned[k] or f"no {child.level} of {pcode} to take it"
             findings.append(Finding(
                 child.level, "gap", (pcode, *near),
                 f"gap sliver of {area:.3g} m² in {parent.level} {pcode}", "warning",
@@ -547,7 +547,7 @@ def _gaps(child: _Layer, parent: _Layer, threshold: float, findings: list[Findin
 
 def _gap_neighbours(parts: ObjArray, owner: IntArray,
                     child: _Layer) -> tuple[list[list[str]], list[str | None]]:
-    """Per gap part: the sibling codes touching it, and the sibling the sliver rule picks."""
+    """Per gap part: the sibling codes touching it, and what the sliver rule does with it."""
     n = len(parts)
     neighbours: list[list[str]] = [[] for _ in range(n)]
     assigned: list[str | None] = [None] * n
@@ -570,7 +570,7 @@ def _gap_neighbours(parts: ObjArray, owner: IntArray,
             .sort_values(["part", "border", "code"], ascending=[True, False, True])
             .drop_duplicates("part"))
     for part, code in zip(best["part"], best["code"], strict=True):
-        assigned[int(part)] = str(code)
+        assigned[int(part)] = f"goes to {code} (longest shared border)"
     # Slivers that share no border with a sibling go to the nearest one.
     lonely = np.array([k for k in range(n) if assigned[k] is None], dtype=np.intp)
     if len(lonely):
@@ -578,15 +578,18 @@ def _gap_neighbours(parts: ObjArray, owner: IntArray,
         sibs = pd.DataFrame({"row": rows, "parent": child.parent[rows]})
         cand = lone.merge(sibs, on="parent")
         if len(cand):
+            part_geoms = parts[cand["part"].to_numpy()]
+            bounds = shapely.bounds(part_geoms)
+            zone_lon = (bounds[:, 0] + bounds[:, 2]) / 2  # both sides in the part's zone
             cand["distance"] = shapely.distance(
-                to_metric(parts[cand["part"].to_numpy()]),
-                to_metric(child.geoms[cand["row"].to_numpy()]),
+                to_metric(part_geoms, zone_lon),
+                to_metric(child.geoms[cand["row"].to_numpy()], zone_lon),
             )
             cand["code"] = child.labels[cand["row"].to_numpy()].astype(str)
             nearest = (cand.sort_values(["part", "distance", "code"])
                        .drop_duplicates("part"))
             for part, code in zip(nearest["part"], nearest["code"], strict=True):
-                assigned[int(part)] = str(code)
+                assigned[int(part)] = f"goes to {code} (nearest {child.level}, no shared border)"
     return neighbours, assigned
 
 

@@ -116,6 +116,22 @@ def test_gap_sliver_goes_to_the_sibling_with_the_longest_shared_border() -> None
     assert sliver.codes == ("T1", "S1", "S2")
 
 
+def test_gap_sliver_touching_no_sibling_goes_to_the_nearest() -> None:
+    # T1 owns an island inside T2 (about 9.5 m x 11 m) that none of T1's stations covers.
+    island = box(3, 1, 3.01, 1.01)
+    t1 = shapely.union_all([box(0, 0, 2, 2), island])
+    t2 = shapely.difference(box(2, 0, 4, 2), island)
+    tehsils: list[Row] = [("T1", "D1", t1), ("T2", "D1", t2)]
+    stations = replace(STATIONS, "S3", ("S3", "T2", t2))
+    report = check_boundary_set(make_set(stations, tehsils))
+    assert report.ok
+    assert only(report) == {("warning", "station", "gap"): 1}
+    sliver = report.warnings[0]
+    assert sliver.codes == ("T1",)
+    assert sliver.area_m2 == pytest.approx(geod_area(3, 1, 3.01, 1.01), rel=2e-3)
+    assert sliver.resolution == "goes to S2 (nearest station, no shared border)"
+
+
 def test_threshold_decides_between_error_and_sliver() -> None:
     stations = replace(STATIONS, "S2", ("S2", "T1", box(1, 0, 2, 1.9)))
     area = geod_area(1, 1.9, 2, 2)

@@ -113,7 +113,9 @@ def build_world(config: SynthConfig, boundaries: BoundarySet | None = None,
     if key in _WORLDS:
         return _WORLDS[key]
     boundaries = boundaries or punjab_boundary_set()
-    router = router or RouterClass(load_index(boundaries))
+    # one thread: the router's thread pool has aborted the interpreter at exit
+    # ("unaligned tcache chunk") in this environment, and on 2 cores it gains nothing
+    router = router or RouterClass(load_index(boundaries), threads=1)
     settlements = build_settlements(
         boundaries.tehsils, town_points(),
         town_scale_m_per_sqrt_person=config.town_scale_m_per_sqrt_person,
@@ -310,7 +312,7 @@ def generate_calls(months: int, seed: int, scale: float = 1.0, start: str = DEFA
     h_id: list[npt.NDArray[np.int64]] = []
     for i, spot in enumerate(planted):
         for k, expected in enumerate(spot.expected):
-            count = int(rng_hot.poisson(expected)) if expected > 0 else 0
+            count = round(expected)  # exactly as planned: the truth is not noisy
             which = rng_hot.choice(len(hot_cats), size=count, p=hot_p)
             for j, c in enumerate(hot_cats):
                 m = int((which == j).sum())

@@ -54,7 +54,9 @@ def schedule(klass: str, months: int, plan: HotspotPlan, scale: float) -> tuple[
         raw = np.linspace(plan.trend_high_calls, plan.trend_low_calls, months)
     else:
         raise ValueError(f"unknown hotspot class {klass!r}")
-    return tuple(float(x) for x in np.where(raw > 0, np.maximum(raw * scale, plan.floor_calls), 0.0))
+    # one factor for the whole schedule, so a trend keeps its shape when the floor applies
+    factor = max(scale, plan.floor_calls / float(raw[raw > 0].min()))
+    return tuple(float(x) for x in raw * factor)
 
 
 def classes_for(months: int) -> tuple[str, ...]:

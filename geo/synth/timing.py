@@ -87,7 +87,7 @@ class Period:
 def day_factors(period: Period, config: SynthConfig) -> npt.NDArray[np.float64]:
     """Seasonal drift times growth for each day of the period."""
     days = pd.date_range(period.start, periods=period.days, freq="D")
-    doy = days.dayofyear.to_numpy(dtype=np.float64)
+    doy = days.day_of_year.to_numpy(dtype=np.float64)
     season = 1.0 + config.seasonal_amplitude * np.cos(
         2 * np.pi * (doy - config.seasonal_peak_day) / 365.25)
     growth = (1.0 + config.annual_growth) ** (np.arange(period.days) / 365.25)
@@ -116,7 +116,7 @@ def hourly_intensity(categories: pd.DataFrame, period: Period, config: SynthConf
     basis = categories["basis_calls"].to_numpy(dtype=np.float64)
     total = config.calls_per_30_days or basis.sum()
     rate_per_hour = scale * basis / basis.sum() * total / (30 * 24)
-    weekday = pd.date_range(period.start, periods=period.days, freq="D").dayofweek.to_numpy()
+    weekday = pd.date_range(period.start, periods=period.days, freq="D").day_of_week.to_numpy()
     profiles = categories["peak_profile"].tolist()
     hour_shares = np.stack([hour_profile(p) for p in profiles])          # (C, 24)
     week = np.stack([weekday_profile(p) for p in profiles])[:, weekday]  # (C, D)

@@ -23,6 +23,8 @@ app.command("route")(route_cli.route)
 app.command("serve")(serve_cli.serve)
 app.add_typer(__import__("api.cli.synth", fromlist=["app"]).app, name="synth")
 app.add_typer(__import__("api.cli.hotspots", fromlist=["app"]).app, name="hotspots")
+app.add_typer(__import__("api.cli.db", fromlist=["app"]).app, name="db")
+jurisdictions_cli.app.command("load")(__import__("api.cli.db", fromlist=["load"]).load)
 # further areas register here, one line each (keep this comment last)
 
 

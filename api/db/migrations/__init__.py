@@ -1,0 +1,1 @@
+"""Alembic's script directory for safecity's schema (see :mod:`api.db.migrate`)."""

@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +91,41 @@ class World:
 
 
 _WORLDS: dict[tuple[object, ...], World] = {}
+WORLD_FORMAT = 1
+"""Bumped whenever the settlement model or the pilot changes, so disk caches rebuild."""
+
+
+def _settlement_key(config: SynthConfig) -> tuple[object, ...]:
+    return (WORLD_FORMAT, GEOGRAPHY_SEED, PILOT_CALLS, config.urban_call_rate_ratio,
+            config.town_scale_m_per_sqrt_person, config.town_scale_min_m,
+            config.town_scale_max_m, config.persons_per_village, config.village_scale_m)
+
+
+def _world_path(version: str, config: SynthConfig) -> Path:
+    """Disk cache of the shipped set's world (beside the routing index, outside git)."""
+    from jurisdictions.sources import cache_dir  # noqa: PLC0415
+
+    digest = hashlib.sha256(json.dumps([version, *_settlement_key(config)]).encode()).hexdigest()
+    return cache_dir() / f"synth-world-{digest[:16]}.npz"
+
+
+def _save_world(world: World, path: Path) -> None:
+    arrays: dict[str, Any] = {f"s_{k}": np.asarray(v) for k, v in asdict(world.settlements).items()}
+    arrays |= {"station_urban": world.station_urban, "pilot_lat": world.pilot_lat,
+               "pilot_lon": world.pilot_lon}
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+
+
+def _load_world(path: Path, router: Router) -> World | None:
+    with np.load(path) as data:
+        if data["station_urban"].size != len(router.codes):
+            return None
+        fields = {f.name: data[f"s_{f.name}"] for f in dataclass_fields(SettlementModel)}
+        fields["village_scale_m"] = float(fields["village_scale_m"])
+        return World(router, SettlementModel(**fields), data["station_urban"].astype(bool),
+                     data["pilot_lat"], data["pilot_lon"])
 
 
 def build_world(config: SynthConfig, boundaries: BoundarySet | None = None,
@@ -97,24 +133,32 @@ def build_world(config: SynthConfig, boundaries: BoundarySet | None = None,
     """The shared world for a boundary set and router (cached per version and settings).
 
     Without arguments: the shipped Punjab set with its stand-in stations and its
-    compiled router (both cached on disk by :mod:`jurisdictions.catalog`).
+    compiled router; that world is also cached on disk beside the routing index, so a
+    later run loads it in about a second instead of rebuilding towns and villages.
     """
-    from jurisdictions.catalog import load_index, punjab_boundary_set  # noqa: PLC0415
+    from jurisdictions.catalog import load_index, punjab_boundary_set, punjab_router  # noqa: PLC0415
     from jurisdictions.router import Router as RouterClass  # noqa: PLC0415
     from jurisdictions.stations import town_points  # noqa: PLC0415
 
+    shipped = boundaries is None and router is None
     key: tuple[object, ...] = (
         boundaries.version if boundaries is not None else "shipped",
         router.index.version if router is not None else "shipped",
-        id(router), config.urban_call_rate_ratio, config.town_scale_m_per_sqrt_person,
-        config.town_scale_min_m, config.town_scale_max_m, config.persons_per_village,
-        config.village_scale_m,
-    )
+        id(router), *_settlement_key(config))
     if key in _WORLDS:
         return _WORLDS[key]
+    path: Path | None = None
+    if shipped:
+        router = punjab_router()
+        # one thread: the router's thread pool has aborted the interpreter at exit
+        # ("unaligned tcache chunk") in this environment, and on 2 cores it gains nothing
+        router.threads = 1
+        path = _world_path(router.index.version, config)
+        cached = _load_world(path, router) if path.exists() else None
+        if cached is not None:
+            _WORLDS[key] = cached
+            return cached
     boundaries = boundaries or punjab_boundary_set()
-    # one thread: the router's thread pool has aborted the interpreter at exit
-    # ("unaligned tcache chunk") in this environment, and on 2 cores it gains nothing
     router = router or RouterClass(load_index(boundaries), threads=1)
     settlements = build_settlements(
         boundaries.tehsils, town_points(),
@@ -130,6 +174,8 @@ def build_world(config: SynthConfig, boundaries: BoundarySet | None = None,
     urban_calls = np.bincount(rows[ok], weights=pilot.urban[ok], minlength=n_st)
     station_urban = urban_calls > 0.5 * np.maximum(calls, 1)
     world = World(router, settlements, station_urban, pilot.lat, pilot.lon)
+    if path is not None:
+        _save_world(world, path)
     _WORLDS[key] = world
     return world
 

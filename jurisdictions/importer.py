@@ -14,6 +14,7 @@ job.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -260,3 +261,19 @@ def _known_codes(parents: pd.DataFrame | Iterable[str]) -> Iterable[str]:
     if isinstance(parents, pd.DataFrame):
         return (str(c) for c in parents["code"])
     return (str(c) for c in parents)
+
+
+def imported_version(base: str, level: str, frame: gpd.GeoDataFrame) -> str:
+    """Version of a set after ``frame`` replaces its ``level``: the old version plus a
+    digest of the new layer's attributes and WKB.
+
+    One rule for everyone (the import command announces it, the store records it); the
+    same attributes and coordinates always give the same version.
+    """
+    digest = hashlib.sha256()
+    for column in frame.columns.drop("geometry"):
+        digest.update(str(column).encode())
+        digest.update("\x1f".join(map(str, frame[column])).encode())
+    for wkb in shapely.to_wkb(np.asarray(frame.geometry.values, dtype=object)):
+        digest.update(wkb)
+    return f"{base}+{level}s-{digest.hexdigest()[:10]}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -19,7 +19,7 @@ from typer.testing import Result
 
 from jurisdictions.boundaries import BoundarySet
 from jurisdictions.errors import InvalidBoundaryError, JurisdictionsError
-from jurisdictions.importer import read_boundary_file
+from jurisdictions.importer import imported_version, read_boundary_file
 
 pytestmark = pytest.mark.unit
 
@@ -110,6 +110,18 @@ def test_layer_of_a_geopackage(tmp_path: Path) -> None:
     assert len(read_boundary_file(path, "station", layer="old")) == 2
     assert "2 layers (stations, old); choose one with --layer" in fails(path, "station")
     assert "no layer 'nope' (layers: stations, old)" in fails(path, "station", layer="nope")
+
+
+def test_imported_version_follows_the_content() -> None:
+    frame = stations_frame()
+    first = imported_version("punjab-1", "station", frame)
+    assert first.startswith("punjab-1+stations-")
+    assert imported_version("punjab-1", "station", frame.copy()) == first
+    moved = frame.copy()
+    moved.loc[0, "geometry"] = square(9)
+    assert imported_version("punjab-1", "station", moved) != first
+    renamed = frame.assign(name=["a", "b", "c", "d"])
+    assert imported_version("punjab-1", "station", renamed) != first
 
 
 # ------------------------------------------------------------------ bad files
@@ -311,3 +323,82 @@ def test_cli_import_without_the_database_layer_writes_nothing(
     assert result.exit_code == 1
     assert "passes" not in said(result)
     assert "not installed; nothing was written" in said(result)
+
+
+# ------------------------------------------------------------------ into PostGIS
+@pytest.fixture
+def own_postgis(postgis_url: str) -> Iterator[str]:
+    """A database of its own beside the session one (imports change the current set)."""
+    import uuid
+
+    import psycopg
+
+    name = f"{postgis_url.rsplit('/', 1)[1]}_import_{uuid.uuid4().hex[:6]}"
+    admin_url = postgis_url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = postgis_url.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        from api.db.engine import dispose_engines
+
+        dispose_engines()
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_cli_import_into_postgis(own_postgis: str, punjab_set, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    from api.db.boundary_store import read_boundary_set, write_boundary_set
+    from api.db.engine import create_sync_engine
+    from api.db.migrate import upgrade
+    from api.settings import DatabaseSettings
+
+    engine = create_sync_engine(DatabaseSettings(url=own_postgis))
+    try:
+        upgrade(engine)
+        base = write_boundary_set(engine, punjab_set)
+        # "Official" stations: the stand-in areas under a police GIS cell's column names.
+        official = gpd.GeoDataFrame(
+            {"PS_ID": punjab_set.stations["code"],
+             "PS_NAME": "PS " + punjab_set.stations["code"],
+             "TEHSIL": punjab_set.stations["tehsil_code"]},
+            geometry=punjab_set.stations.geometry.to_numpy(), crs=4326)
+        broken = official.copy()
+        broken.loc[1, "geometry"] = broken.geometry.iloc[0]  # a copy of its neighbour
+        options = ["--level", "station", "--code-column", "PS_ID", "--name-column", "PS_NAME",
+                   "--parent-column", "TEHSIL"]
+        env = {**os.environ, "DATABASE_URL": own_postgis}
+
+        def run(path: Path) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "api.cli", "jurisdictions", "import",
+                                   str(path), *options], env=env, capture_output=True,
+                                  text=True, check=False)
+
+        refused = run(write(broken, tmp_path / "broken.gpkg"))
+        assert refused.returncode == 1, refused.stderr
+        assert "nothing was written" in " ".join(refused.stderr.split())
+        stored = read_boundary_set(engine)
+        assert stored is not None
+        assert stored.version == base
+
+        done = run(write(official, tmp_path / "official.gpkg"))
+        assert done.returncode == 0, done.stdout + done.stderr
+        stored = read_boundary_set(engine)
+        assert stored is not None
+        expected = read_boundary_file(tmp_path / "official.gpkg", "station", code_column="PS_ID",
+                                      name_column="PS_NAME", parent_column="TEHSIL")
+        assert stored.version == imported_version(base, "station", expected)
+        assert stored.version in " ".join(done.stderr.split())
+        assert stored.stations["code"].tolist() == expected["code"].tolist()
+        assert stored.stations["name"].str.startswith("PS ").all()
+        assert not stored.stations["stand_in"].any()
+        assert stored.tehsils["code"].tolist() == punjab_set.tehsils["code"].tolist()
+    finally:
+        engine.dispose()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 from enum import StrEnum
@@ -16,7 +15,6 @@ from rich.console import Console
 from api.cli.progress import console, progress_bar
 
 if TYPE_CHECKING:
-    import geopandas as gpd
 
     from jurisdictions.boundaries import BoundarySet
     from jurisdictions.qa import QAReport
@@ -153,19 +151,6 @@ def check(json_path: JsonOption = None, threshold_m2: ThresholdOption = 1000.0) 
         raise typer.Exit(1)
 
 
-def imported_version(base: str, level: str, frame: gpd.GeoDataFrame) -> str:
-    """Version of a set after an import: the old version plus a digest of the new layer."""
-    import shapely  # noqa: PLC0415
-
-    digest = hashlib.sha256()
-    for column in frame.columns.drop("geometry"):
-        digest.update(column.encode())
-        digest.update("\x1f".join(map(str, frame[column])).encode())
-    for wkb in shapely.to_wkb(frame.geometry.values):
-        digest.update(wkb)
-    return f"{base}+{level}s-{digest.hexdigest()[:10]}"
-
-
 @app.command("import")
 def import_layer(
     file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage, Shapefile or GeoParquet")],
@@ -190,7 +175,7 @@ def import_layer(
     """
     from jurisdictions.boundaries import LEVELS, PARENT_COLUMN  # noqa: PLC0415
     from jurisdictions.errors import InvalidBoundaryError  # noqa: PLC0415
-    from jurisdictions.importer import read_boundary_file  # noqa: PLC0415
+    from jurisdictions.importer import imported_version, read_boundary_file  # noqa: PLC0415
 
     boundaries, source = _current_or_exit()
     name = level.value
@@ -224,8 +209,9 @@ def import_layer(
     from api.db.errors import DatabaseError  # noqa: PLC0415
 
     try:
-        store.replace_level(_engine(), name, frame)
+        stored = store.replace_level(_engine(), name, frame,
+                                     source=f"{len(frame)} {name}s imported from {file.name}")
     except DatabaseError as exc:
         console.print(f"[red]not written:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from exc
-    console.print(f"[green]imported[/green] {len(frame):,} {name}s; boundary set now {version}")
+    console.print(f"[green]imported[/green] {len(frame):,} {name}s; boundary set now {stored}")

@@ -72,6 +72,7 @@ class Router:
                  threads: int | None = None) -> None:
         self.index = index
         self.threads = threads or min(4, os.cpu_count() or 1)
+        """Threads for the H3/search step of large batches (GEOS work stays on one)."""
         self.nearest_limit_m = float(nearest_limit_m)
         stations = index.stations
         self.codes = stations["code"].to_numpy(dtype=str)
@@ -86,6 +87,13 @@ class Router:
         margin_lat = self.nearest_limit_m / _M_PER_DEG_LAT
         margin_lon = self.nearest_limit_m / (_M_PER_DEG_LON_EQ * math.cos(math.radians(maxy)))
         self.extent = (minx - margin_lon, miny - margin_lat, maxx + margin_lon, maxy + margin_lat)
+        self._categories: dict[str, list[str]] = {"station_code": [*self.codes.tolist(), ""]}
+        self._level_index: dict[str, npt.NDArray[np.int64]] = {}
+        for c in HIERARCHY[1:]:
+            values, index = np.unique(self._hierarchy[c], return_inverse=True)
+            self._categories[c] = [v for v in values.tolist() if v] + [""]
+            remap = np.array([self._categories[c].index(v) for v in values.tolist()])
+            self._level_index[c] = remap[index]
         tehsil, district, region = (self._hierarchy[c] for c in HIERARCHY[1:])
         self._answers = [
             RouteAnswer(str(self.codes[i]), str(tehsil[i]), str(district[i]), str(region[i]),
@@ -155,7 +163,10 @@ class Router:
 
         Method codes index :data:`METHODS` (0 interior, 1 boundary). Vectorised: one H3
         pass, one ``searchsorted``, exact tests only for boundary-cell points. Large
-        batches are split across threads (H3, numpy and GEOS release the GIL).
+        batches split the H3 and search step across threads (Rust and numpy release the
+        GIL and share nothing); the GEOS exact tests stay on the calling thread, because
+        prepared geometries build their point-locator indexes lazily and are not safe to
+        touch from two threads at once.
         """
         lat_a = np.asarray(lat, dtype=np.float64)
         lon_a = np.asarray(lon, dtype=np.float64)
@@ -164,31 +175,38 @@ class Router:
         if workers > 1:
             bounds = np.linspace(0, n, workers + 1).astype(int)
             parts = list(self._pool.map(
-                lambda k: self._station_rows(lat_a[bounds[k]:bounds[k + 1]],
-                                             lon_a[bounds[k]:bounds[k + 1]]),
+                lambda k: self._lookup(lat_a[bounds[k]:bounds[k + 1]], lon_a[bounds[k]:bounds[k + 1]]),
                 range(workers),
             ))
-            return (np.concatenate([p[0] for p in parts]),
-                    np.concatenate([p[1] for p in parts]))
-        return self._station_rows(lat_a, lon_a)
+            found = np.concatenate([p[0] for p in parts])
+            owner = np.concatenate([p[1] for p in parts])
+        else:
+            found, owner = self._lookup(lat_a, lon_a)
+        return self._settle(lat_a, lon_a, found, owner)
 
     @cached_property
     def _pool(self) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(self.threads, thread_name_prefix="router")
 
-    def _station_rows(self, lat_a: npt.NDArray[np.float64], lon_a: npt.NDArray[np.float64]
-                      ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int8]]:
+    def _lookup(self, lat_a: npt.NDArray[np.float64], lon_a: npt.NDArray[np.float64]
+                ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int32]]:
+        """Index entry of each point: whether one exists, and its owner code."""
+        cells = h3cells.latlng_to_cells(lat_a, lon_a, self.index.fine_res)
+        i = np.maximum(np.searchsorted(self.index.lo, cells, side="right") - 1, 0)
+        found = (cells >= self.index.lo[i]) & (cells <= self.index.hi[i])
+        return found, self.index.owner[i]
+
+    def _settle(self, lat_a: npt.NDArray[np.float64], lon_a: npt.NDArray[np.float64],
+                found: npt.NDArray[np.bool_], owner: npt.NDArray[np.int32]
+                ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int8]]:
+        """Stations from index entries: interior owners, exact tests for boundary cells."""
         n = lat_a.size
         rows = np.full(n, -1, dtype=np.int64)
         method = np.zeros(n, dtype=np.int8)
-        cells = h3cells.latlng_to_cells(lat_a, lon_a, self.index.fine_res)
-        i = np.searchsorted(self.index.lo, cells, side="right") - 1
-        found = (i >= 0) & (cells <= self.index.hi[np.maximum(i, 0)])
-        owner = np.where(found, self.index.owner[np.maximum(i, 0)], np.int32(-(2**31)))
-        interior = owner >= 0
+        interior = found & (owner >= 0)
         rows[interior] = owner[interior]
         # boundary cells: test candidates in code order, first cover wins
-        bnd = np.nonzero(found & ~interior)[0]
+        bnd = np.nonzero(found & (owner < 0))[0]
         if bnd.size:
             b = -1 - owner[bnd].astype(np.int64)
             ptr = self.index.candidate_ptr
@@ -258,12 +276,16 @@ class Router:
             distance[lost[ok]] = dist[ok]
             reason[lost[~ok]] = f"no station within {self.nearest_limit_m:.0f} m"
 
-        have = rows >= 0
-        safe = np.where(have, rows, 0)
+        # categorical columns: building a million station-code strings would cost more
+        # than routing them; "" stands for "no station"
+        station_index = np.where(rows >= 0, rows, len(self.codes))
         return pd.DataFrame({
-            "station_code": np.where(have, self.codes[safe], ""),
-            **{c: np.where(have, self._hierarchy[c][safe], "") for c in HIERARCHY[1:]},
-            "method": np.asarray(METHODS)[method],
+            "station_code": pd.Categorical.from_codes(station_index, self._categories["station_code"]),
+            **{c: pd.Categorical.from_codes(
+                   np.append(self._level_index[c], len(self._categories[c]) - 1)[station_index],
+                   self._categories[c])
+               for c in HIERARCHY[1:]},
+            "method": pd.Categorical.from_codes(method, METHODS),
             "out_of_coverage": method == METHODS.index("nearest"),
             "distance_m": distance,
             "reason": reason,

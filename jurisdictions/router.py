@@ -17,7 +17,7 @@ import bisect
 import math
 import os
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import cached_property
@@ -90,10 +90,10 @@ class Router:
         self._categories: dict[str, list[str]] = {"station_code": [*self.codes.tolist(), ""]}
         self._level_index: dict[str, npt.NDArray[np.int64]] = {}
         for c in HIERARCHY[1:]:
-            values, index = np.unique(self._hierarchy[c], return_inverse=True)
+            values, inverse = np.unique(self._hierarchy[c], return_inverse=True)
             self._categories[c] = [v for v in values.tolist() if v] + [""]
             remap = np.array([self._categories[c].index(v) for v in values.tolist()])
-            self._level_index[c] = remap[index]
+            self._level_index[c] = remap[inverse]
         tehsil, district, region = (self._hierarchy[c] for c in HIERARCHY[1:])
         self._answers = [
             RouteAnswer(str(self.codes[i]), str(tehsil[i]), str(district[i]), str(region[i]),
@@ -280,12 +280,12 @@ class Router:
         # than routing them; "" stands for "no station"
         station_index = np.where(rows >= 0, rows, len(self.codes))
         return pd.DataFrame({
-            "station_code": pd.Categorical.from_codes(station_index, self._categories["station_code"]),
-            **{c: pd.Categorical.from_codes(
+            "station_code": _categorical(station_index, self._categories["station_code"]),
+            **{c: _categorical(
                    np.append(self._level_index[c], len(self._categories[c]) - 1)[station_index],
                    self._categories[c])
                for c in HIERARCHY[1:]},
-            "method": pd.Categorical.from_codes(method, METHODS),
+            "method": _categorical(method, METHODS),
             "out_of_coverage": method == METHODS.index("nearest"),
             "distance_m": distance,
             "reason": reason,
@@ -405,6 +405,11 @@ class _SingleLookup:
                                 zip(np.maximum(first, 0).tolist(), last.tolist(), strict=True),
                                 strict=True))
 
+
+
+def _categorical(codes: npt.NDArray[np.integer], categories: Sequence[str]) -> pd.Categorical:
+    """A categorical column from integer codes (cheap: no per-row strings)."""
+    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(list(categories)))
 
 
 def _projector(epsg: int) -> Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]:

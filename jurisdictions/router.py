@@ -409,7 +409,7 @@ class _SingleLookup:
 
 def _categorical(codes: npt.NDArray[np.integer], categories: Sequence[str]) -> pd.Categorical:
     """A categorical column from integer codes (cheap: no per-row strings)."""
-    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(list(categories)))
+    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(list(categories)))  # type: ignore[return-value]
 
 
 def _projector(epsg: int) -> Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]:

@@ -7,7 +7,9 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router, get
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 
+from api.domain.calls.wiring import call_service_parts
 from api.domain.jurisdictions.controllers import JurisdictionController
 from api.domain.jurisdictions.services import JurisdictionService
 from api.domain.routing.controllers import RoutingController
@@ -39,12 +41,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.jurisdictions = JurisdictionService(boundaries)
         yield
 
-    v1 = Router(path="/api/v1", route_handlers=[RoutingController, JurisdictionController])
+    calls = call_service_parts(settings)
+    v1 = Router(path="/api/v1", route_handlers=[RoutingController, JurisdictionController,
+                                                *calls.route_handlers])
+    bearer = SecurityScheme(type="http", scheme="bearer", bearer_format="JWT",
+                            description="safecity token --role ROLE --scope CODE")
     return Litestar(
         route_handlers=[health, v1],
-        lifespan=[lifespan],
+        lifespan=[lifespan, calls.lifespan],
+        plugins=[calls.channels],
         exception_handlers=EXCEPTION_HANDLERS,
-        openapi_config=OpenAPIConfig(title="safecity", version="0.1.0", path="/schema"),
+        openapi_config=OpenAPIConfig(title="safecity", version="0.1.0", path="/schema",
+                                     components=Components(security_schemes={"BearerToken": bearer})),
         debug=False,
     )
 

@@ -45,6 +45,55 @@ class UnavailableError(AppError):
     retry_after = 5
 
 
+class UnauthorizedError(AppError):
+    """No usable credentials: the client must authenticate (401 with a Bearer challenge)."""
+
+    status = 401
+
+
+class ForbiddenError(AppError):
+    """Authenticated, but the role or the jurisdiction scope does not allow this."""
+
+    status = 403
+
+
+class UnprocessableError(AppError, ValueError):
+    """Well-formed input that the domain cannot act on (a wrong timestamp, an unknown code)."""
+
+    status = 422
+
+
+def is_connection_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` (or anything it was raised from) means the database is unreachable.
+
+    Drivers and SQLAlchemy wrap the same failure differently (``ConnectionRefusedError`` at
+    connect, asyncpg's connection errors mid-query, SQLAlchemy's ``OperationalError`` /
+    ``InterfaceError``, pool timeouts, and advanced-alchemy's wrapper around all of them),
+    so the chain is walked rather than the outer type trusted.
+    """
+    from sqlalchemy import exc as sa_exc  # noqa: PLC0415
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, sa_exc.OperationalError | sa_exc.InterfaceError
+                      | sa_exc.TimeoutError | ConnectionError | TimeoutError):
+            return True
+        module = type(current).__module__
+        name = type(current).__name__
+        if module.startswith("asyncpg") and ("Connection" in name or "CannotConnect" in name
+                                             or name in {"InterfaceError", "AdminShutdownError",
+                                                         "InternalClientError"}):
+            return True
+        if module.startswith("psycopg") and name in {"OperationalError", "InterfaceError"}:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def _body(status: int, detail: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"status_code": status, "detail": detail, **(extra or {})}
 
@@ -54,6 +103,9 @@ def exception_to_http_response(_request: Request[Any, Any, Any], exc: Exception)
     if isinstance(exc, UnavailableError):
         return Response(_body(exc.status, str(exc)), status_code=exc.status,
                         headers={"Retry-After": str(exc.retry_after)})
+    if isinstance(exc, UnauthorizedError):
+        return Response(_body(exc.status, str(exc)), status_code=exc.status,
+                        headers={"WWW-Authenticate": 'Bearer realm="safecity"'})
     if isinstance(exc, ConflictError):
         return Response(_body(exc.status, str(exc), exc.extra), status_code=exc.status)
     if isinstance(exc, AppError):
@@ -67,11 +119,27 @@ def exception_to_http_response(_request: Request[Any, Any, Any], exc: Exception)
     if isinstance(exc, HTTPException):
         return Response(_body(exc.status_code, exc.detail), status_code=exc.status_code,
                         headers=exc.headers)
+    if is_connection_failure(exc):
+        return Response(_body(503, "the database is unreachable; retry (with the same "
+                                   "Idempotency-Key for calls)"),
+                        status_code=503, headers={"Retry-After": str(UnavailableError.retry_after)})
     raise exc
+
+
+def _database_errors() -> ExceptionHandlersMap:
+    """Driver and repository errors routed through the mapping (503 when unreachable)."""
+    from advanced_alchemy.exceptions import RepositoryError  # noqa: PLC0415
+    from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
+    return {SQLAlchemyError: exception_to_http_response,
+            RepositoryError: exception_to_http_response,
+            ConnectionError: exception_to_http_response,
+            TimeoutError: exception_to_http_response}
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     AppError: exception_to_http_response,
     JurisdictionsError: exception_to_http_response,
     ValidationException: exception_to_http_response,
+    **_database_errors(),
 }

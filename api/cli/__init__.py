@@ -25,6 +25,8 @@ app.add_typer(__import__("api.cli.synth", fromlist=["app"]).app, name="synth")
 app.add_typer(__import__("api.cli.hotspots", fromlist=["app"]).app, name="hotspots")
 app.add_typer(__import__("api.cli.db", fromlist=["app"]).app, name="db")
 jurisdictions_cli.app.command("load")(__import__("api.cli.db", fromlist=["load"]).load)
+app.add_typer(__import__("api.cli.roster", fromlist=["app"]).app, name="roster")
+app.command("token")(__import__("api.cli.token", fromlist=["token"]).token)
 # further areas register here, one line each (keep this comment last)
 
 

@@ -1,0 +1,146 @@
+"""Who is asking, and over which area: JWT bearer tokens with a role and a jurisdiction scope.
+
+A token carries ``role`` (one of :data:`ROLES`), ``scope`` (the code of one area) and
+``lvl`` (that area's level). Roles tied to a command level only accept scopes of that
+level (an SHO's scope is a station, a DPO's a district). Every check lives here as a
+method of :class:`Principal`, so services ask one object and HTTP stays out of them.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import jwt
+
+from api.errors import ForbiddenError, UnauthorizedError
+
+ROLES = ("call_taker", "sho", "dpo", "cpo", "rpo", "ig", "planner", "admin")
+SCOPE_LEVELS = ("station", "tehsil", "district", "region", "province")
+"""Area levels, fine to coarse; a scope at one level covers everything beneath it."""
+
+ROLE_LEVEL: dict[str, str] = {
+    "sho": "station", "dpo": "district", "cpo": "district", "rpo": "region", "ig": "province",
+}
+"""Roles bound to one command level; the others (call takers, planners, admins) take any."""
+
+Action = Literal["call.create", "call.read", "call.event", "feed.read", "roster.read",
+                 "roster.write", "route"]
+
+_ALLOWED: dict[str, frozenset[str]] = {
+    "call.create": frozenset({"call_taker", "admin"}),
+    "call.read": frozenset({"call_taker", "sho", "dpo", "cpo", "rpo", "ig", "admin"}),
+    "call.event": frozenset({"call_taker", "sho", "dpo", "cpo", "rpo", "ig", "admin"}),
+    "feed.read": frozenset({"sho", "dpo", "cpo", "rpo", "ig", "admin"}),
+    "roster.read": frozenset({"call_taker", "sho", "dpo", "cpo", "rpo", "ig", "admin"}),
+    "roster.write": frozenset({"sho", "dpo", "cpo", "rpo", "ig", "admin"}),
+    "route": frozenset({"call_taker", "admin"}),
+}
+"""Which roles may attempt which action at all (scope is checked separately).
+Planners work on aggregates only, so no call, feed or roster endpoint admits them."""
+
+CALL_TAKER_EVENTS = frozenset({"transferred", "cancelled"})
+"""A call taker may re-route a call or cancel a hoax; the station's progress is the station's."""
+
+PHONE_ROLES = frozenset({"call_taker", "sho", "dpo", "cpo", "admin"})
+"""Roles that call people back: the taker, the station, the district on an unstaffed station."""
+
+ALGORITHM = "HS256"
+ISSUER = "safecity"
+DEFAULT_TTL_S = 12 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller of one request."""
+
+    subject: str
+    role: str
+    scope: str
+    level: str
+
+    def require(self, action: Action) -> None:
+        """Refuse roles that may never do ``action`` (403 naming the role)."""
+        if self.role not in _ALLOWED[action]:
+            raise ForbiddenError(f"role {self.role!r} may not {action.replace('.', ' ')}")
+
+    def covers(self, path: Mapping[str, str | None]) -> bool:
+        """Whether an area, given as its ``{level: code}`` path upwards, lies in scope."""
+        if self.role == "admin" or self.level == "province":
+            return True
+        return path.get(self.level) == self.scope
+
+    def require_scope(self, path: Mapping[str, str | None], what: str) -> None:
+        """403 unless ``path`` lies inside this principal's scope."""
+        if not self.covers(path):
+            raise ForbiddenError(f"{what} is outside your scope ({self.level} {self.scope})")
+
+    @property
+    def sees_phone(self) -> bool:
+        return self.role in PHONE_ROLES
+
+
+def mint_token(secret: str, role: str, scope: str, level: str, *, subject: str | None = None,
+               ttl_s: int = DEFAULT_TTL_S, now: float | None = None) -> str:
+    """A signed token; the role/level pairing is checked here as it is on decoding."""
+    _check_claims(role, level)
+    issued = int(now if now is not None else time.time())
+    claims = {"sub": subject or f"{role}:{scope}:{uuid.uuid4().hex[:8]}", "role": role,
+              "scope": scope, "lvl": level, "iss": ISSUER, "iat": issued, "exp": issued + ttl_s}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def decode_token(secret: str, token: str) -> Principal:
+    """The principal of a bearer token; 401 for anything unsigned, expired or malformed."""
+    try:
+        claims: dict[str, Any] = jwt.decode(token, secret, algorithms=[ALGORITHM], issuer=ISSUER,
+                                            options={"require": ["exp", "sub", "iss"]})
+    except jwt.ExpiredSignatureError as exc:
+        raise UnauthorizedError("token expired") from exc
+    except jwt.PyJWTError as exc:
+        raise UnauthorizedError(f"invalid token: {exc}") from exc
+    role, scope, level = claims.get("role"), claims.get("scope"), claims.get("lvl")
+    if not (isinstance(role, str) and isinstance(scope, str) and isinstance(level, str)):
+        raise UnauthorizedError("token lacks role, scope or lvl")
+    try:
+        _check_claims(role, level)
+    except ValueError as exc:
+        raise UnauthorizedError(f"invalid token: {exc}") from exc
+    return Principal(subject=str(claims["sub"]), role=role, scope=scope, level=level)
+
+
+def principal_from_header(secret: str | None, authorization: str | None,
+                          query_token: str | None = None) -> Principal:
+    """Parse ``Authorization: Bearer …`` (or ``?access_token=`` for EventSource/WebSocket)."""
+    if secret is None:
+        raise UnavailableAuthError("SAFECITY_JWT_SECRET is not set on the server")
+    token = None
+    if authorization:
+        kind, _, value = authorization.partition(" ")
+        if kind.lower() != "bearer" or not value.strip():
+            raise UnauthorizedError("Authorization header must be 'Bearer <token>'")
+        token = value.strip()
+    elif query_token:
+        token = query_token
+    if not token:
+        raise UnauthorizedError("a bearer token is required (Authorization: Bearer <token>)")
+    return decode_token(secret, token)
+
+
+def _check_claims(role: str, level: str) -> None:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+    if level not in SCOPE_LEVELS:
+        raise ValueError(f"unknown scope level {level!r}; levels are {', '.join(SCOPE_LEVELS)}")
+    expected = ROLE_LEVEL.get(role)
+    if expected is not None and level != expected:
+        raise ValueError(f"a {role} scope must be a {expected}, not a {level}")
+
+
+class UnavailableAuthError(UnauthorizedError):
+    """The server has no signing secret: nobody can be authenticated."""
+
+    status = 503

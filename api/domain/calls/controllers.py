@@ -1,0 +1,106 @@
+"""``/calls``: take a call, read calls, post and read lifecycle events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Response, get, post
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from api.auth import Principal
+from api.domain.calls.deps import (
+    provide_call_service,
+    provide_db_session,
+    provide_principal,
+)
+from api.domain.calls.schemas import Call, CallCreate, CallEvent, CallPage, EventCreate
+from api.domain.calls.services import DEFAULT_PAGE, MAX_PAGE, CallService
+from api.errors import BadInputError
+
+SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
+
+
+class EventAnswer(msgspec.Struct):
+    """The recorded event and the call as it stands after it."""
+
+    event: CallEvent
+    call: Call
+
+
+class CallController(Controller):
+    path = "/calls"
+    tags = ["calls"]
+    security = SECURITY
+    dependencies = {
+        "principal": Provide(provide_principal, sync_to_thread=False),
+        "db_session": Provide(provide_db_session),
+        "calls": Provide(provide_call_service, sync_to_thread=False),
+    }
+
+    @post("/", operation_id="createCall", status_code=201,
+          responses_description="201 when created; 200 when the key was seen with this body")
+    async def create_call(
+        self,
+        data: CallCreate,
+        calls: CallService,
+        principal: Principal,
+        idempotency_key: Annotated[str, Parameter(
+            header="Idempotency-Key", min_length=1, max_length=200,
+            description="Unique per call; a retry with the same key and body returns the "
+                        "same call (200), with another body 409")],
+    ) -> Response[Call]:
+        """Take a call: route it, find the SHO on duty, store it, deliver it live."""
+        call, created = await calls.take_call(data, idempotency_key, principal)
+        return Response(call, status_code=201 if created else 200)
+
+    @get("/{call_id:uuid}", operation_id="getCall")
+    async def get_call(self, call_id: UUID, calls: CallService, principal: Principal) -> Call:
+        """One call (the read is audited)."""
+        return await calls.get_call(call_id, principal)
+
+    @get("/", operation_id="listCalls")
+    async def list_calls(
+        self,
+        *,
+        calls: CallService,
+        principal: Principal,
+        station: Annotated[str | None, Parameter(max_length=64)] = None,
+        tehsil: Annotated[str | None, Parameter(max_length=64)] = None,
+        district: Annotated[str | None, Parameter(max_length=64)] = None,
+        region: Annotated[str | None, Parameter(max_length=64)] = None,
+        status: Annotated[str | None, Parameter(max_length=16)] = None,
+        category: Annotated[str | None, Parameter(max_length=64)] = None,
+        since: Annotated[datetime | None, Parameter(description="received at or after")] = None,
+        until: Annotated[datetime | None, Parameter(description="received before")] = None,
+        limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+        cursor: Annotated[str | None, Parameter(max_length=200)] = None,
+    ) -> CallPage:
+        """Calls in the caller's scope, newest first, one page at a time."""
+        return await calls.list_calls(principal, station=station, tehsil=tehsil,
+                                      district=district, region=region, status=status,
+                                      category=category, since=_aware(since, "since"),
+                                      until=_aware(until, "until"), limit=limit, cursor=cursor)
+
+    @get("/{call_id:uuid}/events", operation_id="listCallEvents")
+    async def list_events(self, call_id: UUID, calls: CallService,
+                          principal: Principal) -> list[CallEvent]:
+        """The call's trail, oldest first."""
+        return await calls.list_events(call_id, principal)
+
+    @post("/{call_id:uuid}/events", operation_id="addCallEvent", status_code=201)
+    async def add_event(self, call_id: UUID, data: EventCreate, calls: CallService,
+                        principal: Principal) -> EventAnswer:
+        """Record a lifecycle event; 409 names the events allowed next."""
+        event, call = await calls.add_event(call_id, data, principal)
+        return EventAnswer(event=event, call=call)
+
+
+def _aware(value: datetime | None, name: str) -> datetime | None:
+    """Query times must say their zone (a naive time is ambiguous by five hours)."""
+    if value is not None and value.tzinfo is None:
+        raise BadInputError(f"{name} needs a time zone (e.g. 2026-01-01T00:00:00+05:00)")
+    return value

@@ -1,0 +1,528 @@
+"""Taking a call, following it to its close, and reading it back, with no HTTP in sight.
+
+Intake (:meth:`CallService.take_call`): route the location, find the SHO on duty, look for
+an open call of the same incident nearby, then write the call, its ``received`` event
+and the routing audit record in one transaction, and only then publish it. The
+``Idempotency-Key`` is a unique column: of two concurrent retries the database lets one
+insert and the other finds its row, so a client that retries after a timeout or a 503
+gets exactly one call.
+
+Lifecycle (:meth:`CallService.add_event`): the call row is locked, the state machine in
+:mod:`api.domain.calls.lifecycle` decides, the event (with the call as it stood after it)
+and the new status commit together, then the event is published to every feed on the
+call's path (a transfer also to the path it left).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import math
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from geoalchemy2 import WKTElement
+from sqlalchemy import ColumnElement, select, tuple_
+
+from api.auth import CALL_TAKER_EVENTS, Principal
+from api.channels import FeedPublisher, path_channels
+from api.db.call_models import CallEventRecord, CallRecord
+from api.db.models import SRID
+from api.domain.calls.audit import AuditService
+from api.domain.calls.categories import Categories, Category
+from api.domain.calls.lifecycle import OPEN_STATUSES, allowed_events, next_status
+from api.domain.calls.schemas import Call, CallCreate, CallEvent, CallPage, EventCreate, OnDuty
+from api.domain.calls.transactions import dialect_insert, write_transaction
+from api.domain.stations.areas import Areas
+from api.domain.stations.services import RosterService
+from api.errors import (
+    BadInputError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    UnprocessableError,
+)
+from jurisdictions.boundaries import PROVINCE_CODE
+from jurisdictions.router import Router
+
+MAX_KEY_LENGTH = 200
+MAX_PAGE = 500
+DEFAULT_PAGE = 50
+_M_PER_DEG = 111_320.0
+_EARTH_RADIUS_M = 6_371_008.8
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class CallContext:
+    """What every call operation needs besides a database session (one per process).
+
+    ``router`` and ``areas`` are read through callables so a boundary set loaded while
+    the service runs is used from the next call on.
+    """
+
+    router: Callable[[], Router]
+    areas: Callable[[], Areas]
+    boundary_set: Callable[[], str]
+    categories: Categories
+    publisher: FeedPublisher | None
+    clock: Callable[[], datetime] = utc_now
+    future_skew: timedelta = timedelta(minutes=5)
+    """How far ahead of the server clock a reported time may be (clocks drift)."""
+    duplicate_radius_m: float = 250.0
+    duplicate_window: timedelta = timedelta(minutes=15)
+    encoder: msgspec.json.Encoder = field(default_factory=msgspec.json.Encoder)
+
+
+class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo"]):
+    """Calls and their event trail; every method checks the principal first."""
+
+    class Repo(SQLAlchemyAsyncRepository[CallRecord]):
+        model_type = CallRecord
+
+        async def by_key(self, key: str) -> CallRecord | None:
+            found: CallRecord | None = await self.session.scalar(
+                select(CallRecord).where(CallRecord.idempotency_key == key))
+            return found
+
+        async def by_id(self, call_id: UUID, *, lock: bool = False) -> CallRecord | None:
+            statement = select(CallRecord).where(CallRecord.id == call_id)
+            if lock:
+                statement = statement.with_for_update()
+            found: CallRecord | None = await self.session.scalar(statement)
+            return found
+
+        async def insert_if_new(self, values: dict[str, Any]) -> bool:
+            """Insert unless the idempotency key exists (then nothing is written)."""
+            statement = (dialect_insert(self.session, CallRecord).values(**values)
+                         .on_conflict_do_nothing(index_elements=[CallRecord.idempotency_key])
+                         .returning(CallRecord.id))
+            return (await self.session.execute(statement)).scalar_one_or_none() is not None
+
+        async def open_nearby(self, categories: Sequence[str], lat: float, lon: float, *,
+                              radius_m: float, since: datetime, until: datetime
+                              ) -> list[CallRecord]:
+            """Open calls of ``categories`` in a box around the point and a time window."""
+            dlat = radius_m / _M_PER_DEG * 1.01
+            dlon = radius_m / (_M_PER_DEG * max(math.cos(math.radians(lat)), 0.01)) * 1.01
+            statement = (select(CallRecord)
+                         .where(CallRecord.received_at >= since, CallRecord.received_at <= until,
+                                CallRecord.status.in_(OPEN_STATUSES),
+                                CallRecord.category.in_(categories),
+                                CallRecord.lat.between(lat - dlat, lat + dlat),
+                                CallRecord.lon.between(lon - dlon, lon + dlon))
+                         .order_by(CallRecord.received_at, CallRecord.id).limit(100))
+            return list((await self.session.scalars(statement)).all())
+
+        async def page(self, conditions: list[ColumnElement[bool]], after: tuple[datetime, UUID] | None,
+                       limit: int) -> list[CallRecord]:
+            statement = select(CallRecord).where(*conditions)
+            if after is not None:
+                statement = statement.where(tuple_(CallRecord.received_at, CallRecord.id) < after)
+            statement = statement.order_by(CallRecord.received_at.desc(),
+                                           CallRecord.id.desc()).limit(limit)
+            return list((await self.session.scalars(statement)).all())
+
+        async def events(self, call_id: UUID) -> list[CallEventRecord]:
+            statement = (select(CallEventRecord).where(CallEventRecord.call_id == call_id)
+                         .order_by(CallEventRecord.id))
+            return list((await self.session.scalars(statement)).all())
+
+        async def last_event_at(self, call_id: UUID) -> datetime | None:
+            statement = (select(CallEventRecord.at).where(CallEventRecord.call_id == call_id)
+                         .order_by(CallEventRecord.id.desc()).limit(1))
+            found: datetime | None = await self.session.scalar(statement)
+            return found
+
+    repository_type = Repo
+
+    def __init__(self, session: Any, *, context: CallContext, **kwargs: Any) -> None:
+        super().__init__(session=session, auto_refresh=False, **kwargs)
+        self.ctx = context
+        self.roster = RosterService(session=session)
+        self.audit = AuditService(session=session)
+
+    # ------------------------------------------------------------------ intake
+    async def take_call(self, data: CallCreate, key: str | None, principal: Principal
+                     ) -> tuple[Call, bool]:
+        """Take a call; ``(call, True)`` when created, ``(call, False)`` for a replayed key."""
+        principal.require("call.create")
+        key = _checked_key(key)
+        ctx = self.ctx
+        category = ctx.categories.get(data.category)
+        now = ctx.clock()
+        received_at = self._reported_time(data.received_at, now, "received_at") or now
+        body_hash = _request_hash(data, received_at if data.received_at else None)
+        router = ctx.router()
+        answer = router.resolve(data.lat, data.lon, data.radius_m)  # 422 outside Punjab
+        path = {"station": answer.station_code, "tehsil": answer.tehsil_code,
+                "district": answer.district_code, "region": answer.region_code,
+                "province": PROVINCE_CODE}
+        principal.require_scope(path, f"a call routed to station {answer.station_code}")
+        session = self.repository.session
+        created = False
+        async with write_transaction(session):
+            existing = await self.repository.by_key(key)
+            if existing is None:
+                shift = await self.roster.on_duty(answer.station_code, received_at)
+                duplicate_of = await self._duplicate_of(category, data.lat, data.lon, received_at)
+                call_id = uuid.uuid4()
+                values = {
+                    "id": call_id, "idempotency_key": key, "request_hash": body_hash,
+                    "status": "received", "category": category.code, "serious": category.serious,
+                    "lat": data.lat, "lon": data.lon, "radius_m": data.radius_m,
+                    "geom": WKTElement(f"POINT({data.lon!r} {data.lat!r})", srid=SRID),
+                    "caller_phone": data.caller_phone, "description": data.description,
+                    "received_at": received_at, "station_code": answer.station_code,
+                    "tehsil_code": answer.tehsil_code, "district_code": answer.district_code,
+                    "region_code": answer.region_code, "boundary_set": ctx.boundary_set(),
+                    "method": answer.method, "out_of_coverage": answer.out_of_coverage,
+                    "distance_m": answer.distance_m,
+                    "sho_shift_id": shift.id if shift else None,
+                    "sho_name": shift.officer_name if shift else None,
+                    "sho_rank": shift.rank if shift else None,
+                    "sho_phone": shift.phone if shift else None,
+                    "sho_shift_start": shift.starts_at if shift else None,
+                    "sho_shift_end": shift.ends_at if shift else None,
+                    "unstaffed": shift is None, "duplicate_of": duplicate_of,
+                    "created_by": principal.subject, "created_at": now, "updated_at": now,
+                }
+                created = await self.repository.insert_if_new(values)
+                if created:
+                    record = CallRecord(**values)
+                    event = self._event(record, "received", received_at, now, principal,
+                                        from_status=None)
+                    session.add(event)
+                    await session.flush()
+                    self.audit.record(principal, "route", now, call_id=call_id, detail={
+                        "lat": data.lat, "lon": data.lon, "radius_m": data.radius_m,
+                        "station": answer.station_code, "method": answer.method,
+                        "out_of_coverage": answer.out_of_coverage,
+                        "distance_m": answer.distance_m, "boundary_set": values["boundary_set"],
+                        "sho_shift_id": values["sho_shift_id"], "unstaffed": shift is None,
+                        "duplicate_of": str(duplicate_of) if duplicate_of else None,
+                    })
+        if created:
+            await self._publish(event, record)
+            return self.as_call(record, principal), True
+        # the key was taken (before us, or by a concurrent retry that committed first)
+        async with session.begin():
+            existing = await self.repository.by_key(key)
+            if existing is None:  # the other attempt rolled back: nothing to replay
+                raise ConflictError("a concurrent request with this Idempotency-Key failed; retry")
+            if existing.request_hash != body_hash:
+                raise ConflictError("this Idempotency-Key was used with a different request body",
+                                    extra={"call_id": str(existing.id)})
+            principal.require_scope(_path(existing), f"call {existing.id}")
+            self.audit.record(principal, "call.replay", now, call_id=existing.id)
+            return self.as_call(existing, principal), False
+
+    async def _duplicate_of(self, category: Category, lat: float, lon: float,
+                            received_at: datetime) -> UUID | None:
+        """The open call this one repeats (same incident group, near in space and time)."""
+        if not category.links_duplicates:
+            return None
+        ctx = self.ctx
+        window = ctx.duplicate_window
+        rows = await self.repository.open_nearby(ctx.categories.related(category.code), lat, lon,
+                                                 radius_m=ctx.duplicate_radius_m,
+                                                 since=received_at - window,
+                                                 until=received_at + window)
+        near = [r for r in rows if _haversine_m(lat, lon, r.lat, r.lon) <= ctx.duplicate_radius_m]
+        if not near:
+            return None
+        originals = [r for r in near if r.duplicate_of is None]
+        if originals:
+            return originals[0].id
+        return near[0].duplicate_of
+
+    # ------------------------------------------------------------------ reads
+    async def get_call(self, call_id: UUID, principal: Principal) -> Call:
+        principal.require("call.read")
+        async with self.repository.session.begin():
+            record = await self._visible(call_id, principal)
+            self.audit.record(principal, "call.read", self.ctx.clock(), call_id=record.id)
+        return self.as_call(record, principal)
+
+    async def list_calls(self, principal: Principal, *, station: str | None = None,
+                         tehsil: str | None = None, district: str | None = None,
+                         region: str | None = None, status: str | None = None,
+                         category: str | None = None, since: datetime | None = None,
+                         until: datetime | None = None, limit: int = DEFAULT_PAGE,
+                         cursor: str | None = None) -> CallPage:
+        """Calls newest first within the principal's scope; filters outside it are 403."""
+        principal.require("call.read")
+        if not 1 <= limit <= MAX_PAGE:
+            raise BadInputError(f"limit must be between 1 and {MAX_PAGE}")
+        if since and until and since >= until:
+            raise BadInputError("since must be before until")
+        if category is not None:
+            self.ctx.categories.get(category)
+        if status is not None and status not in (*OPEN_STATUSES, "closed", "cancelled"):
+            raise BadInputError(f"unknown status {status!r}")
+        areas = self.ctx.areas()
+        conditions: list[ColumnElement[bool]] = []
+        filters = {"station": (station, CallRecord.station_code),
+                   "tehsil": (tehsil, CallRecord.tehsil_code),
+                   "district": (district, CallRecord.district_code),
+                   "region": (region, CallRecord.region_code)}
+        for level, (code, column) in filters.items():
+            if code is not None:
+                try:
+                    area = areas.get(level, code)
+                except NotFoundError as exc:
+                    raise UnprocessableError(f"no {level} with code {code!r}") from exc
+                principal.require_scope(area.path, f"{level} {code}")
+                conditions.append(column == code)
+        scope_column = _SCOPE_COLUMN.get(principal.level)
+        if principal.role != "admin" and scope_column is not None:
+            conditions.append(scope_column == principal.scope)
+        if status is not None:
+            conditions.append(CallRecord.status == status)
+        if category is not None:
+            conditions.append(CallRecord.category == category)
+        if since is not None:
+            conditions.append(CallRecord.received_at >= since)
+        if until is not None:
+            conditions.append(CallRecord.received_at < until)
+        after = _decode_cursor(cursor) if cursor else None
+        async with self.repository.session.begin():
+            rows = await self.repository.page(conditions, after, limit + 1)
+            shown = rows[:limit]
+            self.audit.record(principal, "call.list", self.ctx.clock(),
+                              detail={"calls": [str(r.id) for r in shown]})
+        next_cursor = _encode_cursor(shown[-1]) if len(rows) > limit else None
+        return CallPage(items=[self.as_call(r, principal) for r in shown], next_cursor=next_cursor)
+
+    async def list_events(self, call_id: UUID, principal: Principal) -> list[CallEvent]:
+        principal.require("call.read")
+        async with self.repository.session.begin():
+            record = await self._visible(call_id, principal)
+            rows = await self.repository.events(record.id)
+            self.audit.record(principal, "call.events", self.ctx.clock(), call_id=record.id)
+        return [event_schema(r) for r in rows]
+
+    async def _visible(self, call_id: UUID, principal: Principal) -> CallRecord:
+        record = await self.repository.by_id(call_id)
+        if record is None:
+            raise NotFoundError(f"no call {call_id}")
+        principal.require_scope(_path(record), f"call {call_id}")
+        return record
+
+    # ------------------------------------------------------------------ lifecycle
+    async def add_event(self, call_id: UUID, data: EventCreate, principal: Principal
+                        ) -> tuple[CallEvent, Call]:
+        """Record what happened to a call; 409 (naming the allowed types) when it may not."""
+        principal.require("call.event")
+        if principal.role == "call_taker" and data.type not in CALL_TAKER_EVENTS:
+            raise ForbiddenError(f"a call taker may only post {', '.join(sorted(CALL_TAKER_EVENTS))}")
+        ctx = self.ctx
+        now = ctx.clock()
+        at = self._reported_time(data.at, now, "at") or now
+        if data.type in {"transferred", "cancelled"} and not (data.reason and data.reason.strip()):
+            raise UnprocessableError(f"a {data.type} event needs a reason")
+        if data.type != "transferred" and data.to_station is not None:
+            raise UnprocessableError("to_station belongs to a transferred event only")
+        session = self.repository.session
+        async with write_transaction(session):
+            record = await self.repository.by_id(call_id, lock=True)
+            if record is None:
+                raise NotFoundError(f"no call {call_id}")
+            principal.require_scope(_path(record), f"call {call_id}")
+            from_status = record.status
+            status = next_status(from_status, data.type)
+            last = await self.repository.last_event_at(record.id)
+            if last is not None and at < last:
+                raise UnprocessableError(
+                    f"at ({at.isoformat()}) precedes the call's last event ({last.isoformat()})")
+            previous = _path(record)
+            if data.type == "transferred":
+                await self._move(record, data.to_station, at)
+            record.status = status
+            record.updated_at = now
+            event = self._event(record, data.type, at, now, principal, from_status=from_status,
+                                previous=previous if data.type == "transferred" else None,
+                                reason=data.reason, note=data.note)
+            session.add(event)
+            await session.flush()
+            self.audit.record(principal, f"event.{data.type}", now, call_id=record.id,
+                              detail={"event_id": event.id, "from": from_status, "to": status,
+                                      **({"to_station": record.station_code}
+                                         if data.type == "transferred" else {})})
+        await self._publish(event, record)
+        return event_schema(event), self.as_call(record, principal)
+
+    async def _move(self, record: CallRecord, to_station: str | None, at: datetime) -> None:
+        """Point the call at another station (a transfer) with that station's SHO on duty."""
+        if not to_station:
+            raise UnprocessableError("a transferred event needs to_station")
+        try:
+            target = self.ctx.areas().station(to_station)
+        except NotFoundError as exc:
+            raise UnprocessableError(f"no station with code {to_station!r}") from exc
+        if target.code == record.station_code:
+            raise UnprocessableError(f"the call is already at station {target.code}")
+        shift = await self.roster.on_duty(target.code, at)
+        record.station_code = target.code
+        record.tehsil_code = target.path["tehsil"]
+        record.district_code = target.path["district"]
+        record.region_code = target.path["region"]
+        record.sho_shift_id = shift.id if shift else None
+        record.sho_name = shift.officer_name if shift else None
+        record.sho_rank = shift.rank if shift else None
+        record.sho_phone = shift.phone if shift else None
+        record.sho_shift_start = shift.starts_at if shift else None
+        record.sho_shift_end = shift.ends_at if shift else None
+        record.unstaffed = shift is None
+
+    # ------------------------------------------------------------------ helpers
+    def _reported_time(self, value: datetime | None, now: datetime, name: str) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise UnprocessableError(f"{name} needs a time zone (e.g. 2026-01-01T10:00:00+05:00)")
+        if value > now + self.ctx.future_skew:
+            raise UnprocessableError(f"{name} ({value.isoformat()}) is in the future")
+        return value.astimezone(UTC)
+
+    def _event(self, record: CallRecord, kind: str, at: datetime, now: datetime,
+               principal: Principal, *, from_status: str | None,
+               previous: dict[str, str] | None = None, reason: str | None = None,
+               note: str | None = None) -> CallEventRecord:
+        snapshot = self.ctx.encoder.encode(self.as_call(record, None)).decode()
+        return CallEventRecord(
+            call_id=record.id, type=kind, at=at, recorded_at=now, from_status=from_status,
+            status=record.status, station_code=record.station_code,
+            tehsil_code=record.tehsil_code, district_code=record.district_code,
+            region_code=record.region_code,
+            from_station_code=previous["station"] if previous else None,
+            from_tehsil_code=previous["tehsil"] if previous else None,
+            from_district_code=previous["district"] if previous else None,
+            from_region_code=previous["region"] if previous else None,
+            reason=reason, note=note, actor=principal.subject, role=principal.role,
+            snapshot=snapshot,
+        )
+
+    async def _publish(self, event: CallEventRecord, record: CallRecord) -> None:
+        publisher = self.ctx.publisher
+        if publisher is None:
+            return
+        previous = ({"station": event.from_station_code, "tehsil": event.from_tehsil_code,
+                     "district": event.from_district_code, "region": event.from_region_code,
+                     "province": PROVINCE_CODE} if event.from_station_code else {})
+        await publisher.publish(envelope(event, self.ctx.encoder),
+                                path_channels(_path(record), previous))
+
+    def as_call(self, record: CallRecord, principal: Principal | None) -> Call:
+        """The wire form; ``principal`` ``None`` means the full stored form (snapshots)."""
+        areas = self.ctx.areas()
+        sees_phone = principal is None or principal.sees_phone
+        category = self.ctx.categories
+        sho = (OnDuty(officer_name=record.sho_name, rank=record.sho_rank or "",
+                      phone=record.sho_phone, shift_start=record.sho_shift_start,
+                      shift_end=record.sho_shift_end)
+               if record.sho_name and record.sho_shift_start and record.sho_shift_end else None)
+        return Call(
+            id=record.id, status=record.status, category=record.category,
+            category_label=category.label(record.category), serious=record.serious,
+            lat=record.lat, lon=record.lon, radius_m=record.radius_m,
+            received_at=record.received_at, created_at=record.created_at,
+            updated_at=record.updated_at,
+            station_code=record.station_code, station_name=areas.name("station", record.station_code),
+            tehsil_code=record.tehsil_code, tehsil_name=areas.name("tehsil", record.tehsil_code),
+            district_code=record.district_code,
+            district_name=areas.name("district", record.district_code),
+            region_code=record.region_code, region_name=areas.name("region", record.region_code),
+            method=record.method, out_of_coverage=record.out_of_coverage,
+            distance_m=record.distance_m, sho_on_duty=sho, unstaffed=record.unstaffed,
+            duplicate_of=record.duplicate_of, allowed_events=list(allowed_events(record.status)),
+            caller_phone=record.caller_phone if sees_phone else None,
+            caller_phone_hidden=bool(record.caller_phone) and not sees_phone,
+            description=record.description,
+        )
+
+
+_SCOPE_COLUMN: dict[str, Any] = {
+    "station": CallRecord.station_code, "tehsil": CallRecord.tehsil_code,
+    "district": CallRecord.district_code, "region": CallRecord.region_code,
+}
+
+
+def event_schema(row: CallEventRecord) -> CallEvent:
+    return CallEvent(id=row.id, call_id=row.call_id, type=row.type, at=row.at,
+                     recorded_at=row.recorded_at, from_status=row.from_status, status=row.status,
+                     station_code=row.station_code, from_station_code=row.from_station_code,
+                     reason=row.reason, note=row.note, actor=row.actor, role=row.role)
+
+
+class _Staffing(msgspec.Struct):
+    unstaffed: bool
+
+
+def envelope(row: CallEventRecord, encoder: msgspec.json.Encoder) -> bytes:
+    """The feed message of an event (live and replayed alike): event, then the call after it."""
+    snapshot = row.snapshot.encode()
+    unstaffed = msgspec.json.decode(snapshot, type=_Staffing).unstaffed
+    return b"".join((
+        b'{"event_id":', str(row.id).encode(), b',"type":', encoder.encode(row.type),
+        b',"unstaffed":', b"true" if unstaffed else b"false",
+        b',"event":', encoder.encode(event_schema(row)), b',"call":', snapshot, b"}",
+    ))
+
+
+def _path(record: CallRecord) -> dict[str, str]:
+    return {"station": record.station_code, "tehsil": record.tehsil_code,
+            "district": record.district_code, "region": record.region_code,
+            "province": PROVINCE_CODE}
+
+
+def _checked_key(key: str | None) -> str:
+    if key is None or not key.strip():
+        raise BadInputError("an Idempotency-Key header is required (any unique string, e.g. a UUID)")
+    key = key.strip()
+    if len(key) > MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
+        raise BadInputError(f"Idempotency-Key must be printable ASCII of at most {MAX_KEY_LENGTH} "
+                            "characters")
+    return key
+
+
+def _request_hash(data: CallCreate, received_at: datetime | None) -> str:
+    """Hash of the body as decoded (so ``1`` and ``1.0``, or equal instants in other time
+    zones, are the same request)."""
+    canonical = msgspec.structs.replace(data, received_at=received_at)
+    return hashlib.sha256(msgspec.json.encode(canonical)).hexdigest()
+
+
+def _encode_cursor(record: CallRecord) -> str:
+    raw = f"{record.received_at.isoformat()}|{record.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, _, ident = raw.partition("|")
+        when = datetime.fromisoformat(at)
+        if when.tzinfo is None:
+            raise ValueError("naive time")
+        return when, UUID(ident)
+    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
+        raise BadInputError("invalid cursor (pass back next_cursor unchanged)") from exc
+
+
+def _haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * _EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, a)))

@@ -1,0 +1,1 @@
+"""Live feeds of call events per area (SSE and WebSocket), replayable from the database."""

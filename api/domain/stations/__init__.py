@@ -1,0 +1,1 @@
+"""Stations as the call service sees them: the area hierarchy and SHO duty rosters."""

@@ -1,0 +1,62 @@
+"""Wire shapes of station rosters and the on-duty answer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+from api.domain.calls.schemas import OnDuty, Phone
+
+AwareTime = Annotated[datetime, msgspec.Meta(tz=True, description="ISO 8601 with a time zone")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
+Rank = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+
+MAX_SHIFTS = 5_000
+
+
+class ShiftIn(msgspec.Struct, forbid_unknown_fields=True):
+    """One duty shift as SHO (or acting SHO) over ``[start, end)``."""
+
+    officer_name: Name
+    rank: Rank
+    start: AwareTime
+    end: AwareTime
+    phone: Phone | None = None
+
+
+class RosterPut(msgspec.Struct, forbid_unknown_fields=True):
+    """A station's whole roster; it replaces the one stored."""
+
+    shifts: Annotated[list[ShiftIn], msgspec.Meta(max_length=MAX_SHIFTS)]
+
+
+class Shift(msgspec.Struct):
+    id: int
+    officer_name: str
+    rank: str
+    phone: str | None
+    start: datetime
+    end: datetime
+
+
+class Roster(msgspec.Struct):
+    """The stored roster of a station (``revision`` grows with every replacement)."""
+
+    station_code: str
+    station_name: str
+    revision: int
+    updated_at: datetime | None
+    updated_by: str | None
+    shifts: list[Shift]
+
+
+class OnDutyAnswer(msgspec.Struct):
+    """Who holds the station at ``at``; ``unstaffed`` when nobody does."""
+
+    station_code: str
+    station_name: str
+    at: datetime
+    on_duty: OnDuty | None
+    unstaffed: bool

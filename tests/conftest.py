@@ -70,3 +70,31 @@ def loaded_postgis(postgis_url: str) -> str:
     if done.returncode != 0:
         pytest.fail(f"safecity jurisdictions load failed:\n{done.stdout}\n{done.stderr}")
     return postgis_url
+
+
+@pytest.fixture
+def fresh_postgis_url() -> Iterator[str]:
+    """URL of a new, empty database with PostGIS for one test (dropped after it).
+
+    For tests that migrate, write and supersede sets without disturbing the session
+    database others read.
+    """
+    name = f"safecity_fresh_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg.connect(ADMIN_URL, autocommit=True)
+    except psycopg.OperationalError as exc:  # a clear failure, never a skip
+        pytest.fail(f"PostgreSQL is not reachable at {ADMIN_URL}: {exc}")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            try:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+            except psycopg.Error as exc:
+                pytest.fail(f"PostGIS is not installed on this server ({exc}); "
+                            "run scripts/test.sh, which installs it")
+        yield url
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

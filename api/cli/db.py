@@ -87,18 +87,20 @@ def load(
     schema is migrated first; the set is written in one transaction, the previous set
     (if any) kept in the history tables.
     """
-    from api.db.boundary_store import current_version, write_boundary_set  # noqa: PLC0415
     from api.db.engine import describe, sync_engine  # noqa: PLC0415
     from api.db.migrate import upgrade as run_upgrade  # noqa: PLC0415
-    from jurisdictions.catalog import punjab_boundary_set  # noqa: PLC0415
 
     with _exit_on_database_error():
         engine = sync_engine()
         where = describe(engine)
-        run_upgrade(engine)  # fails fast (unreachable, no PostGIS) before the 30 s build
+        run_upgrade(engine)  # fails fast (unreachable, no PostGIS) before the heavy work
+        from api.db.boundary_store import current_version, write_boundary_set  # noqa: PLC0415
+        from jurisdictions.catalog import punjab_boundary_set  # noqa: PLC0415
+
         current = current_version(engine)
         with progress_bar("boundary set") as update:
             boundaries = punjab_boundary_set(refresh=refresh, progress=update)
+            update("ready", 1.0)
         if current == boundaries.version and not refresh:
             console.print(f"{where} already holds boundary set [bold]{current}[/bold]; "
                           "nothing to do (--refresh rewrites it)")

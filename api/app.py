@@ -39,7 +39,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
         boundaries = await anyio.to_thread.run_sync(lambda: current_boundaries(settings))
         app.state.routing = RoutingService(router)
         app.state.jurisdictions = JurisdictionService(boundaries)
-        yield
+        # a newly loaded or imported boundary set is picked up without a restart
+        from api.db.boundary_store import RouterHolder  # noqa: PLC0415
+
+        holder = RouterHolder(settings, router=router)
+
+        async def follow_boundary_sets() -> None:
+            while True:
+                await anyio.sleep(settings.routing.reload_poll_s)
+                if await anyio.to_thread.run_sync(holder.refresh):
+                    fresh = await anyio.to_thread.run_sync(lambda: current_boundaries(settings))
+                    app.state.routing = RoutingService(holder.router)
+                    app.state.jurisdictions = JurisdictionService(fresh)
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(follow_boundary_sets)
+            yield
+            tasks.cancel_scope.cancel()
 
     calls = call_service_parts(settings)
     v1 = Router(path="/api/v1", route_handlers=[RoutingController, JurisdictionController,

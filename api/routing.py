@@ -1,7 +1,14 @@
-"""The application's router: from the database's boundary set, or files when embedded."""
+"""The application's router: compiled from the database's current boundary set.
+
+On the embedded default a database that was never loaded falls back to the shipped
+files (so the first command works with no setup); with ``DATABASE_URL`` set, an empty
+database is a clear error.
+"""
 
 from __future__ import annotations
 
+from api.db.boundary_store import router_from_database
+from api.db.errors import NoBoundarySetError
 from api.settings import Settings, get_settings
 from jurisdictions.catalog import punjab_router
 from jurisdictions.index import Progress
@@ -13,14 +20,11 @@ def _quiet(_step: str, _fraction: float) -> None:
 
 
 def current_router(settings: Settings | None = None, progress: Progress = _quiet) -> Router:
-    """The router the service and CLI use.
-
-    With ``DATABASE_URL`` set it is compiled from that database's ``stations`` table
-    (cached by boundary-set version); on the embedded default, from the shipped files.
-    """
+    """The router the service and CLI use (the compiled index is cached by set version)."""
     settings = settings or get_settings()
-    if settings.database.is_postgres:
-        from api.db.boundary_store import router_from_database  # noqa: PLC0415
-
+    try:
         return router_from_database(settings, progress=progress)
+    except NoBoundarySetError:
+        if settings.database.is_postgres:
+            raise
     return punjab_router(settings.routing.nearest_limit_m, progress=progress)

@@ -26,6 +26,8 @@ class DatabaseSettings:
 @dataclass(frozen=True)
 class RoutingSettings:
     nearest_limit_m: float = DEFAULT_NEAREST_LIMIT_M
+    reload_poll_s: float = 30.0
+    """How often the service checks the database for a newly loaded boundary set."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ def get_settings() -> Settings:
         routing=RoutingSettings(
             nearest_limit_m=float(os.environ.get("SAFECITY_NEAREST_LIMIT_M",
                                                  DEFAULT_NEAREST_LIMIT_M)),
+            reload_poll_s=float(os.environ.get("SAFECITY_ROUTER_POLL_S", "30")),
         ),
         redis_url=os.environ.get("REDIS_URL") or None,
         jwt_secret=os.environ.get("SAFECITY_JWT_SECRET") or None,

@@ -32,6 +32,7 @@ import pandas as pd
 import shapely
 
 from geo import h3cells
+from jurisdictions.postgis_semantics import covers_xy
 
 FINE_RES = 11
 """Resolution of boundary cells (edge ≈ 29 m): about 2 % of Punjab needs an exact test."""
@@ -149,19 +150,19 @@ def first_per_group(group: npt.NDArray) -> npt.NDArray[np.bool_]:
     return keep
 
 
-def covering_rows(polygons: npt.NDArray[np.object_], tree: shapely.STRtree,
-                  x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]
+def covering_rows(polygons: npt.NDArray[np.object_], boundaries: npt.NDArray[np.object_],
+                  tree: shapely.STRtree, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]
                   ) -> npt.NDArray[np.int64]:
     """For each point, the lowest polygon row that covers it (``-1`` if none).
 
-    ``polygons`` must be prepared (:func:`shapely.prepare`) for speed; ``covers`` on a
-    point is ``intersects_xy``.
+    Coverage is PostGIS's (:func:`jurisdictions.postgis_semantics.covers_xy`);
+    ``polygons`` and ``boundaries`` (their boundaries) should be prepared for speed.
     """
     out = np.full(len(x), -1, dtype=np.int64)
     if len(x) == 0:
         return out
     pairs = tree.query(shapely.points(x, y))
-    hit = shapely.intersects_xy(polygons[pairs[1]], x[pairs[0]], y[pairs[0]])
+    hit = covers_xy(polygons[pairs[1]], boundaries[pairs[1]], x[pairs[0]], y[pairs[0]])
     point, row = pairs[0][hit], pairs[1][hit]
     order = np.lexsort((row, point))
     point, row = point[order], row[order]
@@ -190,7 +191,9 @@ def compile_index(stations: gpd.GeoDataFrame, version: str, *, fine_res: int = F
     started = time.perf_counter()
     frame = stations.sort_values("code").reset_index(drop=True)
     polygons = np.asarray(frame.geometry.values, dtype=object)
+    boundaries = shapely.boundary(polygons)
     shapely.prepare(polygons)
+    shapely.prepare(boundaries)
     tree = shapely.STRtree(polygons)
 
     # 1. boundary zone at the fine resolution
@@ -222,7 +225,7 @@ def compile_index(stations: gpd.GeoDataFrame, version: str, *, fine_res: int = F
         progress("interior cells", 0.35 + 0.4 * (res - coarse_res + 1) / (fine_res - coarse_res + 1))
     clean = np.concatenate(clean_cells)
     lat, lon = h3cells.cells_to_latlng(clean)
-    clean_owner = covering_rows(polygons, tree, lon, lat)
+    clean_owner = covering_rows(polygons, boundaries, tree, lon, lat)
     keep = clean_owner >= 0
     clean, clean_owner = clean[keep], clean_owner[keep]
 

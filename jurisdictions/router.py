@@ -28,12 +28,15 @@ import pandas as pd
 import shapely
 from h3._cy import latlng_to_cell as _latlng_to_cell
 from pyproj import Transformer
-from shapely.lib import intersects_xy as _intersects_xy  # the ufunc, without the wrapper's µs
+from shapely.lib import dwithin as _dwithin  # the ufuncs, without the wrappers' µs
+from shapely.lib import intersects_xy as _intersects_xy
+from shapely.lib import points as _points
 
 from geo import h3cells
 from geo.crs import UTM_42N, UTM_43N, WGS84, ZONE_EDGE_LON
 from jurisdictions.errors import NoStationNearbyError, OutsidePunjabError
 from jurisdictions.index import RoutingIndex, covering_rows, first_per_group
+from jurisdictions.postgis_semantics import NEAR_EDGE_DEG, covers_xy
 
 DEFAULT_NEAREST_LIMIT_M = 5_000.0
 METHODS = ("interior", "boundary", "nearest", "overlap", "rejected")
@@ -77,7 +80,9 @@ class Router:
         stations = index.stations
         self.codes = stations["code"].to_numpy(dtype=str)
         self._polygons = np.asarray(stations.geometry.values, dtype=object)
+        self._boundaries = shapely.boundary(self._polygons)
         shapely.prepare(self._polygons)
+        shapely.prepare(self._boundaries)
         self._tree = shapely.STRtree(self._polygons)
         cols = [c for c in HIERARCHY[1:] if c in stations]
         self._hierarchy = {c: stations[c].to_numpy(dtype=str) for c in cols}
@@ -136,11 +141,16 @@ class Router:
             first, last = single.candidate_ptr[b], single.candidate_ptr[b + 1]
             candidates = self.index.candidates[first:last]
             # candidates ascend by code, so the first hit is the tie rule's answer
-            hits = _intersects_xy(self._polygons[candidates], lon, lat).tolist()
+            hits = _intersects_xy(self._polygons[candidates], lon, lat)
+            near = _dwithin(self._boundaries[candidates], _point(lon, lat), NEAR_EDGE_DEG)
+            if near.any():  # within rounding of an edge: decide as PostGIS does
+                hits = covers_xy(self._polygons[candidates], self._boundaries[candidates],
+                                 np.full(len(candidates), lon), np.full(len(candidates), lat))
+            hits = hits.tolist()
             if True in hits:
                 return self._with(int(candidates[hits.index(True)]), "boundary", False, None)
-            row = int(covering_rows(self._polygons, self._tree, np.array([lon]),
-                                    np.array([lat]))[0])
+            row = int(covering_rows(self._polygons, self._boundaries, self._tree,
+                                    np.array([lon]), np.array([lat]))[0])
             if row >= 0:
                 return self._with(row, "boundary", False, None)
         rows, dist = self._nearest(np.array([lat]), np.array([lon]))
@@ -214,7 +224,7 @@ class Router:
             point = np.repeat(bnd, counts)
             starts = np.repeat(ptr[b] - np.r_[0, np.cumsum(counts)[:-1]], counts)
             cand = self.index.candidates[np.arange(point.size) + starts]
-            hit = shapely.intersects_xy(self._polygons[cand], lon_a[point], lat_a[point])
+            hit = covers_xy(self._polygons[cand], self._boundaries[cand], lon_a[point], lat_a[point])
             # candidates are ascending per point: the first hit per point is the lowest code
             hp, hc = point[hit], cand[hit]
             first = first_per_group(hp)
@@ -224,7 +234,7 @@ class Router:
         # Points outside every range are outside every station by construction.
         rest = np.nonzero(found & (rows < 0))[0]
         if rest.size:
-            exact = covering_rows(self._polygons, self._tree, lon_a[rest], lat_a[rest])
+            exact = covering_rows(self._polygons, self._boundaries, self._tree, lon_a[rest], lat_a[rest])
             rows[rest] = exact
             method[rest[exact >= 0]] = 1
         return rows, method
@@ -405,6 +415,14 @@ class _SingleLookup:
                                 zip(np.maximum(first, 0).tolist(), last.tolist(), strict=True),
                                 strict=True))
 
+
+
+_ALLOW_NAN = np.intc(0)  # shapely.HandleNaN.allow: coordinates are checked before this
+
+
+def _point(lon: float, lat: float) -> shapely.Geometry:
+    """One point geometry, through the ufunc (the Point class costs ~10 µs)."""
+    return _points(np.array([lon, lat]), _ALLOW_NAN)
 
 
 def _categorical(codes: npt.NDArray[np.integer], categories: Sequence[str]) -> pd.Categorical:

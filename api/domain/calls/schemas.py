@@ -14,6 +14,7 @@ Phone = Annotated[str, msgspec.Meta(pattern=r"^\+?[0-9][0-9 ()-]{2,30}$", max_le
                                     description="caller's number, digits with optional +, "
                                                 "spaces, dashes")]
 Text = Annotated[str, msgspec.Meta(max_length=2000)]
+AwareTime = Annotated[datetime, msgspec.Meta(tz=True, description="ISO 8601 with a time zone")]
 Code = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 EventType = Literal["acknowledged", "dispatched", "en_route", "on_scene", "closed",
                     "transferred", "cancelled"]
@@ -27,7 +28,7 @@ class CallCreate(msgspec.Struct, forbid_unknown_fields=True):
     category: Code
     radius_m: Radius | None = None
     caller_phone: Phone | None = None
-    received_at: datetime | None = None
+    received_at: AwareTime | None = None
     """When the call came in (with a time zone); the server's clock when omitted."""
     description: Text | None = None
 
@@ -89,7 +90,7 @@ class EventCreate(msgspec.Struct, forbid_unknown_fields=True):
     """Something that happened to a call (``to_station`` and ``reason`` for a transfer)."""
 
     type: EventType
-    at: datetime | None = None
+    at: AwareTime | None = None
     note: Text | None = None
     to_station: Code | None = None
     reason: Text | None = None

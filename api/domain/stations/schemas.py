@@ -7,9 +7,8 @@ from typing import Annotated
 
 import msgspec
 
-from api.domain.calls.schemas import OnDuty, Phone
+from api.domain.calls.schemas import AwareTime, OnDuty, Phone
 
-AwareTime = Annotated[datetime, msgspec.Meta(tz=True, description="ISO 8601 with a time zone")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
 Rank = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 

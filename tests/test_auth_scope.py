@@ -75,7 +75,7 @@ READERS = [
 
 @pytest.mark.parametrize(("role", "scope", "may_read", "sees_phone"), READERS,
                          ids=[f"{r}-{s}" for r, s, _, _ in READERS])
-def test_read_scope_for_every_role(client: httpx.Client, lahore_call: dict[str, Any], role: str,
+def test_read_scope_for_every_role(client: httpx.Client, lahore_call: dict[str, Any], *, role: str,
                                    scope: str, may_read: bool, sees_phone: bool) -> None:
     one = client.get(f"/api/v1/calls/{lahore_call['id']}", headers=headers(role, scope))
     trail = client.get(f"/api/v1/calls/{lahore_call['id']}/events", headers=headers(role, scope))
@@ -177,7 +177,7 @@ STATION_ACCESS = [
 
 @pytest.mark.parametrize(("role", "scope", "read", "write", "feed"), STATION_ACCESS,
                          ids=[f"{r}-{s}" for r, s, _, _, _ in STATION_ACCESS])
-def test_station_scope_for_every_role(client: httpx.Client, role: str, scope: str, read: int,
+def test_station_scope_for_every_role(client: httpx.Client, *, role: str, scope: str, read: int,
                                       write: int, feed: int) -> None:
     hdrs = headers(role, scope)
     roster = f"/api/v1/stations/{LAHORE_STATION}/roster"

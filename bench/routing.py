@@ -43,16 +43,18 @@ SOCKET_DIR = "/var/run/postgresql"
 SINGLE_SQL = ("SELECT code FROM stations WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326)) "
               "ORDER BY code LIMIT 1")
 BATCH_SQL = ("SELECT DISTINCT ON (p.id) p.id, s.code FROM bench_points p "
-             "JOIN stations s ON ST_Covers(s.geom, p.geom) ORDER BY p.id, s.code")
+             "JOIN stations s ON ST_Covers(s.geom, p.geom) WHERE p.id BETWEEN %s AND %s "
+             "ORDER BY p.id, s.code")
 
 
-def sample_points(province: shapely.Geometry, stations: gpd.GeoDataFrame, n: int,
-                  seed: int) -> npt.NDArray[np.float64]:
-    """``n`` points (lon, lat): uniform over Punjab, plus 1 % station vertices and 1 %
-    points on shared edges (midpoints of boundary segments), shuffled."""
+def sample_points(province: shapely.Geometry, stations: gpd.GeoDataFrame, n_uniform: int,
+                  n_border: int, seed: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Points (lon, lat): ``n_uniform`` uniform over Punjab (what calls look like, and
+    what every method is timed on), and ``n_border`` hard cases for the agreement check,
+    half station vertices and half points on shared edges at random fractions."""
     rng = np.random.default_rng(seed)
-    n_vertex = n_edge = n // 100
-    n_uniform = n - n_vertex - n_edge
+    n_vertex = n_border // 2
+    n_edge = n_border - n_vertex
     minx, miny, maxx, maxy = shapely.bounds(province)
     shapely.prepare(province)
     uniform = np.empty((0, 2))
@@ -62,9 +64,8 @@ def sample_points(province: shapely.Geometry, stations: gpd.GeoDataFrame, n: int
     ring_coords = shapely.get_coordinates(shapely.boundary(stations.geometry.values))
     vertex = ring_coords[rng.choice(len(ring_coords), n_vertex, replace=False)]
     i = rng.choice(len(ring_coords) - 1, n_edge, replace=False)
-    edge = (ring_coords[i] + ring_coords[i + 1]) / 2
-    points = np.vstack([uniform[:n_uniform], vertex, edge])
-    return points[rng.permutation(len(points))]
+    edge = ring_coords[i] + (ring_coords[i + 1] - ring_coords[i]) * rng.uniform(0, 1, (n_edge, 1))
+    return uniform[:n_uniform], np.vstack([vertex, edge])
 
 
 def index_rss_mb(path: Path) -> float:
@@ -122,6 +123,8 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=1_000_000, help="points for the bulk methods")
     parser.add_argument("--single", type=int, default=20_000, help="points for one-at-a-time methods")
     parser.add_argument("--pg-single", type=int, default=5_000, help="points for PostGIS one-at-a-time")
+    parser.add_argument("--border", type=int, default=40_000,
+                        help="vertex and shared-edge points for the agreement check")
     parser.add_argument("--seed", type=int, default=20261125)
     parser.add_argument("--json", type=Path, default=None, help="write the figures as JSON")
     args = parser.parse_args()
@@ -139,8 +142,10 @@ def main() -> None:
         rss_mb = index_rss_mb(path)
     router = Router(index)
 
-    points = sample_points(boundaries.province.geometry.iloc[0], stations, args.points, args.seed)
+    points, border = sample_points(boundaries.province.geometry.iloc[0], stations, args.points,
+                                   args.border, args.seed)
     lon, lat = points[:, 0], points[:, 1]
+    everything = np.vstack([points, border])
     n_single = min(args.single, len(points))
     n_pg_single = min(args.pg_single, len(points))
     geoms = shapely.points(points)
@@ -156,17 +161,20 @@ def main() -> None:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CREATE TABLE bench_points (id integer PRIMARY KEY, geom geometry(Point, 4326))")
             with conn.cursor().copy("COPY bench_points (id, geom) FROM STDIN") as copy:
-                ewkb = shapely.to_wkb(shapely.set_srid(geoms, 4326), hex=True, include_srid=True)
+                ewkb = shapely.to_wkb(shapely.set_srid(shapely.points(everything), 4326), hex=True,
+                                      include_srid=True)
                 for k, wkb in enumerate(ewkb.tolist()):
                     copy.write_row((k, wkb))
             conn.execute("ANALYZE bench_points")
             console.print("PostGIS batch join …")
-            seconds, rows = timed(lambda: conn.execute(BATCH_SQL).fetchall())
+            seconds, rows = timed(lambda: conn.execute(BATCH_SQL, (0, len(points) - 1)).fetchall())
             record("postgis_batch", seconds, len(points))
-        pg_batch = np.full(len(points), "", dtype=object)
+            rows += conn.execute(BATCH_SQL, (len(points), len(everything) - 1)).fetchall()
+        pg_all = np.full(len(everything), "", dtype=object)
         for pid, code in rows:
-            pg_batch[pid] = code
-        pg_batch = pg_batch.astype(str)
+            pg_all[pid] = code
+        pg_all = pg_all.astype(str)
+        pg_batch = pg_all[: len(points)]
 
         console.print("PostGIS one query per point (prepared, Unix socket) …")
         with psycopg.connect(host=SOCKET_DIR, dbname=dbname, user="postgres") as conn:
@@ -214,11 +222,29 @@ def main() -> None:
             single_codes.append(None)
     record("router_single", time.perf_counter() - started, n_single)
 
-    covered = answers["method"].isin(["interior", "boundary"]).to_numpy()
-    router_codes = np.where(covered, answers["station_code"].to_numpy(dtype=str), "")
+    def covering(frame: object) -> npt.NDArray[np.str_]:
+        import pandas as pd  # noqa: PLC0415
+
+        assert isinstance(frame, pd.DataFrame)
+        covered = frame["method"].isin(["interior", "boundary"]).to_numpy()
+        return np.where(covered, frame["station_code"].to_numpy(dtype=str), "")
+
+    router_codes = covering(answers)
+    border_codes = covering(router.resolve_many(border[:, 1], border[:, 0]))
+    border_single = []
+    for x, y in border.tolist():
+        try:
+            a = router.resolve(y, x)
+            border_single.append("" if a.out_of_coverage else a.station_code)
+        except ValueError:
+            border_single.append("")
     single = np.array(["" if a is None or a.out_of_coverage else a.station_code for a in single_codes])
     disagreements = {
         "router_batch_vs_postgis_batch": int((router_codes != pg_batch).sum()),
+        "router_batch_vs_postgis_on_vertices_and_edges": int(
+            (border_codes != pg_all[len(points):]).sum()),
+        "router_single_vs_postgis_on_vertices_and_edges": int(
+            (np.array(border_single, dtype=str) != pg_all[len(points):]).sum()),
         "router_single_vs_postgis_single": int(
             (single[:n_pg_single] != np.array(pg_single, dtype=str)).sum()),
         "router_single_vs_postgis_batch": int((single != pg_batch[:n_single]).sum()),
@@ -239,7 +265,7 @@ def main() -> None:
     }
     targets = {"batch_vs_postgis_batch": 20.0, "batch_vs_strtree": 3.0, "single_vs_postgis_single": 30.0}
     print_table(
-        f"routing, {len(points):,} points on {len(stations)} stations "
+        f"routing, {len(points):,} points uniform over Punjab, {len(stations)} stations "
         f"({shapely.get_num_coordinates(stations.geometry.values).sum():,} vertices)",
         ["method", "points", "seconds", "points/s", "µs/point"],
         [[name, f"{r['points']:,}", f"{r['seconds']:.3f}", f"{r['points_per_s']:,.0f}",
@@ -256,10 +282,12 @@ def main() -> None:
         ["entries / boundary cells", f"{len(index.lo):,} / {index.n_boundary_cells:,}", ""],
         ["boundary-method share", f"{(answers['method'] == 'boundary').mean():.3%}", ""],
     ])
-    print_table("disagreements with PostGIS ST_Covers (must be 0 for the router)",
+    print_table(f"disagreements with PostGIS ST_Covers (must be 0 for the router); "
+                f"{len(points):,} uniform + {len(border):,} vertex/edge points",
                 ["comparison", "count"], [[k, str(v)] for k, v in disagreements.items()])
     write_json(args.json, {
         "points": len(points),
+        "border_points": len(border),
         "stations": len(stations),
         "cpu_count": os.cpu_count(),
         "disagreements": router_total,

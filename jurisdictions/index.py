@@ -151,18 +151,23 @@ def first_per_group(group: npt.NDArray) -> npt.NDArray[np.bool_]:
 
 
 def covering_rows(polygons: npt.NDArray[np.object_], boundaries: npt.NDArray[np.object_],
-                  tree: shapely.STRtree, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]
-                  ) -> npt.NDArray[np.int64]:
+                  tree: shapely.STRtree, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64],
+                  *, near_edges: bool = True) -> npt.NDArray[np.int64]:
     """For each point, the lowest polygon row that covers it (``-1`` if none).
 
     Coverage is PostGIS's (:func:`jurisdictions.postgis_semantics.covers_xy`);
     ``polygons`` and ``boundaries`` (their boundaries) should be prepared for speed.
+    ``near_edges=False`` skips the near-edge re-decision, for points known to lie far
+    from every boundary (centres of clean cells).
     """
     out = np.full(len(x), -1, dtype=np.int64)
     if len(x) == 0:
         return out
     pairs = tree.query(shapely.points(x, y))
-    hit = covers_xy(polygons[pairs[1]], boundaries[pairs[1]], x[pairs[0]], y[pairs[0]])
+    if near_edges:
+        hit = covers_xy(polygons[pairs[1]], boundaries[pairs[1]], x[pairs[0]], y[pairs[0]])
+    else:
+        hit = shapely.intersects_xy(polygons[pairs[1]], x[pairs[0]], y[pairs[0]])
     point, row = pairs[0][hit], pairs[1][hit]
     order = np.lexsort((row, point))
     point, row = point[order], row[order]
@@ -225,7 +230,8 @@ def compile_index(stations: gpd.GeoDataFrame, version: str, *, fine_res: int = F
         progress("interior cells", 0.35 + 0.4 * (res - coarse_res + 1) / (fine_res - coarse_res + 1))
     clean = np.concatenate(clean_cells)
     lat, lon = h3cells.cells_to_latlng(clean)
-    clean_owner = covering_rows(polygons, boundaries, tree, lon, lat)
+    # clean cells hold no boundary: their centres are metres from every edge
+    clean_owner = covering_rows(polygons, boundaries, tree, lon, lat, near_edges=False)
     keep = clean_owner >= 0
     clean, clean_owner = clean[keep], clean_owner[keep]
 

@@ -43,20 +43,31 @@ def _ring(coords: npt.NDArray[np.float64], x: float, y: float) -> int:
     return INSIDE if int(up.sum()) - int(down.sum()) != 0 else OUTSIDE
 
 
-def postgis_covers(polygon: shapely.Geometry, x: float, y: float) -> bool:
-    """``ST_Covers(polygon, POINT(x y))`` as PostGIS 3.3 computes it (multi-polygons too)."""
+def _rings(polygon: shapely.Geometry) -> list[list[npt.NDArray[np.float64]]]:
+    """Per part: exterior ring coordinates, then each hole's."""
+    parts = []
     for part in shapely.get_parts(polygon):
-        exterior = _ring(shapely.get_coordinates(shapely.get_exterior_ring(part)), x, y)
-        if exterior == BOUNDARY:
+        holes = shapely.get_interior_ring(part, np.arange(shapely.get_num_interior_rings(part)))
+        parts.append([shapely.get_coordinates(shapely.get_exterior_ring(part)),
+                      *(shapely.get_coordinates(h) for h in holes)])
+    return parts
+
+
+def _covers_rings(rings: list[list[npt.NDArray[np.float64]]], x: float, y: float) -> bool:
+    for exterior, *holes in rings:
+        verdict = _ring(exterior, x, y)
+        if verdict == BOUNDARY:
             return True
-        if exterior == INSIDE:
-            holes = shapely.get_interior_ring(part, np.arange(shapely.get_num_interior_rings(part)))
-            verdicts = [_ring(shapely.get_coordinates(h), x, y) for h in holes]
-            if BOUNDARY in verdicts:
-                return True
-            if INSIDE not in verdicts:
+        if verdict == INSIDE:
+            inner = [_ring(h, x, y) for h in holes]
+            if BOUNDARY in inner or INSIDE not in inner:
                 return True
     return False
+
+
+def postgis_covers(polygon: shapely.Geometry, x: float, y: float) -> bool:
+    """``ST_Covers(polygon, POINT(x y))`` as PostGIS 3.3 computes it (multi-polygons too)."""
+    return _covers_rings(_rings(polygon), x, y)
 
 
 def covers_xy(polygons: npt.NDArray[np.object_], boundaries: npt.NDArray[np.object_],
@@ -70,7 +81,11 @@ def covers_xy(polygons: npt.NDArray[np.object_], boundaries: npt.NDArray[np.obje
     verdict = shapely.intersects_xy(polygons, x, y)
     if verdict.size == 0:
         return verdict
-    near = shapely.dwithin(boundaries, shapely.points(x, y), NEAR_EDGE_DEG)
-    for k in np.nonzero(near)[0]:
-        verdict[k] = postgis_covers(polygons[k], float(x[k]), float(y[k]))
+    near = np.nonzero(shapely.dwithin(boundaries, shapely.points(x, y), NEAR_EDGE_DEG))[0]
+    rings: dict[int, list[list[npt.NDArray[np.float64]]]] = {}
+    for k in near:  # rare: only points placed (almost) exactly on a border
+        key = id(polygons[k])
+        if key not in rings:
+            rings[key] = _rings(polygons[k])
+        verdict[k] = _covers_rings(rings[key], float(x[k]), float(y[k]))
     return verdict

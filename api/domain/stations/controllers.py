@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, get, put
 from litestar.di import Provide
+from litestar.openapi.spec import Example
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent
 
@@ -25,6 +26,9 @@ from api.domain.stations.schemas import OnDutyAnswer, Roster, RosterPut
 from api.domain.stations.services import RosterService
 from api.errors import BadInputError
 
+StationCode = Annotated[str, Parameter(max_length=64, description="station code",
+                                       examples=[Example(value="PK61701-007")])]
+
 
 class StationController(Controller):
     path = "/stations"
@@ -39,20 +43,20 @@ class StationController(Controller):
     }
 
     @put("/{code:str}/roster", operation_id="putRoster")
-    async def put_roster(self, code: str, data: RosterPut, rosters: RosterService, areas: Areas,
+    async def put_roster(self, code: StationCode, data: RosterPut, rosters: RosterService, areas: Areas,
                          principal: Principal) -> Roster:
         """Replace the station's SHO roster (shifts must not overlap)."""
         return await rosters.replace(areas.station(code), data, principal, datetime.now(UTC))
 
     @get("/{code:str}/roster", operation_id="getRoster")
-    async def get_roster(self, code: str, rosters: RosterService, areas: Areas,
+    async def get_roster(self, code: StationCode, rosters: RosterService, areas: Areas,
                          principal: Principal) -> Roster:
         """The station's stored roster."""
         return await rosters.read(areas.station(code), principal)
 
     @get("/{code:str}/on-duty", operation_id="getOnDuty")
     async def on_duty(
-        self, code: str, rosters: RosterService, areas: Areas, principal: Principal,
+        self, code: StationCode, rosters: RosterService, areas: Areas, principal: Principal,
         at: Annotated[datetime | None, Parameter(description="moment asked about (default now)")] = None,
     ) -> OnDutyAnswer:
         """Who holds the station at ``at``; ``unstaffed`` when nobody does."""
@@ -61,7 +65,7 @@ class StationController(Controller):
         return await rosters.on_duty_answer(areas.station(code), at or datetime.now(UTC), principal)
 
     @get("/{code:str}/feed", operation_id="stationFeed", media_type="text/event-stream")
-    async def feed(self, code: str, areas: Areas, feeds: FeedService, principal: Principal,
+    async def feed(self, code: StationCode, areas: Areas, feeds: FeedService, principal: Principal,
                    last_event_id: Annotated[int | None, LAST_EVENT_ID] = None) -> ServerSentEvent:
         """Server-Sent Events of the station's calls; ``Last-Event-ID`` replays what was missed."""
         area = areas.station(code)

@@ -9,6 +9,7 @@ the service must answer 503 with ``Retry-After``; afterwards every call that was
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -108,10 +109,8 @@ def own_postgres() -> Iterator[Postgres]:
             pytest.fail(f"safecity jurisdictions load failed:\n{done.stdout}\n{done.stderr}")
         yield cluster
     finally:
-        try:
+        with contextlib.suppress(RuntimeError):  # already down
             cluster.stop()
-        except RuntimeError:
-            pass  # already down
         shutil.rmtree(root, ignore_errors=True)
 
 

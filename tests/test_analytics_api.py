@@ -1,0 +1,160 @@
+"""Analytics endpoints on PostGIS with a small generated history loaded by `synth load`."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+DISTRICT = "PK633"  # Sheikhupura (Lahore region)
+ENDPOINTS = ("/api/v1/heatmaps/calls", "/api/v1/heatmaps/response", "/api/v1/hotspots",
+             "/api/v1/hotspots/emerging")
+
+
+def load_small_history(url: str) -> int:
+    """Generate three months at a small scale and load them (idempotent: same seed, same ids)."""
+    from api.cli.synth import load_history
+    from api.db.engine import create_sync_engine
+    from api.db.migrate import upgrade
+    from api.settings import DatabaseSettings
+    from geo.synth import generate_calls
+
+    calls, _ = generate_calls(3, 11, 0.003, "2024-01")
+    engine = create_sync_engine(DatabaseSettings(url=url))
+    try:
+        upgrade(engine)
+        load_history(calls, engine)
+    finally:
+        engine.dispose()
+    return len(calls)
+
+
+@pytest.fixture(scope="module")
+def client(loaded_postgis: str) -> Iterator[Any]:
+    from litestar.testing import TestClient
+
+    from api.app import create_app
+    from api.settings import DatabaseSettings, Settings
+
+    load_small_history(loaded_postgis)
+    app = create_app(Settings(database=DatabaseSettings(url=loaded_postgis)))
+    with TestClient(app, base_url="http://127.0.0.1") as test_client:
+        yield test_client
+
+
+@pytest.mark.parametrize("path", ENDPOINTS)
+def test_json_rows_per_cell(client: Any, path: str) -> None:
+    answer = client.get(path, params={"level": "district", "code": DISTRICT, "res": 7})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    meta, cells = body["meta"], body["cells"]
+    assert meta["area"] == {"level": "district", "code": DISTRICT, "name": "Sheikhupura"}
+    assert meta["cells"] == len(cells) > 100
+    assert meta["calls"] > 0
+    assert len({c["h3"] for c in cells}) == len(cells)
+    assert all("phone" not in key for c in cells[:5] for key in c)
+    assert b"caller" not in answer.content and b"phone" not in answer.content
+    if path.endswith("calls"):
+        assert sum(c["count"] for c in cells) + meta["outside"] == meta["calls"]
+        assert any(c["count"] == 0 for c in cells)  # zero cells kept
+    if path.endswith("hotspots"):
+        assert {c["bin"] for c in cells} <= set(range(-3, 4))
+    if path.endswith("emerging"):
+        assert meta["steps"] >= 3
+        assert all(isinstance(c["category"], str) for c in cells)
+    if path.endswith("response"):
+        few = [c for c in cells if c["too_few"]]
+        assert few and all(c["median_min"] is None for c in few)
+
+
+@pytest.mark.parametrize("path", ENDPOINTS)
+@pytest.mark.parametrize(("fmt", "accept", "media"), [
+    ("geojson", None, "application/geo+json"),
+    (None, "application/geo+json", "application/geo+json"),
+    ("csv", None, "text/csv"),
+    (None, "text/csv", "text/csv"),
+    ("geoparquet", None, "application/vnd.apache.parquet"),
+    (None, "application/vnd.apache.parquet", "application/vnd.apache.parquet"),
+])
+def test_formats(client: Any, path: str, fmt: str | None, accept: str | None, media: str) -> None:
+    import geopandas as gpd
+    import pandas as pd
+
+    params: dict[str, Any] = {"level": "district", "code": DISTRICT, "res": 7}
+    if fmt:
+        params["format"] = fmt
+    answer = client.get(path, params=params, headers={"Accept": accept} if accept else {})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith(media)
+    if media == "application/geo+json":
+        body = answer.json()
+        assert body["type"] == "FeatureCollection"
+        feature = body["features"][0]
+        assert feature["geometry"]["type"] == "Polygon"
+        assert len(feature["geometry"]["coordinates"][0]) == 7  # hexagon, closed ring
+        assert "h3" in feature["properties"]
+    elif media == "text/csv":
+        frame = pd.read_csv(io.StringIO(answer.text))
+        assert frame.columns[0] == "h3" and len(frame) > 100
+    else:
+        frame = gpd.read_parquet(io.BytesIO(answer.content))
+        assert frame.crs.to_epsg() == 4326 and len(frame) > 100
+        assert set(frame.geom_type) == {"Polygon"}
+
+
+@pytest.mark.parametrize("path", ENDPOINTS[:3])
+def test_window_without_calls_gives_zero_cells(client: Any, path: str) -> None:
+    answer = client.get(path, params={"level": "district", "code": DISTRICT, "res": 7,
+                                      "from": "2030-01-01", "until": "2030-02-01"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["meta"]["calls"] == 0
+    assert len(body["cells"]) == body["meta"]["cells"] > 100
+    if path.endswith("calls"):
+        assert all(c["count"] == 0 for c in body["cells"])
+    if path.endswith("hotspots"):
+        assert all(c["bin"] == 0 for c in body["cells"])
+    if path.endswith("response"):
+        assert all(c["too_few"] for c in body["cells"])
+
+
+def test_emerging_without_calls_is_a_clear_422(client: Any) -> None:
+    answer = client.get("/api/v1/hotspots/emerging", params={
+        "level": "district", "code": DISTRICT, "from": "2030-01-01", "until": "2030-01-08"})
+    assert answer.status_code == 422
+    assert "emerging" in answer.json()["detail"]
+
+
+def test_filters_narrow_the_selection(client: Any) -> None:
+    base = {"level": "district", "code": DISTRICT, "res": 7}
+    every = client.get("/api/v1/heatmaps/calls", params=base).json()["meta"]["calls"]
+    serious = client.get("/api/v1/heatmaps/calls", params={**base, "serious": "true"}).json()["meta"]
+    window = client.get("/api/v1/heatmaps/calls", params={**base, "from": "2024-02-01",
+                                                           "until": "2024-03-01"}).json()["meta"]
+    hoax = client.get("/api/v1/heatmaps/calls", params={**base, "category": "hoax"}).json()["meta"]
+    assert 0 < serious["calls"] < every
+    assert 0 < window["calls"] < every
+    assert hoax["categories"] == ["hoax"] and hoax["calls"] > every  # hoax calls outnumber cases
+
+
+@pytest.mark.parametrize(("params", "status", "words"), [
+    ({"res": 4}, 400, "res 4 outside 5–10"),
+    ({"res": 11}, 400, "outside 5–10"),
+    ({"res": "x"}, 400, "res"),
+    ({"level": "planet"}, 400, "unknown level"),
+    ({"level": "district"}, 400, "needs a code"),
+    ({"level": "district", "code": "PK999"}, 404, "no district with code"),
+    ({"from": "2024-03-01", "until": "2024-02-01"}, 400, "after until"),
+    ({"from": "yesterday"}, 400, "ISO 8601"),
+    ({"category": "jaywalking"}, 400, "unknown category"),
+    ({"format": "xml"}, 400, "unknown format"),
+    ({"res": 10}, 422, "coarser res"),
+])
+def test_bad_parameters_are_4xx(client: Any, params: dict[str, Any], status: int, words: str) -> None:
+    answer = client.get("/api/v1/hotspots", params=params)
+    assert answer.status_code == status, answer.text
+    assert words in str(answer.json())

@@ -27,6 +27,7 @@ app.add_typer(__import__("api.cli.db", fromlist=["app"]).app, name="db")
 jurisdictions_cli.app.command("load")(__import__("api.cli.db", fromlist=["load"]).load)
 app.add_typer(__import__("api.cli.roster", fromlist=["app"]).app, name="roster")
 app.command("token")(__import__("api.cli.token", fromlist=["token"]).token)
+app.add_typer(__import__("api.cli.plan", fromlist=["app"]).app, name="plan")
 # further areas register here, one line each (keep this comment last)
 
 

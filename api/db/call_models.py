@@ -62,8 +62,13 @@ class CallRecord(UUIDAuditBase):
     __tablename__ = "calls"
     __table_args__ = (
         Index("ix_calls_received_at_id", "received_at", "id"),
-        Index("ix_calls_station_received", "station_code", "received_at"),
-        Index("ix_calls_district_received", "district_code", "received_at"),
+        *(Index(f"ix_calls_{level}_received", f"{level}_code", "received_at")
+          for level in ("station", "tehsil", "district", "region")),
+        Index("ix_calls_phone_received", "caller_phone", "received_at",
+              postgresql_where=text("caller_phone IS NOT NULL"),
+              sqlite_where=text("caller_phone IS NOT NULL")),
+        Index("ix_calls_duplicate_of", "duplicate_of", postgresql_where=text("duplicate_of IS NOT NULL"),
+              sqlite_where=text("duplicate_of IS NOT NULL")),
         CheckConstraint("lat BETWEEN -90 AND 90 AND lon BETWEEN -180 AND 180",
                         name="coordinates"),
     )
@@ -71,20 +76,20 @@ class CallRecord(UUIDAuditBase):
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     """sha256 of the canonical request body: the same key with another body is a conflict."""
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    category: Mapped[str] = mapped_column(CODE, index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(CODE)
     serious: Mapped[bool] = mapped_column(Boolean)
     lat: Mapped[float] = mapped_column(Double)
     lon: Mapped[float] = mapped_column(Double)
     radius_m: Mapped[float | None] = mapped_column(Double)
     geom: Mapped[WKBElement] = mapped_column(_point())
-    caller_phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    caller_phone: Mapped[str | None] = mapped_column(String(32))
     description: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True))
     station_code: Mapped[str] = mapped_column(CODE)
-    tehsil_code: Mapped[str] = mapped_column(CODE, index=True)
+    tehsil_code: Mapped[str] = mapped_column(CODE)
     district_code: Mapped[str] = mapped_column(CODE)
-    region_code: Mapped[str] = mapped_column(CODE, index=True)
+    region_code: Mapped[str] = mapped_column(CODE)
     boundary_set: Mapped[str] = mapped_column(Text)
     """Version of the boundary set the router used (the codes above belong to it)."""
     method: Mapped[str] = mapped_column(String(16))
@@ -97,7 +102,7 @@ class CallRecord(UUIDAuditBase):
     sho_shift_start: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     sho_shift_end: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     unstaffed: Mapped[bool] = mapped_column(Boolean)
-    duplicate_of: Mapped[UUID | None] = mapped_column(GUID, ForeignKey("calls.id"), index=True)
+    duplicate_of: Mapped[UUID | None] = mapped_column(GUID, ForeignKey("calls.id"))
     created_by: Mapped[str] = mapped_column(Text)
 
 
@@ -107,14 +112,14 @@ class CallEventRecord(IdentityBase):
     __tablename__ = "call_events"
     __table_args__ = (
         Index("ix_call_events_call_id_id", "call_id", "id"),
+        # replay of a station's or district's feed from far back; coarser feeds and recent
+        # ids are served by the primary key range (id > Last-Event-ID)
         Index("ix_call_events_station_id", "station_code", "id"),
-        Index("ix_call_events_tehsil_id", "tehsil_code", "id"),
         Index("ix_call_events_district_id", "district_code", "id"),
-        Index("ix_call_events_region_id", "region_code", "id"),
         *(Index(f"ix_call_events_from_{level}_id", f"from_{level}_code", "id",
                 postgresql_where=text(f"from_{level}_code IS NOT NULL"),
                 sqlite_where=text(f"from_{level}_code IS NOT NULL"))
-          for level in ("station", "tehsil", "district", "region")),
+          for level in ("station", "district")),
     )
 
     call_id: Mapped[UUID] = mapped_column(GUID, ForeignKey("calls.id"))
@@ -178,6 +183,6 @@ class AuditEntry(IdentityBase):
     at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True))
     actor: Mapped[str] = mapped_column(Text)
     role: Mapped[str] = mapped_column(String(16))
-    action: Mapped[str] = mapped_column(String(32), index=True)
+    action: Mapped[str] = mapped_column(String(32))
     call_id: Mapped[UUID | None] = mapped_column(GUID, index=True)
     detail: Mapped[dict[str, Any]] = mapped_column(DETAIL_JSON, default=dict)

@@ -112,18 +112,20 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
 
         async def open_nearby(self, categories: Sequence[str], lat: float, lon: float, *,
                               radius_m: float, since: datetime, until: datetime
-                              ) -> list[CallRecord]:
-            """Open calls of ``categories`` in a box around the point and a time window."""
+                              ) -> list[tuple[UUID, UUID | None, float, float]]:
+            """Open calls of ``categories`` in a box around the point and a time window:
+            ``(id, duplicate_of, lat, lon)``, earliest first."""
             dlat = radius_m / _M_PER_DEG * 1.01
             dlon = radius_m / (_M_PER_DEG * max(math.cos(math.radians(lat)), 0.01)) * 1.01
-            statement = (select(CallRecord)
+            statement = (select(CallRecord.id, CallRecord.duplicate_of, CallRecord.lat,
+                                CallRecord.lon)
                          .where(CallRecord.received_at >= since, CallRecord.received_at <= until,
-                                CallRecord.status.in_(OPEN_STATUSES),
-                                CallRecord.category.in_(categories),
                                 CallRecord.lat.between(lat - dlat, lat + dlat),
-                                CallRecord.lon.between(lon - dlon, lon + dlon))
-                         .order_by(CallRecord.received_at, CallRecord.id).limit(100))
-            return list((await self.session.scalars(statement)).all())
+                                CallRecord.lon.between(lon - dlon, lon + dlon),
+                                CallRecord.status.in_(OPEN_STATUSES),
+                                CallRecord.category.in_(categories))
+                         .order_by(CallRecord.received_at, CallRecord.id).limit(50))
+            return [(r[0], r[1], r[2], r[3]) for r in (await self.session.execute(statement)).all()]
 
         async def page(self, conditions: list[ColumnElement[bool]], after: tuple[datetime, UUID] | None,
                        limit: int) -> list[CallRecord]:
@@ -173,46 +175,44 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
         session = self.repository.session
         created = False
         async with write_transaction(session):
-            existing = await self.repository.by_key(key)
-            if existing is None:
-                shift = await self.roster.on_duty(answer.station_code, received_at)
-                duplicate_of = await self._duplicate_of(category, data.lat, data.lon, received_at)
-                call_id = uuid.uuid4()
-                values = {
-                    "id": call_id, "idempotency_key": key, "request_hash": body_hash,
-                    "status": "received", "category": category.code, "serious": category.serious,
+            shift = await self.roster.on_duty(answer.station_code, received_at)
+            duplicate_of = await self._duplicate_of(category, data.lat, data.lon, received_at)
+            call_id = uuid.uuid4()
+            values = {
+                "id": call_id, "idempotency_key": key, "request_hash": body_hash,
+                "status": "received", "category": category.code, "serious": category.serious,
+                "lat": data.lat, "lon": data.lon, "radius_m": data.radius_m,
+                "geom": WKTElement(f"POINT({data.lon!r} {data.lat!r})", srid=SRID),
+                "caller_phone": data.caller_phone, "description": data.description,
+                "received_at": received_at, "station_code": answer.station_code,
+                "tehsil_code": answer.tehsil_code, "district_code": answer.district_code,
+                "region_code": answer.region_code, "boundary_set": ctx.boundary_set(),
+                "method": answer.method, "out_of_coverage": answer.out_of_coverage,
+                "distance_m": answer.distance_m,
+                "sho_shift_id": shift.id if shift else None,
+                "sho_name": shift.officer_name if shift else None,
+                "sho_rank": shift.rank if shift else None,
+                "sho_phone": shift.phone if shift else None,
+                "sho_shift_start": shift.starts_at if shift else None,
+                "sho_shift_end": shift.ends_at if shift else None,
+                "unstaffed": shift is None, "duplicate_of": duplicate_of,
+                "created_by": principal.subject, "created_at": now, "updated_at": now,
+            }
+            created = await self.repository.insert_if_new(values)
+            if created:
+                record = CallRecord(**values)
+                event = self._event(record, "received", received_at, now, principal,
+                                    from_status=None)
+                session.add(event)
+                await session.flush()
+                self.audit.record(principal, "route", now, call_id=call_id, detail={
                     "lat": data.lat, "lon": data.lon, "radius_m": data.radius_m,
-                    "geom": WKTElement(f"POINT({data.lon!r} {data.lat!r})", srid=SRID),
-                    "caller_phone": data.caller_phone, "description": data.description,
-                    "received_at": received_at, "station_code": answer.station_code,
-                    "tehsil_code": answer.tehsil_code, "district_code": answer.district_code,
-                    "region_code": answer.region_code, "boundary_set": ctx.boundary_set(),
-                    "method": answer.method, "out_of_coverage": answer.out_of_coverage,
-                    "distance_m": answer.distance_m,
-                    "sho_shift_id": shift.id if shift else None,
-                    "sho_name": shift.officer_name if shift else None,
-                    "sho_rank": shift.rank if shift else None,
-                    "sho_phone": shift.phone if shift else None,
-                    "sho_shift_start": shift.starts_at if shift else None,
-                    "sho_shift_end": shift.ends_at if shift else None,
-                    "unstaffed": shift is None, "duplicate_of": duplicate_of,
-                    "created_by": principal.subject, "created_at": now, "updated_at": now,
-                }
-                created = await self.repository.insert_if_new(values)
-                if created:
-                    record = CallRecord(**values)
-                    event = self._event(record, "received", received_at, now, principal,
-                                        from_status=None)
-                    session.add(event)
-                    await session.flush()
-                    self.audit.record(principal, "route", now, call_id=call_id, detail={
-                        "lat": data.lat, "lon": data.lon, "radius_m": data.radius_m,
-                        "station": answer.station_code, "method": answer.method,
-                        "out_of_coverage": answer.out_of_coverage,
-                        "distance_m": answer.distance_m, "boundary_set": values["boundary_set"],
-                        "sho_shift_id": values["sho_shift_id"], "unstaffed": shift is None,
-                        "duplicate_of": str(duplicate_of) if duplicate_of else None,
-                    })
+                    "station": answer.station_code, "method": answer.method,
+                    "out_of_coverage": answer.out_of_coverage,
+                    "distance_m": answer.distance_m, "boundary_set": values["boundary_set"],
+                    "sho_shift_id": values["sho_shift_id"], "unstaffed": shift is None,
+                    "duplicate_of": str(duplicate_of) if duplicate_of else None,
+                })
         if created:
             await self._publish(event, record)
             return self.as_call(record, principal), True
@@ -239,13 +239,14 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
                                                  radius_m=ctx.duplicate_radius_m,
                                                  since=received_at - window,
                                                  until=received_at + window)
-        near = [r for r in rows if _haversine_m(lat, lon, r.lat, r.lon) <= ctx.duplicate_radius_m]
+        near = [(ident, original) for ident, original, y, x in rows
+                if _haversine_m(lat, lon, y, x) <= ctx.duplicate_radius_m]
         if not near:
             return None
-        originals = [r for r in near if r.duplicate_of is None]
+        originals = [ident for ident, original in near if original is None]
         if originals:
-            return originals[0].id
-        return near[0].duplicate_of
+            return originals[0]
+        return near[0][1]
 
     # ------------------------------------------------------------------ reads
     async def get_call(self, call_id: UUID, principal: Principal) -> Call:

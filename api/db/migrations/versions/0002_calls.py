@@ -34,8 +34,9 @@ geo_op: Any = op
 
 DETAIL_JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 CODE = sa.String(length=64)
-EVENT_INDEXED = ("call_id", "station_code", "tehsil_code", "district_code", "region_code")
+EVENT_INDEXED = ("call_id", "station_code", "district_code")
 LEVELS = ("station", "tehsil", "district", "region")
+FROM_INDEXED = ("station", "district")
 
 
 def _identity() -> sa.Column[Any]:
@@ -52,6 +53,13 @@ def _index(table: str, *columns: str, name: str | None = None) -> None:
     op.create_index(name or op.f(f"ix_{table}_{columns[0]}"), table, list(columns), unique=False)
 
 
+def _partial_index(table: str, name: str, *columns: str) -> None:
+    """An index of the rows where the first column is set (most rows leave it empty)."""
+    where = sa.text(f"{columns[0]} IS NOT NULL")
+    op.create_index(name, table, list(columns), unique=False, postgresql_where=where,
+                    sqlite_where=where)
+
+
 def upgrade() -> None:
     op.create_table(
         "audit_log",
@@ -64,7 +72,6 @@ def upgrade() -> None:
         sa.Column("detail", DETAIL_JSON, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
     )
-    _index("audit_log", "action")
     _index("audit_log", "at", name="ix_audit_log_at")
     _index("audit_log", "call_id")
 
@@ -113,12 +120,11 @@ def upgrade() -> None:
     )
     geo_op.create_geospatial_index("idx_calls_geom", "calls", ["geom"], unique=False,
                                    postgresql_using="gist", postgresql_ops={})
-    for column in ("caller_phone", "category", "duplicate_of", "region_code", "status",
-                   "tehsil_code"):
-        _index("calls", column)
-    _index("calls", "district_code", "received_at", name="ix_calls_district_received")
     _index("calls", "received_at", "id", name="ix_calls_received_at_id")
-    _index("calls", "station_code", "received_at", name="ix_calls_station_received")
+    for level in LEVELS:
+        _index("calls", f"{level}_code", "received_at", name=f"ix_calls_{level}_received")
+    _partial_index("calls", "ix_calls_phone_received", "caller_phone", "received_at")
+    _partial_index("calls", "ix_calls_duplicate_of", "duplicate_of")
 
     op.create_table(
         "station_rosters",
@@ -151,10 +157,8 @@ def upgrade() -> None:
     )
     for column in EVENT_INDEXED:
         _index("call_events", column, "id", name=f"ix_call_events_{column.removesuffix('_code')}_id")
-    for level in LEVELS:  # only transfers fill these: index the rows that have them
-        where = sa.text(f"from_{level}_code IS NOT NULL")
-        op.create_index(f"ix_call_events_from_{level}_id", "call_events", [f"from_{level}_code", "id"],
-                        unique=False, postgresql_where=where, sqlite_where=where)
+    for level in FROM_INDEXED:  # only transfers fill these: index the rows that have them
+        _partial_index("call_events", f"ix_call_events_from_{level}_id", f"from_{level}_code", "id")
 
     op.create_table(
         "roster_shifts",
@@ -176,22 +180,18 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_roster_shifts_station_start", table_name="roster_shifts")
     op.drop_table("roster_shifts")
-    for level in LEVELS:
+    for level in FROM_INDEXED:
         op.drop_index(f"ix_call_events_from_{level}_id", table_name="call_events")
     for column in EVENT_INDEXED:
         op.drop_index(f"ix_call_events_{column.removesuffix('_code')}_id", table_name="call_events")
     op.drop_table("call_events")
     op.drop_table("station_rosters")
-    for name in ("ix_calls_district_received", "ix_calls_received_at_id",
-                 "ix_calls_station_received"):
+    for name in ("ix_calls_received_at_id", "ix_calls_phone_received", "ix_calls_duplicate_of",
+                 *(f"ix_calls_{level}_received" for level in LEVELS)):
         op.drop_index(name, table_name="calls")
-    for column in ("caller_phone", "category", "duplicate_of", "region_code", "status",
-                   "tehsil_code"):
-        op.drop_index(op.f(f"ix_calls_{column}"), table_name="calls")
     geo_op.drop_geospatial_index("idx_calls_geom", table_name="calls", postgresql_using="gist",
                                  column_name="geom")
     geo_op.drop_geospatial_table("calls")
-    for name in ("ix_audit_log_call_id", "ix_audit_log_action"):
-        op.drop_index(op.f(name), table_name="audit_log")
+    op.drop_index(op.f("ix_audit_log_call_id"), table_name="audit_log")
     op.drop_index("ix_audit_log_at", table_name="audit_log")
     op.drop_table("audit_log")

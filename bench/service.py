@@ -1,0 +1,294 @@
+"""Call-intake benchmark: ``POST /api/v1/calls`` against a bare Litestar app, one run.
+
+    python bench/service.py [--requests N] [--seconds S] [--json FILE]
+
+Both servers run under uvicorn on loopback, with one and then two worker processes, and
+are driven by the same closed-loop client over 32 keep-alive connections:
+
+- **bare**: a Litestar app whose ``POST /api/v1/calls`` decodes the same msgspec body
+  (:class:`api.domain.calls.schemas.CallCreate`) and answers a small struct: the HTTP,
+  routing-table and (de)serialisation floor;
+- **calls**: the real service on a scratch PostGIS database (``safecity jurisdictions
+  load``): token check, routing, on-duty lookup, duplicate search, the call + event +
+  audit transaction, and the live publish (in-memory channels with one worker, Redis
+  with two, as deployed).
+
+Each configuration sends at most ``--requests`` requests in at most ``--seconds`` seconds
+after a warm-up; every body is a fresh call (own ``Idempotency-Key``) at a point inside
+a station. Prints req/s, p50/p99 and the ratio calls ÷ bare; ``--json`` also writes
+``ratio_one_worker`` and ``p99_ms_one_worker``. The client is a minimal HTTP/1.1
+keep-alive loop, so it costs far less than the servers it measures; all of it shares
+this machine's cores, which the table reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from litestar import Litestar, post  # noqa: E402
+
+from api.domain.calls.schemas import CallCreate  # noqa: E402
+from bench._common import (  # noqa: E402
+    console,
+    load_boundaries_into,
+    print_table,
+    scratch_database,
+    write_json,
+)
+
+HOST = "127.0.0.1"
+CONNECTIONS = 32
+WARMUP = 300
+SECRET = "bench-secret-" + "x" * 32
+CATEGORIES = ("murder", "dacoity_robbery", "other_crime", "traffic_accident", "fire",
+              "domestic_violence", "harassment", "information")
+
+
+# ------------------------------------------------------------------ the bare app
+class Taken(msgspec.Struct):
+    """The bare app's answer."""
+
+    id: str
+    status: str
+    category: str
+
+
+@post("/api/v1/calls", status_code=201)
+async def take(data: CallCreate) -> Taken:
+    """Decode the call body and answer; nothing else."""
+    return Taken(id=str(uuid.uuid4()), status="received", category=data.category)
+
+
+def bare_app() -> Litestar:
+    """The floor: same route, same body type, no work behind it."""
+    return Litestar(route_handlers=[take], debug=False)
+
+
+# ------------------------------------------------------------------ servers
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Served:
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+def serve(factory: str, workers: int, env: dict[str, str]) -> Served:
+    """uvicorn on a free loopback port; returns once ``POST`` answers."""
+    port = free_port()
+    log = Path(tempfile.mkstemp(prefix="safecity-bench-", suffix=".log")[1])
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", HOST, "--port",
+             str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
+            cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+    served = Served(port, process, log)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{factory} exited:\n{log.read_text()[-3000:]}")
+        try:
+            with socket.create_connection((HOST, port), timeout=1) as s:
+                s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                if s.recv(64).startswith(b"HTTP/1.1"):
+                    time.sleep(0.5 * workers)  # let every worker finish its start-up
+                    return served
+        except OSError:
+            pass
+        time.sleep(0.3)
+    served.stop()
+    raise RuntimeError(f"{factory} did not start:\n{log.read_text()[-3000:]}")
+
+
+# ------------------------------------------------------------------ the client
+def make_requests(n: int, points: np.ndarray, token: str, seed: int) -> list[bytes]:
+    """``n`` complete HTTP requests, each a new call with its own key."""
+    rng = random.Random(seed)
+    out: list[bytes] = []
+    for i in range(n):
+        lat, lon = points[rng.randrange(len(points))]
+        body = msgspec.json.encode({"lat": float(lat) + rng.uniform(-2e-4, 2e-4),
+                                    "lon": float(lon) + rng.uniform(-2e-4, 2e-4),
+                                    "category": rng.choice(CATEGORIES),
+                                    "caller_phone": f"0300{rng.randrange(10**7):07d}"})
+        head = (f"POST /api/v1/calls HTTP/1.1\r\nHost: {HOST}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                f"Authorization: Bearer {token}\r\nIdempotency-Key: bench-{seed}-{i}-{uuid.uuid4().hex}\r\n"
+                "\r\n").encode()
+        out.append(head + body)
+    return out
+
+
+@dataclass
+class Result:
+    sent: int = 0
+    ok: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(np.asarray(self.latencies) * 1000, q)) if self.latencies else 0.0
+
+
+async def _connection(port: int, requests: list[bytes], cursor: list[int], stop_at: float,
+                      result: Result) -> None:
+    reader, writer = await asyncio.open_connection(HOST, port)
+    try:
+        while time.perf_counter() < stop_at and cursor[0] < len(requests):
+            request = requests[cursor[0]]
+            cursor[0] += 1
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            if length:
+                await reader.readexactly(length)
+            result.latencies.append(time.perf_counter() - started)
+            result.sent += 1
+            result.statuses[status] = result.statuses.get(status, 0) + 1
+            if status in (200, 201):
+                result.ok += 1
+    finally:
+        writer.close()
+
+
+async def drive(port: int, requests: list[bytes], seconds: float) -> Result:
+    """Closed loop: each connection sends its next request when the last is answered."""
+    result = Result()
+    cursor = [0]
+    started = time.perf_counter()
+    await asyncio.gather(*(_connection(port, requests, cursor, started + seconds, result)
+                           for _ in range(CONNECTIONS)))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def measure(port: int, requests: list[bytes], warmup: list[bytes], seconds: float) -> Result:
+    asyncio.run(drive(port, warmup, seconds))
+    return asyncio.run(drive(port, requests, seconds))
+
+
+# ------------------------------------------------------------------ main
+def station_points() -> np.ndarray:
+    """One interior point per station of the shipped set (lat, lon)."""
+    import shapely  # noqa: PLC0415
+
+    from jurisdictions.catalog import punjab_boundary_set  # noqa: PLC0415
+
+    stations = punjab_boundary_set().stations
+    points = shapely.point_on_surface(stations.geometry.values)
+    return np.column_stack([shapely.get_y(points), shapely.get_x(points)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=4000, help="per configuration, at most")
+    parser.add_argument("--seconds", type=float, default=20.0, help="per configuration, at most")
+    parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+                        help="Redis for the two-worker service")
+    args = parser.parse_args()
+
+    from api.auth import mint_token  # noqa: PLC0415
+
+    token = mint_token(SECRET, "call_taker", "PK6", "province", subject="bench")
+    points = station_points()
+    results: dict[str, Result] = {}
+    with scratch_database("bench_service") as url:
+        console.print("loading the boundary set into a scratch PostGIS database …")
+        load_boundaries_into(url)
+        service_env = {"DATABASE_URL": url, "SAFECITY_JWT_SECRET": SECRET}
+        configs = [("bare", 1, "bench.service:bare_app", {}),
+                   ("calls", 1, "api.app:app_factory", {**service_env, "REDIS_URL": ""}),
+                   ("bare", 2, "bench.service:bare_app", {}),
+                   ("calls", 2, "api.app:app_factory", {**service_env, "REDIS_URL": args.redis_url})]
+        for seed, (name, workers, factory, env) in enumerate(configs):
+            console.print(f"{name}, {workers} worker(s): starting …")
+            served = serve(factory, workers, env)
+            try:
+                requests = make_requests(args.requests, points, token, seed * 2)
+                warmup = make_requests(WARMUP, points, token, seed * 2 + 1)
+                result = measure(served.port, requests, warmup, args.seconds)
+            finally:
+                served.stop()
+            results[f"{name}_{workers}"] = result
+            console.print(f"  {result.ok:,}/{result.sent:,} ok in {result.seconds:.1f} s: "
+                          f"{result.rate:,.0f} req/s, p50 {result.percentile(50):.1f} ms, "
+                          f"p99 {result.percentile(99):.1f} ms, statuses {result.statuses}")
+        import psycopg  # noqa: PLC0415
+
+        with psycopg.connect(url) as conn:
+            stored = conn.execute("SELECT count(*) FROM calls").fetchone()
+    created = sum(r.statuses.get(201, 0) for k, r in results.items() if k.startswith("calls"))
+    expected = created + 2 * WARMUP
+    rows = []
+    for workers in (1, 2):
+        bare, calls = results[f"bare_{workers}"], results[f"calls_{workers}"]
+        ratio = calls.rate / bare.rate if bare.rate else 0.0
+        for name, r in (("bare Litestar", bare), ("POST /api/v1/calls", calls)):
+            rows.append([f"{name}, {workers} worker{'s' if workers > 1 else ''}", f"{r.ok:,}",
+                         f"{r.rate:,.0f}", f"{r.percentile(50):.1f}", f"{r.percentile(99):.1f}",
+                         f"{ratio:.2f}" if r is calls else "1.00"])
+    print_table(f"call intake vs bare app, {CONNECTIONS} connections, {os.cpu_count()} cores "
+                "shared with the client", ["server", "ok", "req/s", "p50 ms", "p99 ms", "ratio"],
+                rows)
+    console.print(f"calls stored: {stored[0] if stored else 0:,} (expected {expected:,}: every "
+                  "201 plus the warm-ups)")
+    payload = {
+        "connections": CONNECTIONS, "cores": os.cpu_count(),
+        "ratio_one_worker": results["calls_1"].rate / results["bare_1"].rate,
+        "p99_ms_one_worker": results["calls_1"].percentile(99),
+        "p50_ms_one_worker": results["calls_1"].percentile(50),
+        "ratio_two_workers": results["calls_2"].rate / results["bare_2"].rate,
+        "p99_ms_two_workers": results["calls_2"].percentile(99),
+        "rates": {k: r.rate for k, r in results.items()},
+        "statuses": {k: {str(s): n for s, n in r.statuses.items()} for k, r in results.items()},
+        "calls_stored": stored[0] if stored else 0, "calls_expected": expected,
+    }
+    write_json(args.json, payload)
+
+
+if __name__ == "__main__":
+    main()

@@ -814,7 +814,9 @@ def _pulp_solver(solver: Solver, *, time_limit: float | None, gap_rel: float,
 
 def _relative_gap(objective: float, bound: float, maximise: bool) -> float:
     diff = (bound - objective) if maximise else (objective - bound)
-    return max(0.0, diff) / max(abs(objective), 1e-9)
+    if diff <= 1e-9 * max(1.0, abs(objective)):  # floating-point noise of the solver's bound
+        return 0.0
+    return diff / max(abs(objective), 1e-9)
 
 
 @dataclass(frozen=True)
@@ -953,6 +955,7 @@ class _Model:
         from spopt.locate.base import FacilityModelBuilder  # noqa: PLC0415
 
         self._builder = FacilityModelBuilder
+        self._started = time.perf_counter()  # build time counts the reductions too
         self.matrix = matrix
         self.problem: pulp.LpProblem
         self.fac_vars: list[pulp.LpVariable] = []
@@ -1074,7 +1077,6 @@ class MaximalCoverage(_Model):
 
     def __init__(self, matrix: CoverageMatrix, new_sites: int) -> None:
         super().__init__(matrix)
-        started = time.perf_counter()
         self.problem = pulp.LpProblem(self.name, pulp.LpMaximize)
         self._add_facilities()
         self._add_groups()
@@ -1087,7 +1089,7 @@ class MaximalCoverage(_Model):
         self.problem.addConstraint(self._budget)
         self.new_sites = 0
         self.set_budget(new_sites)
-        self.build_seconds = time.perf_counter() - started
+        self.build_seconds = time.perf_counter() - self._started
 
     def set_budget(self, new_sites: int) -> MaximalCoverage:
         """Change the number of new sites (the model is kept; only the budget changes)."""
@@ -1205,7 +1207,6 @@ class SetCoverage(_Model):
             raise InfeasiblePlanError(
                 f"at most {coverable:.1%} of the demand lies within {matrix.service_radius:g} m of a "
                 f"site, so no plan covers {target:.1%}; lower the target or add candidate sites")
-        started = time.perf_counter()
         red = self.reduction
         self.problem = pulp.LpProblem(self.name, pulp.LpMinimize)
         self._add_facilities()
@@ -1229,7 +1230,7 @@ class SetCoverage(_Model):
                 pulp.LpAffineExpression([(x, 1.0) for x, pre in zip(fac, matrix.predefined, strict=True)
                                          if not pre]),
                 pulp.LpConstraintLE, "max_new_sites", float(max_new_sites)))
-        self.build_seconds = time.perf_counter() - started
+        self.build_seconds = time.perf_counter() - self._started
 
     @classmethod
     def from_cost_matrix(cls, cost_matrix: npt.ArrayLike, weights: npt.ArrayLike,

@@ -1061,6 +1061,11 @@ class MaximalCoverage(_Model):
     report : SolveReport
         Solver, status, bound, gap and times.
 
+    References
+    ----------
+    Church, R. and ReVelle, C. (1974). The maximal covering location problem. *Papers of
+    the Regional Science Association* 32(1), 101–118.
+
     Examples
     --------
     Three demand points on a line 1 km apart, sites at each, a 600 m radius, one new
@@ -1192,6 +1197,21 @@ class SetCoverage(_Model):
         New sites needed (after :meth:`solve`).
     report : SolveReport
         Solver, status, bound, gap and times (objective: total sites).
+
+    References
+    ----------
+    Toregas, C., Swain, R., ReVelle, C. and Bergman, L. (1971). The location of emergency
+    service facilities. *Operations Research* 19(6), 1363–1373.
+
+    Examples
+    --------
+    The greedy trap: a site covering four of six points tempts greedy, two others cover all.
+
+    >>> cost = [[0, 9, 0], [0, 9, 0], [0, 9, 9], [9, 0, 0], [9, 0, 0], [9, 0, 9]]
+    >>> SetCoverage.from_cost_matrix(cost, [1.0] * 6, 1.0).solve().selected.tolist()
+    [True, True, False]
+    >>> SetCoverage.from_cost_matrix(cost, [1.0] * 6, 1.0, target=0.6).solve().new_sites
+    1
     """
 
     name = "lscp"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -17,10 +18,13 @@ import pytest
 ADMIN_URL = os.environ.get("SAFECITY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-@pytest.fixture(scope="session")
-def postgis_url() -> Iterator[str]:
-    """URL of a fresh database with PostGIS, dropped when the session ends."""
-    name = f"safecity_test_{uuid.uuid4().hex[:10]}"
+@contextmanager
+def scratch_postgis(prefix: str) -> Iterator[str]:
+    """A new database with PostGIS on the local server, dropped afterwards.
+
+    Fails (never skips) when the server or the extension is missing.
+    """
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     try:
         admin = psycopg.connect(ADMIN_URL, autocommit=True)
     except psycopg.OperationalError as exc:  # a clear failure, never a skip
@@ -39,6 +43,13 @@ def postgis_url() -> Iterator[str]:
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgis_url() -> Iterator[str]:
+    """URL of a fresh database with PostGIS, dropped when the session ends."""
+    with scratch_postgis("safecity_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -79,22 +90,5 @@ def fresh_postgis_url() -> Iterator[str]:
     For tests that migrate, write and supersede sets without disturbing the session
     database others read.
     """
-    name = f"safecity_fresh_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg.connect(ADMIN_URL, autocommit=True)
-    except psycopg.OperationalError as exc:  # a clear failure, never a skip
-        pytest.fail(f"PostgreSQL is not reachable at {ADMIN_URL}: {exc}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            try:
-                conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-            except psycopg.Error as exc:
-                pytest.fail(f"PostGIS is not installed on this server ({exc}); "
-                            "run scripts/test.sh, which installs it")
+    with scratch_postgis("safecity_fresh") as url:
         yield url
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -29,6 +29,7 @@ from advanced_alchemy.types import GUID, DateTimeUTC
 from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Double,
@@ -62,6 +63,7 @@ class CallRecord(UUIDAuditBase):
     __tablename__ = "calls"
     __table_args__ = (
         Index("ix_calls_received_at_id", "received_at", "id"),
+        Index("ix_calls_h3_received", "h3_r9", "received_at"),
         *(Index(f"ix_calls_{level}_received", f"{level}_code", "received_at")
           for level in ("station", "tehsil", "district", "region")),
         Index("ix_calls_phone_received", "caller_phone", "received_at",
@@ -83,6 +85,8 @@ class CallRecord(UUIDAuditBase):
     lon: Mapped[float] = mapped_column(Double)
     radius_m: Mapped[float | None] = mapped_column(Double)
     geom: Mapped[WKBElement] = mapped_column(_point())
+    h3_r9: Mapped[int] = mapped_column(BigInteger)
+    """H3 cell (resolution 9, ~0.1 km²) of the location: nearby calls by index lookup."""
     caller_phone: Mapped[str | None] = mapped_column(String(32))
     description: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True))

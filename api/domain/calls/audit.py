@@ -8,23 +8,30 @@ from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import insert
 
 from api.auth import Principal
-from api.db.call_models import AuditEntry
+from api.db.call_models import AuditEntry, metadata
+
+_INSERT = insert(metadata.tables["audit_log"])
+"""Built once: one Core ``INSERT`` per entry costs a fraction of an ORM flush."""
 
 
 class AuditService(SQLAlchemyAsyncRepositoryService[AuditEntry, "AuditService.Repo"]):
-    """Adds entries to the caller's unit of work, so they commit (or not) with it."""
+    """Writes entries in the caller's transaction, so they commit (or not) with it."""
 
     class Repo(SQLAlchemyAsyncRepository[AuditEntry]):
         model_type = AuditEntry
 
+        async def append(self, values: dict[str, Any]) -> None:
+            await self.session.execute(_INSERT, values)
+
     repository_type = Repo
 
-    def record(self, principal: Principal, action: str, at: datetime, *,
-               call_id: UUID | None = None, detail: dict[str, Any] | None = None) -> None:
-        """Queue one entry in the current transaction (written at its commit)."""
-        self.repository.session.add(AuditEntry(
-            at=at, actor=principal.subject, role=principal.role, action=action, call_id=call_id,
-            detail={"scope": principal.scope, **(detail or {})},
-        ))
+    async def record(self, principal: Principal, action: str, at: datetime, *,
+                     call_id: UUID | None = None, detail: dict[str, Any] | None = None) -> None:
+        """Write one entry in the current transaction."""
+        await self.repository.append({
+            "at": at, "actor": principal.subject, "role": principal.role, "action": action,
+            "call_id": call_id, "detail": {"scope": principal.scope, **(detail or {})},
+        })

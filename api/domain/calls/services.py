@@ -23,18 +23,19 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
+import h3.api.basic_int as h3_int
 import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from geoalchemy2 import WKTElement
-from sqlalchemy import ColumnElement, select, tuple_
+from sqlalchemy import ColumnElement, bindparam, insert, select, tuple_
 
 from api.auth import CALL_TAKER_EVENTS, Principal
 from api.channels import FeedPublisher, path_channels
-from api.db.call_models import CallEventRecord, CallRecord
+from api.db.call_models import CallEventRecord, CallRecord, metadata
 from api.db.models import SRID
 from api.domain.calls.audit import AuditService
 from api.domain.calls.categories import Categories, Category
@@ -56,7 +57,6 @@ from jurisdictions.router import Router
 MAX_KEY_LENGTH = 200
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
-_M_PER_DEG = 111_320.0
 _EARTH_RADIUS_M = 6_371_008.8
 
 
@@ -105,27 +105,28 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
 
         async def insert_if_new(self, values: dict[str, Any]) -> bool:
             """Insert unless the idempotency key exists (then nothing is written)."""
-            statement = (dialect_insert(self.session, CallRecord).values(**values)
-                         .on_conflict_do_nothing(index_elements=[CallRecord.idempotency_key])
-                         .returning(CallRecord.id))
-            return (await self.session.execute(statement)).scalar_one_or_none() is not None
+            statement = _INSERT_CALL.get(_dialect(self.session))
+            if statement is None:
+                table = metadata.tables["calls"]
+                statement = (dialect_insert(self.session, table)
+                             .on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
+                             .returning(table.c.id))
+                _INSERT_CALL[_dialect(self.session)] = statement
+            return (await self.session.execute(statement, values)).scalar_one_or_none() is not None
 
-        async def open_nearby(self, categories: Sequence[str], lat: float, lon: float, *,
-                              radius_m: float, since: datetime, until: datetime
-                              ) -> list[tuple[UUID, UUID | None, float, float]]:
-            """Open calls of ``categories`` in a box around the point and a time window:
-            ``(id, duplicate_of, lat, lon)``, earliest first."""
-            dlat = radius_m / _M_PER_DEG * 1.01
-            dlon = radius_m / (_M_PER_DEG * max(math.cos(math.radians(lat)), 0.01)) * 1.01
-            statement = (select(CallRecord.id, CallRecord.duplicate_of, CallRecord.lat,
-                                CallRecord.lon)
-                         .where(CallRecord.received_at >= since, CallRecord.received_at <= until,
-                                CallRecord.lat.between(lat - dlat, lat + dlat),
-                                CallRecord.lon.between(lon - dlon, lon + dlon),
-                                CallRecord.status.in_(OPEN_STATUSES),
-                                CallRecord.category.in_(categories))
-                         .order_by(CallRecord.received_at, CallRecord.id).limit(50))
-            return [(r[0], r[1], r[2], r[3]) for r in (await self.session.execute(statement)).all()]
+        async def append_event(self, values: dict[str, Any]) -> int:
+            """Insert one trail entry; its id (the feed's event id)."""
+            event_id: int = (await self.session.execute(_INSERT_EVENT, values)).scalar_one()
+            return event_id
+
+        async def recent_in_cells(self, cells: Sequence[int], since: datetime, until: datetime
+                                  ) -> list[_Nearby]:
+            """Calls received in ``[since, until]`` in any of ``cells`` (an H3 disk), earliest
+            first: one index seek per cell, however long the history."""
+            params: dict[str, Any] = {f"c{i}": cells[i % len(cells)] for i in range(_DISK_CELLS)}
+            rows = await self.session.execute(_RECENT_IN_CELLS,
+                                              {**params, "since": since, "until": until})
+            return [_Nearby(*row) for row in rows.all()]
 
         async def page(self, conditions: list[ColumnElement[bool]], after: tuple[datetime, UUID] | None,
                        limit: int) -> list[CallRecord]:
@@ -183,6 +184,7 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
                 "status": "received", "category": category.code, "serious": category.serious,
                 "lat": data.lat, "lon": data.lon, "radius_m": data.radius_m,
                 "geom": WKTElement(f"POINT({data.lon!r} {data.lat!r})", srid=SRID),
+                "h3_r9": h3_int.latlng_to_cell(data.lat, data.lon, H3_RES),
                 "caller_phone": data.caller_phone, "description": data.description,
                 "received_at": received_at, "station_code": answer.station_code,
                 "tehsil_code": answer.tehsil_code, "district_code": answer.district_code,
@@ -201,11 +203,9 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
             created = await self.repository.insert_if_new(values)
             if created:
                 record = CallRecord(**values)
-                event = self._event(record, "received", received_at, now, principal,
-                                    from_status=None)
-                session.add(event)
-                await session.flush()
-                self.audit.record(principal, "route", now, call_id=call_id, detail={
+                event = await self._append_event(record, "received", received_at, now, principal,
+                                                 from_status=None)
+                await self.audit.record(principal, "route", now, call_id=call_id, detail={
                     "lat": data.lat, "lon": data.lon, "radius_m": data.radius_m,
                     "station": answer.station_code, "method": answer.method,
                     "out_of_coverage": answer.out_of_coverage,
@@ -225,7 +225,7 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
                 raise ConflictError("this Idempotency-Key was used with a different request body",
                                     extra={"call_id": str(existing.id)})
             principal.require_scope(_path(existing), f"call {existing.id}")
-            self.audit.record(principal, "call.replay", now, call_id=existing.id)
+            await self.audit.record(principal, "call.replay", now, call_id=existing.id)
             return self.as_call(existing, principal), False
 
     async def _duplicate_of(self, category: Category, lat: float, lon: float,
@@ -235,25 +235,25 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
             return None
         ctx = self.ctx
         window = ctx.duplicate_window
-        rows = await self.repository.open_nearby(ctx.categories.related(category.code), lat, lon,
-                                                 radius_m=ctx.duplicate_radius_m,
-                                                 since=received_at - window,
-                                                 until=received_at + window)
-        near = [(ident, original) for ident, original, y, x in rows
-                if _haversine_m(lat, lon, y, x) <= ctx.duplicate_radius_m]
+        related = set(ctx.categories.related(category.code))
+        rows = await self.repository.recent_in_cells(
+            h3_int.grid_disk(h3_int.latlng_to_cell(lat, lon, H3_RES), DUPLICATE_RING),
+            received_at - window, received_at + window)
+        near = [r for r in rows if r.status in OPEN_STATUSES and r.category in related
+                and _haversine_m(lat, lon, r.lat, r.lon) <= ctx.duplicate_radius_m]
         if not near:
             return None
-        originals = [ident for ident, original in near if original is None]
+        originals = [r.id for r in near if r.duplicate_of is None]
         if originals:
             return originals[0]
-        return near[0][1]
+        return near[0].duplicate_of
 
     # ------------------------------------------------------------------ reads
     async def get_call(self, call_id: UUID, principal: Principal) -> Call:
         principal.require("call.read")
         async with self.repository.session.begin():
             record = await self._visible(call_id, principal)
-            self.audit.record(principal, "call.read", self.ctx.clock(), call_id=record.id)
+            await self.audit.record(principal, "call.read", self.ctx.clock(), call_id=record.id)
         return self.as_call(record, principal)
 
     async def list_calls(self, principal: Principal, *, station: str | None = None,
@@ -301,7 +301,7 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
         async with self.repository.session.begin():
             rows = await self.repository.page(conditions, after, limit + 1)
             shown = rows[:limit]
-            self.audit.record(principal, "call.list", self.ctx.clock(),
+            await self.audit.record(principal, "call.list", self.ctx.clock(),
                               detail={"calls": [str(r.id) for r in shown]})
         next_cursor = _encode_cursor(shown[-1]) if len(rows) > limit else None
         return CallPage(items=[self.as_call(r, principal) for r in shown], next_cursor=next_cursor)
@@ -311,7 +311,7 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
         async with self.repository.session.begin():
             record = await self._visible(call_id, principal)
             rows = await self.repository.events(record.id)
-            self.audit.record(principal, "call.events", self.ctx.clock(), call_id=record.id)
+            await self.audit.record(principal, "call.events", self.ctx.clock(), call_id=record.id)
         return [event_schema(r) for r in rows]
 
     async def _visible(self, call_id: UUID, principal: Principal) -> CallRecord:
@@ -352,12 +352,12 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
                 await self._move(record, data.to_station, at)
             record.status = status
             record.updated_at = now
-            event = self._event(record, data.type, at, now, principal, from_status=from_status,
-                                previous=previous if data.type == "transferred" else None,
-                                reason=data.reason, note=data.note)
-            session.add(event)
-            await session.flush()
-            self.audit.record(principal, f"event.{data.type}", now, call_id=record.id,
+            await session.flush()  # the call's new status and station, before the snapshot
+            event = await self._append_event(
+                record, data.type, at, now, principal, from_status=from_status,
+                previous=previous if data.type == "transferred" else None,
+                reason=data.reason, note=data.note)
+            await self.audit.record(principal, f"event.{data.type}", now, call_id=record.id,
                               detail={"event_id": event.id, "from": from_status, "to": status,
                                       **({"to_station": record.station_code}
                                          if data.type == "transferred" else {})})
@@ -397,23 +397,24 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
             raise UnprocessableError(f"{name} ({value.isoformat()}) is in the future")
         return value.astimezone(UTC)
 
-    def _event(self, record: CallRecord, kind: str, at: datetime, now: datetime,
-               principal: Principal, *, from_status: str | None,
-               previous: dict[str, str] | None = None, reason: str | None = None,
-               note: str | None = None) -> CallEventRecord:
+    async def _append_event(self, record: CallRecord, kind: str, at: datetime, now: datetime,
+                            principal: Principal, *, from_status: str | None,
+                            previous: dict[str, str] | None = None, reason: str | None = None,
+                            note: str | None = None) -> CallEventRecord:
+        """Write one trail entry with the call as it stands now; the entry (with its id)."""
         snapshot = self.ctx.encoder.encode(self.as_call(record, None)).decode()
-        return CallEventRecord(
-            call_id=record.id, type=kind, at=at, recorded_at=now, from_status=from_status,
-            status=record.status, station_code=record.station_code,
-            tehsil_code=record.tehsil_code, district_code=record.district_code,
-            region_code=record.region_code,
-            from_station_code=previous["station"] if previous else None,
-            from_tehsil_code=previous["tehsil"] if previous else None,
-            from_district_code=previous["district"] if previous else None,
-            from_region_code=previous["region"] if previous else None,
-            reason=reason, note=note, actor=principal.subject, role=principal.role,
-            snapshot=snapshot,
-        )
+        values: dict[str, Any] = {
+            "call_id": record.id, "type": kind, "at": at, "recorded_at": now,
+            "from_status": from_status, "status": record.status,
+            "station_code": record.station_code, "tehsil_code": record.tehsil_code,
+            "district_code": record.district_code, "region_code": record.region_code,
+            **{f"from_{level}_code": previous[level] if previous else None
+               for level in ("station", "tehsil", "district", "region")},
+            "reason": reason, "note": note, "actor": principal.subject, "role": principal.role,
+            "snapshot": snapshot,
+        }
+        event_id = await self.repository.append_event(values)
+        return CallEventRecord(id=event_id, **values)
 
     async def _publish(self, event: CallEventRecord, record: CallRecord) -> None:
         publisher = self.ctx.publisher
@@ -452,6 +453,50 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
             caller_phone_hidden=bool(record.caller_phone) and not sees_phone,
             description=record.description,
         )
+
+
+_INSERT_CALL: dict[str, Any] = {}
+"""``INSERT … ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`` per dialect, built once."""
+
+_EVENTS = metadata.tables["call_events"]
+_INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
+
+H3_RES = 9
+"""Cells of about 0.1 km² (edge ~200 m): the ``h3_r9`` column of every call."""
+
+DUPLICATE_RING = 2
+"""Two rings around a call's cell hold every point within 250 m of it: a point's cell
+centre is at most one edge (~200 m) from the point, so the other cell's centre is within
+250 + 2·200 = 650 m of this one, while every cell of the third ring is at least
+3·√3/2·347 ≈ 900 m away (tested on random pairs in ``tests/test_calls_unit.py``)."""
+
+_DISK_CELLS = 19
+"""Cells in a disk of radius 2 (no pentagon lies near Punjab); bound as fixed parameters
+so the statement is compiled and prepared once."""
+
+
+class _Nearby(NamedTuple):
+    id: UUID
+    duplicate_of: UUID | None
+    lat: float
+    lon: float
+    category: str
+    status: str
+
+
+_RECENT_IN_CELLS = (
+    select(CallRecord.id, CallRecord.duplicate_of, CallRecord.lat, CallRecord.lon,
+           CallRecord.category, CallRecord.status)
+    .where(CallRecord.h3_r9.in_([bindparam(f"c{i}") for i in range(_DISK_CELLS)]),
+           CallRecord.received_at >= bindparam("since"),
+           CallRecord.received_at <= bindparam("until"))
+    .order_by(CallRecord.received_at, CallRecord.id).limit(500))
+"""Duplicate candidates (built once: it runs for every call taken)."""
+
+
+def _dialect(session: Any) -> str:
+    bind = session.bind
+    return str(bind.dialect.name) if bind is not None else "postgresql"
 
 
 _SCOPE_COLUMN: dict[str, Any] = {

@@ -29,7 +29,7 @@ async def write_transaction(session: Session) -> AsyncIterator[Session]:
         yield session
 
 
-def dialect_insert(session: Session, model: type[Any]) -> Any:
+def dialect_insert(session: Session, model: Any) -> Any:
     """``INSERT`` with ``ON CONFLICT`` support for the session's back end (PostgreSQL or SQLite)."""
     bind = session.bind
     name = bind.dialect.name if bind is not None else "postgresql"

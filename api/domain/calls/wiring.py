@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -23,6 +25,15 @@ from jurisdictions.boundaries import BoundarySet
 
 PG_CONNECT_TIMEOUT_S = 5
 """A database that does not answer a connect within this is reported as down (503)."""
+
+DEFAULT_POOL_SIZE = 24
+"""Connections per worker (``SAFECITY_DB_POOL``). No overflow: overflow connections are
+closed as soon as they are returned, and re-opening one (TLS probe, type introspection,
+statement preparation) costs more than waiting a moment for a pooled one."""
+
+WARM_POINT = (31.5204, 74.3587)
+"""A point in Lahore routed once at start-up, so the first call does not build the
+router's single-point lookup."""
 
 
 class AreasCache:
@@ -71,6 +82,8 @@ def call_service_parts(settings: Settings) -> CallServiceParts:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        import anyio  # noqa: PLC0415
+
         from api.db.engine import async_engine  # noqa: PLC0415
         from api.domain.calls.categories import Categories  # noqa: PLC0415
         from api.domain.calls.services import CallContext  # noqa: PLC0415
@@ -78,7 +91,8 @@ def call_service_parts(settings: Settings) -> CallServiceParts:
 
         options: dict[str, Any] = {}
         if settings.database.is_postgres:
-            options = {"pool_size": 10, "max_overflow": 20, "pool_timeout": 10,
+            pool = int(os.environ.get("SAFECITY_DB_POOL", DEFAULT_POOL_SIZE))
+            options = {"pool_size": pool, "max_overflow": 0, "pool_timeout": 10,
                        "connect_args": {"timeout": PG_CONNECT_TIMEOUT_S}}
         engine = async_engine(settings, **options)
         sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -94,6 +108,8 @@ def call_service_parts(settings: Settings) -> CallServiceParts:
             publisher=FeedPublisher(channels),
         )
         app.state.feeds = FeedService(sessions, channels)
+        with contextlib.suppress(ValueError):  # a boundary set without Lahore routes nothing
+            await anyio.to_thread.run_sync(lambda: app.state.routing.router.resolve(*WARM_POINT))
         try:
             yield
         finally:

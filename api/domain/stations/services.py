@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 
 from api.auth import Principal
 from api.db.call_models import RosterShift, StationRoster
@@ -16,6 +16,12 @@ from api.domain.calls.transactions import dialect_insert, write_transaction
 from api.domain.stations.areas import Area
 from api.domain.stations.schemas import OnDutyAnswer, Roster, RosterPut, Shift, ShiftIn
 from api.errors import UnprocessableError
+
+_ON_DUTY = (select(RosterShift)
+            .where(RosterShift.station_code == bindparam("station"),
+                   RosterShift.starts_at <= bindparam("at"), RosterShift.ends_at > bindparam("at"))
+            .order_by(RosterShift.starts_at.desc()).limit(1))
+"""Built once (asked on every call taken)."""
 
 MAX_SHIFT = timedelta(hours=48)
 """Longer than any real duty; a longer one is a typing error (a wrong date)."""
@@ -29,11 +35,8 @@ class RosterService(SQLAlchemyAsyncRepositoryService[RosterShift, "RosterService
 
         async def on_duty(self, station_code: str, at: datetime) -> RosterShift | None:
             """The shift covering ``at`` (``start <= at < end``), latest start first."""
-            statement = (select(RosterShift)
-                         .where(RosterShift.station_code == station_code,
-                                RosterShift.starts_at <= at, RosterShift.ends_at > at)
-                         .order_by(RosterShift.starts_at.desc()).limit(1))
-            found: RosterShift | None = await self.session.scalar(statement)
+            found: RosterShift | None = await self.session.scalar(
+                _ON_DUTY, {"station": station_code, "at": at})
             return found
 
         async def shifts(self, station_code: str) -> list[RosterShift]:
@@ -84,7 +87,7 @@ class RosterService(SQLAlchemyAsyncRepositoryService[RosterShift, "RosterService
             revision = await self.repository.bump_revision(station.code, now, principal.subject,
                                                            len(shifts))
             await self.repository.replace_shifts(station.code, shifts)
-            AuditService(session=session).record(
+            await AuditService(session=session).record(
                 principal, "roster.write", now,
                 detail={"station": station.code, "revision": revision, "shifts": len(shifts)})
         return await self._read(station)

@@ -6,8 +6,9 @@ Create Date: 2026-11-25
 
 ``calls`` (unique ``idempotency_key``, routed area codes with the boundary set's version,
 the SHO on duty, ``unstaffed``, ``duplicate_of``, ``geom geometry(Point, 4326)`` with a
-spatial index), ``call_events`` (append-only; its identity ``id`` is the live feeds'
-event id, indexed per area level for ``Last-Event-ID`` replay), ``station_rosters`` and
+spatial index and the H3 resolution-9 cell ``h3_r9`` for nearby-call lookups),
+``call_events`` (append-only; its identity ``id`` is the live feeds' event id, indexed
+for ``Last-Event-ID`` replay), ``station_rosters`` and
 ``roster_shifts`` (one row per duty shift) and ``audit_log``. Areas are referred to by
 code, not by foreign key (see :mod:`api.db.call_models`). Models:
 :mod:`api.db.call_models`.
@@ -88,6 +89,7 @@ def upgrade() -> None:
         sa.Column("radius_m", sa.Double(), nullable=True),
         sa.Column("geom", Geometry(geometry_type="POINT", srid=4326, dimension=2,
                                    spatial_index=False), nullable=False),
+        sa.Column("h3_r9", sa.BigInteger(), nullable=False),
         sa.Column("caller_phone", sa.String(length=32), nullable=True),
         sa.Column("description", sa.Text(), nullable=True),
         _time("received_at"),
@@ -121,6 +123,7 @@ def upgrade() -> None:
     geo_op.create_geospatial_index("idx_calls_geom", "calls", ["geom"], unique=False,
                                    postgresql_using="gist", postgresql_ops={})
     _index("calls", "received_at", "id", name="ix_calls_received_at_id")
+    _index("calls", "h3_r9", "received_at", name="ix_calls_h3_received")
     for level in LEVELS:
         _index("calls", f"{level}_code", "received_at", name=f"ix_calls_{level}_received")
     _partial_index("calls", "ix_calls_phone_received", "caller_phone", "received_at")
@@ -186,8 +189,8 @@ def downgrade() -> None:
         op.drop_index(f"ix_call_events_{column.removesuffix('_code')}_id", table_name="call_events")
     op.drop_table("call_events")
     op.drop_table("station_rosters")
-    for name in ("ix_calls_received_at_id", "ix_calls_phone_received", "ix_calls_duplicate_of",
-                 *(f"ix_calls_{level}_received" for level in LEVELS)):
+    for name in ("ix_calls_received_at_id", "ix_calls_h3_received", "ix_calls_phone_received",
+                 "ix_calls_duplicate_of", *(f"ix_calls_{level}_received" for level in LEVELS)):
         op.drop_index(name, table_name="calls")
     geo_op.drop_geospatial_index("idx_calls_geom", table_name="calls", postgresql_using="gist",
                                  column_name="geom")

@@ -8,12 +8,13 @@ from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from api.auth import Principal
 from api.db.call_models import AuditEntry, metadata
 
 _INSERT = insert(metadata.tables["audit_log"])
+_SELECT = select(AuditEntry)
 """Built once: one Core ``INSERT`` per entry costs a fraction of an ORM flush."""
 
 
@@ -28,10 +29,18 @@ class AuditService(SQLAlchemyAsyncRepositoryService[AuditEntry, "AuditService.Re
 
     repository_type = Repo
 
+    def __init__(self, session: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("statement", _SELECT)
+        super().__init__(session=session, **kwargs)
+
     async def record(self, principal: Principal, action: str, at: datetime, *,
                      call_id: UUID | None = None, detail: dict[str, Any] | None = None) -> None:
         """Write one entry in the current transaction."""
-        await self.repository.append({
-            "at": at, "actor": principal.subject, "role": principal.role, "action": action,
-            "call_id": call_id, "detail": {"scope": principal.scope, **(detail or {})},
-        })
+        await self.repository.append(entry(principal, action, at, call_id=call_id, detail=detail))
+
+
+def entry(principal: Principal, action: str, at: datetime, *, call_id: UUID | None = None,
+          detail: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The column values of one entry (for writers that insert it themselves)."""
+    return {"at": at, "actor": principal.subject, "role": principal.role, "action": action,
+            "call_id": call_id, "detail": {"scope": principal.scope, **(detail or {})}}

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -32,16 +33,22 @@ from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from geoalchemy2 import WKTElement
 from sqlalchemy import ColumnElement, bindparam, insert, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from api.auth import CALL_TAKER_EVENTS, Principal
 from api.channels import FeedPublisher, path_channels
 from api.db.call_models import CallEventRecord, CallRecord, metadata
 from api.db.models import SRID
 from api.domain.calls.audit import AuditService
+from api.domain.calls.audit import entry as audit_entry
 from api.domain.calls.categories import Categories, Category
 from api.domain.calls.lifecycle import OPEN_STATUSES, allowed_events, next_status
 from api.domain.calls.schemas import Call, CallCreate, CallEvent, CallPage, EventCreate, OnDuty
-from api.domain.calls.transactions import dialect_insert, write_transaction
+from api.domain.calls.transactions import (
+    dialect_insert,
+    single_statement_unit,
+    write_transaction,
+)
 from api.domain.stations.areas import Areas
 from api.domain.stations.services import RosterService
 from api.errors import (
@@ -114,6 +121,27 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
                 _INSERT_CALL[_dialect(self.session)] = statement
             return (await self.session.execute(statement, values)).scalar_one_or_none() is not None
 
+        async def take(self, call: dict[str, Any], event: dict[str, Any],
+                       audit: dict[str, Any]) -> int | None:
+            """Write a new call, its ``received`` event and its routing audit entry; the
+            event's id, or ``None`` when the idempotency key exists (nothing written).
+
+            PostgreSQL: one statement (data-modifying CTEs), atomic by itself. SQLite: three
+            statements inside the caller's transaction.
+            """
+            if _dialect(self.session) == "postgresql":
+                params = {**{f"call_{k}": v for k, v in call.items()},
+                          **{f"event_{k}": v for k, v in event.items() if k != "call_id"},
+                          **{f"audit_{k}": v for k, v in audit.items() if k != "call_id"}}
+                found: int | None = (await self.session.execute(_take_statement(), params)
+                                     ).scalar_one_or_none()
+                return found
+            if not await self.insert_if_new(call):
+                return None
+            event_id = await self.append_event(event)
+            await self.session.execute(_INSERT_AUDIT, audit)
+            return event_id
+
         async def append_event(self, values: dict[str, Any]) -> int:
             """Insert one trail entry; its id (the feed's event id)."""
             event_id: int = (await self.session.execute(_INSERT_EVENT, values)).scalar_one()
@@ -151,6 +179,7 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
     repository_type = Repo
 
     def __init__(self, session: Any, *, context: CallContext, **kwargs: Any) -> None:
+        kwargs.setdefault("statement", _SELECT_CALLS)
         super().__init__(session=session, auto_refresh=False, **kwargs)
         self.ctx = context
         self.roster = RosterService(session=session)
@@ -174,8 +203,7 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
                 "province": PROVINCE_CODE}
         principal.require_scope(path, f"a call routed to station {answer.station_code}")
         session = self.repository.session
-        created = False
-        async with write_transaction(session):
+        async with single_statement_unit(session):
             shift = await self.roster.on_duty(answer.station_code, received_at)
             duplicate_of = await self._duplicate_of(category, data.lat, data.lon, received_at)
             call_id = uuid.uuid4()
@@ -200,20 +228,21 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
                 "unstaffed": shift is None, "duplicate_of": duplicate_of,
                 "created_by": principal.subject, "created_at": now, "updated_at": now,
             }
-            created = await self.repository.insert_if_new(values)
-            if created:
-                record = CallRecord(**values)
-                event = await self._append_event(record, "received", received_at, now, principal,
-                                                 from_status=None)
-                await self.audit.record(principal, "route", now, call_id=call_id, detail={
-                    "lat": data.lat, "lon": data.lon, "radius_m": data.radius_m,
-                    "station": answer.station_code, "method": answer.method,
-                    "out_of_coverage": answer.out_of_coverage,
-                    "distance_m": answer.distance_m, "boundary_set": values["boundary_set"],
-                    "sho_shift_id": values["sho_shift_id"], "unstaffed": shift is None,
-                    "duplicate_of": str(duplicate_of) if duplicate_of else None,
-                })
+            record = CallRecord(**values)
+            event_values = self._event_values(record, "received", received_at, now, principal,
+                                              from_status=None)
+            audit_values = audit_entry(principal, "route", now, call_id=call_id, detail={
+                "lat": data.lat, "lon": data.lon, "radius_m": data.radius_m,
+                "station": answer.station_code, "method": answer.method,
+                "out_of_coverage": answer.out_of_coverage,
+                "distance_m": answer.distance_m, "boundary_set": values["boundary_set"],
+                "sho_shift_id": values["sho_shift_id"], "unstaffed": shift is None,
+                "duplicate_of": str(duplicate_of) if duplicate_of else None,
+            })
+            event_id = await self.repository.take(values, event_values, audit_values)
+        created = event_id is not None
         if created:
+            event = CallEventRecord(id=event_id, **event_values)
             await self._publish(event, record)
             return self.as_call(record, principal), True
         # the key was taken (before us, or by a concurrent retry that committed first)
@@ -402,6 +431,16 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
                             previous: dict[str, str] | None = None, reason: str | None = None,
                             note: str | None = None) -> CallEventRecord:
         """Write one trail entry with the call as it stands now; the entry (with its id)."""
+        values = self._event_values(record, kind, at, now, principal, from_status=from_status,
+                                    previous=previous, reason=reason, note=note)
+        event_id = await self.repository.append_event(values)
+        return CallEventRecord(id=event_id, **values)
+
+    def _event_values(self, record: CallRecord, kind: str, at: datetime, now: datetime,
+                      principal: Principal, *, from_status: str | None,
+                      previous: dict[str, str] | None = None, reason: str | None = None,
+                      note: str | None = None) -> dict[str, Any]:
+        """Column values of a trail entry, with the call as it stands now as its snapshot."""
         snapshot = self.ctx.encoder.encode(self.as_call(record, None)).decode()
         values: dict[str, Any] = {
             "call_id": record.id, "type": kind, "at": at, "recorded_at": now,
@@ -413,8 +452,7 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
             "reason": reason, "note": note, "actor": principal.subject, "role": principal.role,
             "snapshot": snapshot,
         }
-        event_id = await self.repository.append_event(values)
-        return CallEventRecord(id=event_id, **values)
+        return values
 
     async def _publish(self, event: CallEventRecord, record: CallRecord) -> None:
         publisher = self.ctx.publisher
@@ -458,8 +496,38 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
 _INSERT_CALL: dict[str, Any] = {}
 """``INSERT … ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`` per dialect, built once."""
 
+_SELECT_CALLS = select(CallRecord)
+"""The repository's base statement, built once instead of per request."""
+_CALLS = metadata.tables["calls"]
 _EVENTS = metadata.tables["call_events"]
+_AUDIT = metadata.tables["audit_log"]
 _INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
+_INSERT_AUDIT = insert(_AUDIT)
+
+
+def _binds(table: Any, prefix: str, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A typed bind parameter per writable column (``prefix`` + name)."""
+    return {c.name: bindparam(f"{prefix}{c.name}", type_=c.type) for c in table.columns
+            if c.name not in skip and c.name != "sa_orm_sentinel"}
+
+
+@cache
+def _take_statement() -> Any:
+    """``WITH new_call AS (INSERT … ON CONFLICT DO NOTHING RETURNING id), new_event AS
+    (INSERT … SELECT … FROM new_call RETURNING id), new_audit AS (INSERT … SELECT … FROM
+    new_call) SELECT id FROM new_event``: the call, its first event and its routing audit
+    entry in one PostgreSQL statement, none of them when the key already exists."""
+    new_call = (pg_insert(_CALLS).values(_binds(_CALLS, "call_"))
+                .on_conflict_do_nothing(index_elements=[_CALLS.c.idempotency_key])
+                .returning(_CALLS.c.id).cte("new_call"))
+    event_binds = _binds(_EVENTS, "event_", skip=("id", "call_id"))
+    new_event = (insert(_EVENTS).from_select(
+        ["call_id", *event_binds], select(new_call.c.id, *event_binds.values()))
+        .returning(_EVENTS.c.id).cte("new_event"))
+    audit_binds = _binds(_AUDIT, "audit_", skip=("id", "call_id"))
+    new_audit = insert(_AUDIT).from_select(
+        ["call_id", *audit_binds], select(new_call.c.id, *audit_binds.values())).cte("new_audit")
+    return select(new_event.c.id).add_cte(new_audit)
 
 H3_RES = 9
 """Cells of about 0.1 km² (edge ~200 m): the ``h3_r9`` column of every call."""

@@ -36,3 +36,22 @@ def dialect_insert(session: Session, model: Any) -> Any:
     if name == "sqlite":
         return sqlite_insert(model)
     return pg_insert(model)
+
+
+@asynccontextmanager
+async def single_statement_unit(session: Session) -> AsyncIterator[Session]:
+    """Where one statement writes everything that must commit together.
+
+    On PostgreSQL the connection runs in autocommit, so reads cost one round trip each
+    and the single data-modifying statement (atomic on its own) needs no ``BEGIN`` and
+    ``COMMIT`` around it. On SQLite this is a :func:`write_transaction`, because there
+    the writes are several statements.
+    """
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "sqlite":
+        async with write_transaction(session):
+            yield session
+        return
+    async with session.begin():
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session

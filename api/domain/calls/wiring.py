@@ -92,8 +92,12 @@ def call_service_parts(settings: Settings) -> CallServiceParts:
         options: dict[str, Any] = {}
         if settings.database.is_postgres:
             pool = int(os.environ.get("SAFECITY_DB_POOL", DEFAULT_POOL_SIZE))
+            # custom plans: after five executions PostgreSQL may switch a prepared statement
+            # to a generic plan, which for the duplicate search (H3 cells + a time window)
+            # picks the time index and scans the whole window: measured 9 ms instead of 1
+            server = {"plan_cache_mode": "force_custom_plan"}
             options = {"pool_size": pool, "max_overflow": 0, "pool_timeout": 10,
-                       "connect_args": {"timeout": PG_CONNECT_TIMEOUT_S}}
+                       "connect_args": {"timeout": PG_CONNECT_TIMEOUT_S, "server_settings": server}}
         engine = async_engine(settings, **options)
         sessions = async_sessionmaker(engine, expire_on_commit=False)
         areas = AreasCache(lambda: app.state.jurisdictions.boundaries)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
@@ -22,6 +23,8 @@ _ON_DUTY = (select(RosterShift)
                    RosterShift.starts_at <= bindparam("at"), RosterShift.ends_at > bindparam("at"))
             .order_by(RosterShift.starts_at.desc()).limit(1))
 """Built once (asked on every call taken)."""
+
+_SELECT_SHIFTS = select(RosterShift)
 
 MAX_SHIFT = timedelta(hours=48)
 """Longer than any real duty; a longer one is a typing error (a wrong date)."""
@@ -71,6 +74,10 @@ class RosterService(SQLAlchemyAsyncRepositoryService[RosterShift, "RosterService
                      "phone": s.phone, "starts_at": s.start, "ends_at": s.end} for s in shifts])
 
     repository_type = Repo
+
+    def __init__(self, session: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("statement", _SELECT_SHIFTS)
+        super().__init__(session=session, **kwargs)
 
     async def on_duty(self, station_code: str, at: datetime) -> RosterShift | None:
         """The shift on duty at ``at`` (inside the caller's transaction, if any)."""

@@ -63,12 +63,18 @@ def free_port() -> int:
         return port
 
 
-def start_server(database_url: str, *, redis_url: str | None = None,
+def start_server(database_url: str | None, *, redis_url: str | None = None,
                  extra_env: dict[str, str] | None = None, timeout_s: float = 180.0) -> Server:
-    """Start ``uvicorn api.app:app_factory`` on a free loopback port and wait until ready."""
+    """Start ``uvicorn api.app:app_factory`` on a free loopback port and wait until ready.
+
+    ``database_url`` ``None`` runs on the embedded SQLite file (``SAFECITY_SQLITE_PATH``
+    in ``extra_env``).
+    """
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "SAFECITY_JWT_SECRET": SECRET,
-           **(extra_env or {})}
+    env = {**os.environ, "SAFECITY_JWT_SECRET": SECRET, **(extra_env or {})}
+    env.pop("DATABASE_URL", None)
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
     env.pop("REDIS_URL", None)
     if redis_url:
         env["REDIS_URL"] = redis_url

@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 import redis
 from websockets.exceptions import ConnectionClosed
@@ -136,7 +137,7 @@ def received_event_id(server: Server, call_id: str) -> int:
 
 
 def test_call_taken_by_one_worker_reaches_a_subscriber_on_the_other(
-        workers: tuple[Server, Server]) -> None:
+        workers: tuple[Server, Server], loaded_postgis: str) -> None:
     a, b = workers
     station = SSE(b, f"/api/v1/stations/{LAHORE_STATION}/feed", headers("sho", LAHORE_STATION))
     district = SSE(b, "/api/v1/feeds/district/PK617", headers("dpo", "PK617"))
@@ -163,6 +164,10 @@ def test_call_taken_by_one_worker_reaches_a_subscriber_on_the_other(
         assert seen_by_ig["id"] == call["id"]
         assert seen_by_ig["caller_phone"] is None  # the IG's desk does not get numbers
         assert seen_by_ig["caller_phone_hidden"] is True
+        with psycopg.connect(loaded_postgis) as db:
+            feeds = {row[0] for row in db.execute(
+                "SELECT detail->>'feed' FROM audit_log WHERE action = 'feed.subscribe'")}
+        assert {f"station:{LAHORE_STATION}", "district:PK617", "province:PK6"} <= feeds
     finally:
         for feed in (station, district, province):
             feed.close()

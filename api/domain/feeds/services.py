@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.auth import Principal
 from api.channels import channel_name
 from api.db.call_models import CallEventRecord
+from api.domain.calls.audit import AuditService
 from api.domain.calls.services import envelope
 from api.domain.stations.areas import Area
 from api.errors import BadInputError
@@ -75,6 +77,10 @@ class FeedService:
         if last_event_id is not None and last_event_id < 0:
             raise BadInputError("Last-Event-ID must be a non-negative event id")
         redact = not principal.sees_phone
+        async with self.sessions() as session, session.begin():  # a feed reads calls: audit it
+            await AuditService(session=session).record(
+                principal, "feed.subscribe", datetime.now(UTC),
+                detail={"feed": channel_name(area.level, area.code), "last_event_id": last_event_id})
         queue: asyncio.Queue[bytes] = asyncio.Queue()
         async with self.channels.start_subscription([channel_name(area.level, area.code)]) as sub:
             pump = asyncio.create_task(_pump(sub.iter_events(), queue))

@@ -343,6 +343,8 @@ def test_roster_on_duty_and_unstaffed_calls(client: httpx.Client, attock_station
     assert client.put(url, json={"shifts": overlap}, headers=sho(attock_station)).status_code == 422
     backwards = [{**shifts[0], "end": shifts[0]["start"]}]
     assert client.put(url, json={"shifts": backwards}, headers=sho(attock_station)).status_code == 422
+    nul = [{**shifts[0], "officer_name": "a\u0000b"}]
+    assert client.put(url, json={"shifts": nul}, headers=sho(attock_station)).status_code == 400
     naive = [{**shifts[0], "start": "2025-01-01T08:00:00"}]
     assert client.put(url, json={"shifts": naive}, headers=sho(attock_station)).status_code == 400
     assert client.put("/api/v1/stations/NOPE-001/roster", json={"shifts": shifts},
@@ -438,6 +440,10 @@ BAD_CALLS: list[tuple[str, Any, int, str]] = [
                            "received_at": "2025-01-01T10:00:00"}, 400, "received_at"),
     ("future received_at", {"lat": 31.5, "lon": 74.3, "category": "fire",
                             "received_at": "2099-01-01T10:00:00+05:00"}, 422, "future"),
+    ("received_at in year 1", {"lat": 31.5, "lon": 74.3, "category": "fire",
+                               "received_at": "0001-01-01T00:05:00+00:00"}, 422, "before 2000"),
+    ("NUL in the description", {"lat": 31.5, "lon": 74.3, "category": "fire",
+                                "description": "a\u0000b"}, 400, "description"),
     ("phone with letters", {"lat": 31.5, "lon": 74.3, "category": "fire",
                             "caller_phone": "call me"}, 400, "caller_phone"),
     ("description too long", {"lat": 31.5, "lon": 74.3, "category": "fire",

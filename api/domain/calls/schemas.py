@@ -13,7 +13,10 @@ from api.domain.routing.schemas import Latitude, Longitude, Radius
 Phone = Annotated[str, msgspec.Meta(pattern=r"^\+?[0-9][0-9 ()-]{2,30}$", max_length=32,
                                     description="caller's number, digits with optional +, "
                                                 "spaces, dashes")]
-Text = Annotated[str, msgspec.Meta(max_length=2000)]
+NO_NUL = r"^[^\x00]*$"
+"""PostgreSQL text cannot hold NUL characters: refuse them at the door (400), not at the
+database (500)."""
+Text = Annotated[str, msgspec.Meta(max_length=2000, pattern=NO_NUL)]
 AwareTime = Annotated[datetime, msgspec.Meta(tz=True, description="ISO 8601 with a time zone")]
 Code = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 EventType = Literal["acknowledged", "dispatched", "en_route", "on_scene", "closed",

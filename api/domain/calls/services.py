@@ -62,6 +62,9 @@ from jurisdictions.boundaries import PROVINCE_CODE
 from jurisdictions.router import Router
 
 MAX_KEY_LENGTH = 200
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+"""No call is older than this (Rescue/helpline 15 records start well after it); also keeps
+time-window arithmetic far from ``datetime.min``."""
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
 _EARTH_RADIUS_M = 6_371_008.8
@@ -424,6 +427,9 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
             raise UnprocessableError(f"{name} needs a time zone (e.g. 2026-01-01T10:00:00+05:00)")
         if value > now + self.ctx.future_skew:
             raise UnprocessableError(f"{name} ({value.isoformat()}) is in the future")
+        if value < EARLIEST:
+            raise UnprocessableError(f"{name} ({value.isoformat()}) is before "
+                                     f"{EARLIEST.date().isoformat()}: not a helpline-15 call")
         return value.astimezone(UTC)
 
     async def _append_event(self, record: CallRecord, kind: str, at: datetime, now: datetime,

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import msgspec
 
-from api.domain.calls.schemas import AwareTime, OnDuty, Phone
+from api.domain.calls.schemas import NO_NUL, AwareTime, OnDuty, Phone
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
-Rank = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=120, pattern=NO_NUL)]
+Rank = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=NO_NUL)]
 
 MAX_SHIFTS = 5_000
 

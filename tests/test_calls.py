@@ -441,7 +441,7 @@ BAD_CALLS: list[tuple[str, Any, int, str]] = [
     ("future received_at", {"lat": 31.5, "lon": 74.3, "category": "fire",
                             "received_at": "2099-01-01T10:00:00+05:00"}, 422, "future"),
     ("received_at in year 1", {"lat": 31.5, "lon": 74.3, "category": "fire",
-                               "received_at": "0001-01-01T00:05:00+00:00"}, 422, "before 2000"),
+                               "received_at": "0001-01-01T00:05:00+00:00"}, 422, "between 2000"),
     ("NUL in the description", {"lat": 31.5, "lon": 74.3, "category": "fire",
                                 "description": "a\u0000b"}, 400, "description"),
     ("phone with letters", {"lat": 31.5, "lon": 74.3, "category": "fire",
@@ -490,3 +490,12 @@ def test_malformed_requests_are_4xx(client: httpx.Client) -> None:
                       headers=headers("admin")).status_code == 422
     assert client.get(f"/api/v1/stations/{LAHORE_STATION}/on-duty", params={"at": "yesterday"},
                       headers=sho()).status_code == 400
+    # times a client may send but no database column holds (year 10000 in UTC)
+    edge = "9999-12-31T23:00:00-05:00"
+    assert client.get(f"/api/v1/stations/{LAHORE_STATION}/on-duty", params={"at": edge},
+                      headers=sho()).status_code == 422
+    assert client.get("/api/v1/calls", params={"since": edge},
+                      headers=headers("admin")).status_code == 422
+    shift = {"officer_name": "X", "rank": "SI", "start": "9999-12-31T20:00:00-05:00", "end": edge}
+    assert client.put(f"/api/v1/stations/{LAHORE_STATION}/roster", json={"shifts": [shift]},
+                      headers=headers("admin")).status_code == 422

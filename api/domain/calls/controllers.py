@@ -19,6 +19,7 @@ from api.domain.calls.deps import (
 )
 from api.domain.calls.schemas import Call, CallCreate, CallEvent, CallPage, EventCreate
 from api.domain.calls.services import DEFAULT_PAGE, MAX_PAGE, CallService
+from api.domain.calls.times import plausible
 from api.errors import BadInputError
 
 SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
@@ -101,6 +102,8 @@ class CallController(Controller):
 
 def _aware(value: datetime | None, name: str) -> datetime | None:
     """Query times must say their zone (a naive time is ambiguous by five hours)."""
-    if value is not None and value.tzinfo is None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
         raise BadInputError(f"{name} needs a time zone (e.g. 2026-01-01T00:00:00+05:00)")
-    return value
+    return plausible(value, name)

@@ -44,6 +44,7 @@ from api.domain.calls.audit import entry as audit_entry
 from api.domain.calls.categories import Categories, Category
 from api.domain.calls.lifecycle import OPEN_STATUSES, allowed_events, next_status
 from api.domain.calls.schemas import Call, CallCreate, CallEvent, CallPage, EventCreate, OnDuty
+from api.domain.calls.times import plausible
 from api.domain.calls.transactions import (
     dialect_insert,
     single_statement_unit,
@@ -62,9 +63,6 @@ from jurisdictions.boundaries import PROVINCE_CODE
 from jurisdictions.router import Router
 
 MAX_KEY_LENGTH = 200
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
-"""No call is older than this (Rescue/helpline 15 records start well after it); also keeps
-time-window arithmetic far from ``datetime.min``."""
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
 _EARTH_RADIUS_M = 6_371_008.8
@@ -427,10 +425,7 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
             raise UnprocessableError(f"{name} needs a time zone (e.g. 2026-01-01T10:00:00+05:00)")
         if value > now + self.ctx.future_skew:
             raise UnprocessableError(f"{name} ({value.isoformat()}) is in the future")
-        if value < EARLIEST:
-            raise UnprocessableError(f"{name} ({value.isoformat()}) is before "
-                                     f"{EARLIEST.date().isoformat()}: not a helpline-15 call")
-        return value.astimezone(UTC)
+        return plausible(value, name)
 
     async def _append_event(self, record: CallRecord, kind: str, at: datetime, now: datetime,
                             principal: Principal, *, from_status: str | None,

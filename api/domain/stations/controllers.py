@@ -19,6 +19,7 @@ from api.domain.calls.deps import (
     provide_principal,
     provide_roster_service,
 )
+from api.domain.calls.times import plausible
 from api.domain.feeds.controllers import LAST_EVENT_ID, sse_response
 from api.domain.feeds.services import FeedService
 from api.domain.stations.areas import Areas
@@ -62,7 +63,8 @@ class StationController(Controller):
         """Who holds the station at ``at``; ``unstaffed`` when nobody does."""
         if at is not None and at.tzinfo is None:
             raise BadInputError("at needs a time zone (e.g. 2026-11-25T22:00:00+05:00)")
-        return await rosters.on_duty_answer(areas.station(code), at or datetime.now(UTC), principal)
+        moment = plausible(at, "at") if at is not None else datetime.now(UTC)
+        return await rosters.on_duty_answer(areas.station(code), moment, principal)
 
     @get("/{code:str}/feed", operation_id="stationFeed", media_type="text/event-stream")
     async def feed(self, code: StationCode, areas: Areas, feeds: FeedService, principal: Principal,

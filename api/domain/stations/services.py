@@ -13,6 +13,7 @@ from api.auth import Principal
 from api.db.call_models import RosterShift, StationRoster
 from api.domain.calls.audit import AuditService
 from api.domain.calls.schemas import OnDuty
+from api.domain.calls.times import plausible
 from api.domain.calls.transactions import dialect_insert, write_transaction
 from api.domain.stations.areas import Area
 from api.domain.stations.schemas import OnDutyAnswer, Roster, RosterPut, Shift, ShiftIn
@@ -138,6 +139,9 @@ def on_duty_of(shift: RosterShift | None) -> OnDuty | None:
 def _checked(shifts: list[ShiftIn]) -> list[ShiftIn]:
     """Shifts sorted by start; 422 naming the first that ends before it starts, runs too
     long, or overlaps another (two SHOs at once would make "who is on duty" ambiguous)."""
+    for shift in shifts:
+        plausible(shift.start, f"start of {shift.officer_name}'s shift")
+        plausible(shift.end, f"end of {shift.officer_name}'s shift")
     ordered = sorted(shifts, key=lambda s: s.start)
     for i, shift in enumerate(ordered):
         if shift.end <= shift.start:

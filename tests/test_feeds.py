@@ -284,6 +284,8 @@ def test_feed_refusals_over_sse(workers: tuple[Server, Server]) -> None:
         assert status("/api/v1/feeds/galaxy/PK617", headers("ig")) == 404
         assert status("/api/v1/feeds/district/PK617",
                       headers("dpo", "PK617", **{"Last-Event-ID": "x"})) == 400
+        assert status("/api/v1/feeds/district/PK617",
+                      headers("dpo", "PK617", **{"Last-Event-ID": str(2**64)})) == 400
 
 
 def test_in_memory_backend_delivers_within_one_process(loaded_postgis: str) -> None:

@@ -19,7 +19,8 @@ from api.domain.feeds.services import FeedItem, FeedService
 from api.domain.stations.areas import Area, Areas
 from api.errors import AppError, BadInputError
 
-LAST_EVENT_ID = Parameter(header="Last-Event-ID", ge=0, required=False,
+MAX_EVENT_ID = 2**63 - 1
+LAST_EVENT_ID = Parameter(header="Last-Event-ID", ge=0, le=MAX_EVENT_ID, required=False,
                           description="Replay events after this id (from the database)")
 RETRY_MS = 3_000
 
@@ -142,6 +143,6 @@ async def _until_done(stream: AsyncIterator[FeedItem | str],
 def _event_id(value: str | None) -> int | None:
     if value is None or value == "":
         return None
-    if not value.isdigit():
-        raise BadInputError("last_event_id must be a non-negative integer")
+    if not value.isascii() or not value.isdigit() or int(value) > MAX_EVENT_ID:
+        raise BadInputError("last_event_id must be an event id (a non-negative 64-bit integer)")
     return int(value)

@@ -26,6 +26,7 @@ import pytest
 
 from tests.callservice import (
     LAHORE_POINT,
+    LAHORE_STATION,
     ROOT,
     Server,
     call_body,
@@ -129,6 +130,8 @@ class Outcome:
     replayed: int = 0
     unavailable: int = 0
     retry_after: set[str] = field(default_factory=set)
+    probes: dict[str, tuple[int, str | None]] = field(default_factory=dict)
+    """Reads tried while the database was down: status and Retry-After."""
     transport_errors: int = 0
     other: dict[int, int] = field(default_factory=dict)
 
@@ -176,15 +179,22 @@ async def _post_all(server: Server, postgres: Postgres, outcome: Outcome) -> Non
             if len(outcome.answered) >= CALLS // 3 and not outage_started.is_set():
                 outage_started.set()
 
-    async def outage() -> None:
+    async def outage(client: httpx.AsyncClient) -> None:
         await outage_started.wait()
         await asyncio.to_thread(postgres.stop)
+        some_call = next(iter(outcome.answered.values()))
+        probes = {"read": f"/api/v1/calls/{some_call}", "list": "/api/v1/calls",
+                  "feed": "/api/v1/feeds/district/PK617",
+                  "roster": f"/api/v1/stations/{LAHORE_STATION}/roster"}
+        for name, path in probes.items():
+            response = await client.get(path, headers=headers("dpo", "PK617"))
+            outcome.probes[name] = (response.status_code, response.headers.get("retry-after"))
         await asyncio.sleep(OUTAGE_S)
         await asyncio.to_thread(postgres.start)
 
     limits = httpx.Limits(max_connections=CONCURRENCY)
     async with httpx.AsyncClient(base_url=server.url, timeout=30, limits=limits) as client:
-        await asyncio.gather(outage(), *(worker(client) for _ in range(CONCURRENCY)))
+        await asyncio.gather(outage(client), *(worker(client) for _ in range(CONCURRENCY)))
 
 
 def test_every_answered_call_is_stored_exactly_once(server: Server, own_postgres: Postgres) -> None:
@@ -193,6 +203,7 @@ def test_every_answered_call_is_stored_exactly_once(server: Server, own_postgres
     assert outcome.other == {}, outcome.other
     assert outcome.unavailable > 0, "the outage was never seen: the test proved nothing"
     assert outcome.retry_after == {"5"}, outcome.retry_after
+    assert outcome.probes == dict.fromkeys(("read", "list", "feed", "roster"), (503, "5"))
     assert len(outcome.answered) == CALLS
     assert outcome.created == CALLS  # each key created once, however often it was retried
     with psycopg.connect(own_postgres.url) as conn:

@@ -17,7 +17,7 @@ from api.auth import Principal, principal_from_header
 from api.domain.calls.deps import provide_areas, provide_feed_service, provide_principal
 from api.domain.feeds.services import FeedItem, FeedService
 from api.domain.stations.areas import Area, Areas
-from api.errors import AppError, BadInputError
+from api.errors import AppError, BadInputError, is_connection_failure
 
 MAX_EVENT_ID = 2**63 - 1
 LAST_EVENT_ID = Parameter(header="Last-Event-ID", ge=0, le=MAX_EVENT_ID, required=False,
@@ -59,6 +59,7 @@ class FeedController(Controller):
         """SSE of every call event in a station, tehsil, district, region or the province."""
         area = areas.get(level, code)
         feeds.authorize(principal, area)
+        await feeds.record_subscription(principal, area, last_event_id)
         return sse_response(feeds, area, principal, last_event_id)
 
 
@@ -84,8 +85,9 @@ async def _serve_socket(socket: WebSocket[Any, Any, Any], level: str, code: str,
                         feeds: FeedService) -> None:
     """Accept, check, then send each event as a text frame until the client leaves.
 
-    Refusals close the socket with ``4000 + HTTP status`` (4401, 4403, 4404, 4400) and the
-    reason, since a WebSocket has no status line once accepted.
+    Refusals close the socket with ``4000 + HTTP status`` (4401, 4403, 4404, 4400, and
+    4503 when the database is down) and the reason, since a WebSocket has no status line
+    once accepted.
     """
     await socket.accept()
     try:
@@ -96,8 +98,14 @@ async def _serve_socket(socket: WebSocket[Any, Any, Any], level: str, code: str,
         feeds.authorize(principal, area)
         last = socket.query_params.get("last_event_id") or socket.headers.get("last-event-id")
         last_event_id = _event_id(last)
+        await feeds.record_subscription(principal, area, last_event_id)
     except AppError as exc:
         await socket.close(code=4000 + exc.status, reason=str(exc)[:120])
+        return
+    except Exception as exc:
+        if not is_connection_failure(exc):
+            raise
+        await socket.close(code=4503, reason="the database is unreachable; reconnect shortly")
         return
     receiver = asyncio.create_task(_until_disconnect(socket))
     stream = feeds.stream(area, principal, last_event_id)

@@ -62,6 +62,15 @@ class FeedService:
         principal.require("feed.read")
         principal.require_scope(area.path, f"the {area.level} {area.code} feed")
 
+    async def record_subscription(self, principal: Principal, area: Area,
+                                  last_event_id: int | None) -> None:
+        """Audit a subscription (a feed reads calls); before the stream starts, so a database
+        that is down answers 503 instead of breaking an accepted stream."""
+        async with self.sessions() as session, session.begin():
+            await AuditService(session=session).record(
+                principal, "feed.subscribe", datetime.now(UTC),
+                detail={"feed": channel_name(area.level, area.code), "last_event_id": last_event_id})
+
     async def replay(self, area: Area, after_id: int, limit: int = REPLAY_BATCH) -> list[FeedItem]:
         """Events of ``area`` with ids above ``after_id``, oldest first."""
         statement = (select(CallEventRecord).where(CallEventRecord.id > after_id,
@@ -77,10 +86,6 @@ class FeedService:
         if last_event_id is not None and last_event_id < 0:
             raise BadInputError("Last-Event-ID must be a non-negative event id")
         redact = not principal.sees_phone
-        async with self.sessions() as session, session.begin():  # a feed reads calls: audit it
-            await AuditService(session=session).record(
-                principal, "feed.subscribe", datetime.now(UTC),
-                detail={"feed": channel_name(area.level, area.code), "last_event_id": last_event_id})
         queue: asyncio.Queue[bytes] = asyncio.Queue()
         async with self.channels.start_subscription([channel_name(area.level, area.code)]) as sub:
             pump = asyncio.create_task(_pump(sub.iter_events(), queue))

@@ -72,6 +72,7 @@ class StationController(Controller):
         """Server-Sent Events of the station's calls; ``Last-Event-ID`` replays what was missed."""
         area = areas.station(code)
         feeds.authorize(principal, area)
+        await feeds.record_subscription(principal, area, last_event_id)
         return sse_response(feeds, area, principal, last_event_id)
 
 

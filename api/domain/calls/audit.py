@@ -25,7 +25,7 @@ class AuditService(SQLAlchemyAsyncRepositoryService[AuditEntry, "AuditService.Re
         model_type = AuditEntry
 
         async def append(self, values: dict[str, Any]) -> None:
-            await self.session.execute(_INSERT, values)
+            await (await self.session.connection()).execute(_INSERT, values)
 
     repository_type = Repo
 

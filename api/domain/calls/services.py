@@ -120,7 +120,8 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
                              .on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
                              .returning(table.c.id))
                 _INSERT_CALL[_dialect(self.session)] = statement
-            return (await self.session.execute(statement, values)).scalar_one_or_none() is not None
+            connection = await self.session.connection()
+            return (await connection.execute(statement, values)).scalar_one_or_none() is not None
 
         async def take(self, call: dict[str, Any], event: dict[str, Any],
                        audit: dict[str, Any]) -> int | None:
@@ -134,18 +135,20 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
                 params = {**{f"call_{k}": v for k, v in call.items()},
                           **{f"event_{k}": v for k, v in event.items() if k != "call_id"},
                           **{f"audit_{k}": v for k, v in audit.items() if k != "call_id"}}
-                found: int | None = (await self.session.execute(_take_statement(), params)
+                connection = await self.session.connection()
+                found: int | None = (await connection.execute(_take_statement(), params)
                                      ).scalar_one_or_none()
                 return found
             if not await self.insert_if_new(call):
                 return None
             event_id = await self.append_event(event)
-            await self.session.execute(_INSERT_AUDIT, audit)
+            await (await self.session.connection()).execute(_INSERT_AUDIT, audit)
             return event_id
 
         async def append_event(self, values: dict[str, Any]) -> int:
             """Insert one trail entry; its id (the feed's event id)."""
-            event_id: int = (await self.session.execute(_INSERT_EVENT, values)).scalar_one()
+            connection = await self.session.connection()
+            event_id: int = (await connection.execute(_INSERT_EVENT, values)).scalar_one()
             return event_id
 
         async def recent_in_cells(self, cells: Sequence[int], since: datetime, until: datetime
@@ -153,7 +156,8 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
             """Calls received in ``[since, until]`` in any of ``cells`` (an H3 disk), earliest
             first: one index seek per cell, however long the history."""
             params: dict[str, Any] = {f"c{i}": cells[i % len(cells)] for i in range(_DISK_CELLS)}
-            rows = await self.session.execute(_RECENT_IN_CELLS,
+            connection = await self.session.connection()  # Core rows: no ORM machinery
+            rows = await connection.execute(_RECENT_IN_CELLS,
                                               {**params, "since": since, "until": until})
             return [_Nearby(*row) for row in rows.all()]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
@@ -19,7 +19,20 @@ from api.domain.stations.areas import Area
 from api.domain.stations.schemas import OnDutyAnswer, Roster, RosterPut, Shift, ShiftIn
 from api.errors import UnprocessableError
 
-_ON_DUTY = (select(RosterShift)
+
+class DutyShift(NamedTuple):
+    """The shift on duty, as intake and the on-duty answer need it."""
+
+    id: int
+    officer_name: str
+    rank: str
+    phone: str | None
+    starts_at: datetime
+    ends_at: datetime
+
+
+_ON_DUTY = (select(RosterShift.id, RosterShift.officer_name, RosterShift.rank, RosterShift.phone,
+                   RosterShift.starts_at, RosterShift.ends_at)
             .where(RosterShift.station_code == bindparam("station"),
                    RosterShift.starts_at <= bindparam("at"), RosterShift.ends_at > bindparam("at"))
             .order_by(RosterShift.starts_at.desc()).limit(1))
@@ -37,11 +50,11 @@ class RosterService(SQLAlchemyAsyncRepositoryService[RosterShift, "RosterService
     class Repo(SQLAlchemyAsyncRepository[RosterShift]):
         model_type = RosterShift
 
-        async def on_duty(self, station_code: str, at: datetime) -> RosterShift | None:
+        async def on_duty(self, station_code: str, at: datetime) -> DutyShift | None:
             """The shift covering ``at`` (``start <= at < end``), latest start first."""
-            found: RosterShift | None = await self.session.scalar(
-                _ON_DUTY, {"station": station_code, "at": at})
-            return found
+            connection = await self.session.connection()  # Core row: asked on every call
+            row = (await connection.execute(_ON_DUTY, {"station": station_code, "at": at})).first()
+            return DutyShift(*row) if row is not None else None
 
         async def shifts(self, station_code: str) -> list[RosterShift]:
             statement = (select(RosterShift).where(RosterShift.station_code == station_code)
@@ -80,7 +93,7 @@ class RosterService(SQLAlchemyAsyncRepositoryService[RosterShift, "RosterService
         kwargs.setdefault("statement", _SELECT_SHIFTS)
         super().__init__(session=session, **kwargs)
 
-    async def on_duty(self, station_code: str, at: datetime) -> RosterShift | None:
+    async def on_duty(self, station_code: str, at: datetime) -> DutyShift | None:
         """The shift on duty at ``at`` (inside the caller's transaction, if any)."""
         return await self.repository.on_duty(station_code, at)
 
@@ -128,7 +141,7 @@ class RosterService(SQLAlchemyAsyncRepositoryService[RosterShift, "RosterService
         )
 
 
-def on_duty_of(shift: RosterShift | None) -> OnDuty | None:
+def on_duty_of(shift: DutyShift | None) -> OnDuty | None:
     """The wire form of a shift, ``None`` when nobody is on duty."""
     if shift is None:
         return None

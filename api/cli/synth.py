@@ -290,7 +290,7 @@ CALL_COLUMNS = ("id", "idempotency_key", "request_hash", "status", "category", "
                 "lon", "radius_m", "caller_phone", "description", "received_at", "station_code",
                 "tehsil_code", "district_code", "region_code", "boundary_set", "method",
                 "out_of_coverage", "distance_m", "unstaffed", "created_by", "created_at",
-                "updated_at")
+                "updated_at", "h3_r9")
 EVENT_COLUMNS = ("call_id", "type", "at", "recorded_at", "from_status", "status", "station_code",
                  "tehsil_code", "district_code", "region_code", "reason", "actor", "role",
                  "snapshot")
@@ -362,12 +362,15 @@ def prepare_history(calls: pd.DataFrame, boundary_set: str, areas: Any) -> tuple
     import uuid  # noqa: PLC0415
 
     import msgspec  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
     import pandas as pd  # noqa: PLC0415
 
     from api.domain.calls.categories import Categories  # noqa: PLC0415
     from api.domain.calls.lifecycle import allowed_events  # noqa: PLC0415
     from api.domain.calls.schemas import Call, CallCreate  # noqa: PLC0415
+    from api.domain.calls.services import H3_RES as DUPLICATE_CELL_RES  # noqa: PLC0415
     from api.domain.calls.services import _request_hash  # noqa: PLC0415 -- one hash rule
+    from geo.h3cells import latlng_to_cells  # noqa: PLC0415
     from geo.synth import idempotency_key  # noqa: PLC0415
 
     categories = Categories()
@@ -400,6 +403,9 @@ def prepare_history(calls: pd.DataFrame, boundary_set: str, areas: Any) -> tuple
         "out_of_coverage": calls["out_of_coverage"].astype(bool).to_numpy(), "distance_m": None,
         "unstaffed": False, "created_by": LOAD_ACTOR, "created_at": received.to_numpy(),
         "updated_at": pd.to_datetime(last["updated_at"], utc=True).to_numpy(),
+        # the call service's duplicate search reads the resolution-9 cell of every call
+        "h3_r9": latlng_to_cells(calls["lat"].to_numpy(dtype=float),
+                                 calls["lon"].to_numpy(dtype=float), DUPLICATE_CELL_RES).astype(np.int64),
     })
 
     encoder = msgspec.json.Encoder()

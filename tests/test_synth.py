@@ -471,7 +471,7 @@ def test_replay_is_rate_bounded_with_idempotency_keys(call_server: tuple[str, _R
     assert all(k and k.startswith("synth-") for k in keys)
     assert len(set(keys)) == len(keys)
     span = got[-1][2] - got[0][2]
-    assert span >= (len(got) - 1) / 40 * 0.8  # spread over the second, not a burst
+    assert span >= (len(got) - 1) / 40 * 0.5  # spread over the second, not a burst
     body = got[0][1]
     assert set(body) == {"lat", "lon", "category", "caller_phone", "received_at"}
     # the same calls again carry the same keys (the service answers them without duplicates)

@@ -113,14 +113,15 @@ def _bodies(calls: pd.DataFrame, restamp: bool) -> list[tuple[str, dict[str, Any
 async def run_replay(calls: pd.DataFrame, url: str, *, rate: float, duration: float,
                      max_calls: int | None = None, concurrency: int = 32,
                      timeout: float = 10.0, restamp: bool = False,
-                     on_sent: Any = None) -> ReplayReport:
+                     on_sent: Any = None, token: str | None = None) -> ReplayReport:
     """Post ``calls`` (columns :data:`REPLAY_COLUMNS`) to a loopback service.
 
     Open-loop schedule: call ``i`` is due at ``i / rate`` seconds; at most
     ``concurrency`` requests are in flight; nothing is started after ``duration``
     seconds or beyond ``max_calls``; requests still running at ``duration + timeout``
     are cancelled and counted as errors. Each request carries an ``Idempotency-Key``
-    derived from the call, so a second replay of the same file creates nothing new.
+    derived from the call, so a second replay of the same file creates nothing new;
+    ``token`` (a call-taker JWT from ``safecity token``) goes in ``Authorization``.
     """
     import httpx  # noqa: PLC0415
 
@@ -141,7 +142,10 @@ async def run_replay(calls: pd.DataFrame, url: str, *, rate: float, duration: fl
     async def post(client: httpx.AsyncClient, key: str, body: dict[str, Any]) -> None:
         try:
             began = time.perf_counter()
-            response = await client.post(target, json=body, headers={"Idempotency-Key": key})
+            headers = {"Idempotency-Key": key}
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+            response = await client.post(target, json=body, headers=headers)
             latencies.append(time.perf_counter() - began)
             if 200 <= response.status_code < 300:
                 report.succeeded += 1
@@ -238,6 +242,9 @@ def replay(
     restamp: Annotated[bool, typer.Option(help="Omit received_at: the service stamps the time "
                                                "of arrival")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON")] = None,
+    token: Annotated[str | None, typer.Option(envvar="SAFECITY_TOKEN",
+                                              help="Bearer token (safecity token --role call_taker "
+                                                   "--scope PK6)")] = None,
 ) -> None:
     """Post calls to ``POST /api/v1/calls`` of a loopback service; report rate, errors, latency."""
     import pandas as pd  # noqa: PLC0415
@@ -257,7 +264,7 @@ def replay(
     with progress_bar(f"replay → {target}") as update:
         report = asyncio.run(run_replay(
             frame, url, rate=rate, duration=duration, max_calls=max_calls,
-            concurrency=concurrency, timeout=timeout, restamp=restamp,
+            concurrency=concurrency, timeout=timeout, restamp=restamp, token=token,
             on_sent=lambda sent: update(f"{sent:,}/{planned:,} sent", sent / max(planned, 1))))
         update("done", 1.0)
     lat = report.latency_ms

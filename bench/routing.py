@@ -1,5 +1,8 @@
 """Routing benchmark on the real station layer: the router against its baselines, one run.
 
+Every timing is the best of three passes over the same points (one-at-a-time methods
+included), so a stray scheduler hiccup on a 2-core machine does not decide a ratio.
+
     python bench/routing.py [--points N] [--json FILE]
 
 Baselines, all measured in the same run on the same points:
@@ -16,7 +19,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -37,7 +39,7 @@ from bench._common import (
 )
 from jurisdictions.catalog import punjab_boundary_set, routing_stations
 from jurisdictions.index import compile_index
-from jurisdictions.router import Router
+from jurisdictions.router import RouteAnswer, Router
 
 SOCKET_DIR = "/var/run/postgresql"
 SINGLE_SQL = ("SELECT code FROM stations WHERE ST_Covers(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4326)) "
@@ -76,7 +78,7 @@ def index_rss_mb(path: Path) -> float:
         "    return int(re.search(r'VmRSS:\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
         "from pathlib import Path\n"
         "from jurisdictions.index import RoutingIndex\n"
-        "from jurisdictions.router import Router\n"
+        "from jurisdictions.router import RouteAnswer, Router\n"
         "import numpy, shapely, geopandas, h3ronpy, pyproj\n"
         "before = rss()\n"
         f"r = Router(RoutingIndex.load(Path({str(path)!r})))\n"
@@ -94,7 +96,7 @@ def load_seconds(path: Path) -> float:
         "import time\n"
         "from pathlib import Path\n"
         "from jurisdictions.index import RoutingIndex\n"
-        "from jurisdictions.router import Router\n"
+        "from jurisdictions.router import RouteAnswer, Router\n"
         "t = time.perf_counter()\n"
         f"r = Router(RoutingIndex.load(Path({str(path)!r})))\n"
         "r.resolve(31.52, 74.35)\n"
@@ -180,13 +182,16 @@ def main() -> None:
         with psycopg.connect(host=SOCKET_DIR, dbname=dbname, user="postgres") as conn:
             cur = conn.cursor()
             cur.execute(SINGLE_SQL, (float(lon[0]), float(lat[0])), prepare=True)
-            pg_single = []
-            started = time.perf_counter()
-            for x, y in zip(lon[:n_pg_single].tolist(), lat[:n_pg_single].tolist(), strict=True):
-                cur.execute(SINGLE_SQL, (x, y), prepare=True)
-                hit = cur.fetchone()
-                pg_single.append(hit[0] if hit else "")
-            record("postgis_single", time.perf_counter() - started, n_pg_single)
+            def pg_one_by_one() -> list[str]:
+                found = []
+                for x, y in zip(lon[:n_pg_single].tolist(), lat[:n_pg_single].tolist(), strict=True):
+                    cur.execute(SINGLE_SQL, (x, y), prepare=True)
+                    hit = cur.fetchone()
+                    found.append(hit[0] if hit else "")
+                return found
+
+            seconds, pg_single = timed(pg_one_by_one, repeat=3)
+            record("postgis_single", seconds, n_pg_single)
 
     console.print("geopandas sjoin …")
     frame = gpd.GeoDataFrame(geometry=geoms, crs="EPSG:4326")
@@ -203,24 +208,31 @@ def main() -> None:
     tree = shapely.STRtree(stations.geometry.values)
     seconds, tree_codes = timed(lambda: strtree_vectorised(tree, codes, geoms))
     record("strtree_vectorised", seconds, len(points))
-    started = time.perf_counter()
-    for g in geoms[:n_single]:
-        hits = tree.query(g, predicate="covered_by")
-        _ = codes[hits.min()] if hits.size else ""
-    record("strtree_single", time.perf_counter() - started, n_single)
+    def strtree_one_by_one() -> list[str]:
+        found = []
+        for g in geoms[:n_single]:
+            hits = tree.query(g, predicate="covered_by")
+            found.append(str(codes[hits.min()]) if hits.size else "")
+        return found
+
+    seconds, _ = timed(strtree_one_by_one, repeat=3)
+    record("strtree_single", seconds, n_single)
 
     console.print("router …")
     router.resolve(float(lat[0]), float(lon[0]))  # build the one-point lookup once
     seconds, answers = timed(lambda: router.resolve_many(lat, lon), repeat=3)
     record("router_batch", seconds, len(points))
-    single_codes = []
-    started = time.perf_counter()
-    for y, x in zip(lat[:n_single].tolist(), lon[:n_single].tolist(), strict=True):
-        try:
-            single_codes.append(router.resolve(y, x))
-        except ValueError:
-            single_codes.append(None)
-    record("router_single", time.perf_counter() - started, n_single)
+    def router_one_by_one() -> list[RouteAnswer | None]:
+        found: list[RouteAnswer | None] = []
+        for y, x in zip(lat[:n_single].tolist(), lon[:n_single].tolist(), strict=True):
+            try:
+                found.append(router.resolve(y, x))
+            except ValueError:
+                found.append(None)
+        return found
+
+    seconds, single_codes = timed(router_one_by_one, repeat=3)
+    record("router_single", seconds, n_single)
 
     def covering(frame: object) -> npt.NDArray[np.str_]:
         import pandas as pd  # noqa: PLC0415

@@ -92,3 +92,25 @@ def fresh_postgis_url() -> Iterator[str]:
     """
     with scratch_postgis("safecity_fresh") as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def server(loaded_postgis: str):  # type: ignore[no-untyped-def]
+    """The call service in its own uvicorn process on PostGIS, one per test module.
+
+    Modules that need another back end (SQLite, a private PostgreSQL) override it.
+    """
+    from tests.callservice import start_server
+
+    started = start_server(loaded_postgis)
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def client(server):  # type: ignore[no-untyped-def]
+    """An HTTP client bound to the module's ``server``."""
+    import httpx
+
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        yield c

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -23,26 +22,12 @@ from tests.callservice import (
     call_body,
     headers,
     post_call,
-    start_server,
 )
 
 pytestmark = pytest.mark.integration
 
 OTHER_STATION = "PK60101-001"  # Attock
 PHONE = "03009990001"
-
-
-@pytest.fixture(scope="module")
-def server(loaded_postgis: str) -> Iterator[Server]:
-    started = start_server(loaded_postgis)
-    yield started
-    started.stop()
-
-
-@pytest.fixture
-def client(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

@@ -34,23 +34,9 @@ from tests.callservice import (
     headers,
     new_key,
     post_call,
-    start_server,
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def server(loaded_postgis: str) -> Iterator[Server]:
-    started = start_server(loaded_postgis)
-    yield started
-    started.stop()
-
-
-@pytest.fixture
-def client(server: Server) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

@@ -9,23 +9,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.callservice import ROOT, Server, start_server, token
+from tests.callservice import ROOT, Server, token
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 MAX_TIME_S = 45
-
-
-@pytest.fixture(scope="module")
-def server(loaded_postgis: str) -> Iterator[Server]:
-    started = start_server(loaded_postgis)
-    yield started
-    started.stop()
 
 
 def test_no_server_errors_anywhere_in_the_schema(server: Server, tmp_path: Path) -> None:

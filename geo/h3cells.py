@@ -113,8 +113,11 @@ def to_hex(cells: Cells) -> npt.NDArray[np.str_]:
 
 
 def from_hex(values: npt.ArrayLike) -> Cells:
-    """Cells from hex strings."""
-    return np.array([int(v, 16) for v in np.asarray(values, dtype=str)], dtype=np.uint64)
+    """Cells from hex strings (parsed in bulk by h3ronpy; invalid strings raise)."""
+    strings = np.asarray(values, dtype=str)
+    if strings.size == 0:
+        return np.empty(0, dtype=np.uint64)
+    return np.asarray(h3ronpy.cells_parse(pa.array(strings.tolist())), dtype=np.uint64)
 
 
 def latlng_to_cell(lat: float, lon: float, res: int) -> int:

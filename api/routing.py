@@ -11,15 +11,11 @@ from api.db.boundary_store import router_from_database
 from api.db.errors import NoBoundarySetError
 from api.settings import Settings, get_settings
 from jurisdictions.catalog import punjab_router
-from jurisdictions.index import Progress
+from jurisdictions.index import Progress, no_progress
 from jurisdictions.router import Router
 
 
-def _quiet(_step: str, _fraction: float) -> None:
-    return None
-
-
-def current_router(settings: Settings | None = None, progress: Progress = _quiet) -> Router:
+def current_router(settings: Settings | None = None, progress: Progress = no_progress) -> Router:
     """The router the service and CLI use (the compiled index is cached by set version)."""
     settings = settings or get_settings()
     try:

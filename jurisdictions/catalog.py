@@ -14,14 +14,10 @@ from pathlib import Path
 import geopandas as gpd
 
 from jurisdictions.boundaries import SOURCE_FILES, BoundarySet, load_punjab
-from jurisdictions.index import FINE_RES, Progress, RoutingIndex, compile_index
+from jurisdictions.index import FINE_RES, Progress, RoutingIndex, compile_index, no_progress
 from jurisdictions.router import DEFAULT_NEAREST_LIMIT_M, Router
 from jurisdictions.sources import cache_dir, fingerprint, verified_source
 from jurisdictions.stations import StandInParameters, build_stand_in_stations
-
-
-def _quiet(_step: str, _fraction: float) -> None:
-    return None
 
 
 def stand_in_version(base_version: str, params: StandInParameters) -> str:
@@ -31,7 +27,7 @@ def stand_in_version(base_version: str, params: StandInParameters) -> str:
 
 
 def punjab_boundary_set(params: StandInParameters | None = None, *, refresh: bool = False,
-                        progress: Progress = _quiet) -> BoundarySet:
+                        progress: Progress = no_progress) -> BoundarySet:
     """The shipped Punjab set with the stand-in station layer (built once, then cached)."""
     params = params or StandInParameters()
     base = load_punjab()
@@ -65,7 +61,7 @@ def routing_stations(boundaries: BoundarySet) -> gpd.GeoDataFrame:
 
 
 def load_index(boundaries: BoundarySet, *, refresh: bool = False,
-               progress: Progress = _quiet) -> RoutingIndex:
+               progress: Progress = no_progress) -> RoutingIndex:
     """The routing index of a boundary set: from the cache, or compiled and cached."""
     path = index_path(boundaries.version)
     if path.exists() and not refresh:
@@ -82,7 +78,7 @@ def punjab_version(params: StandInParameters | None = None) -> str:
 
 
 def punjab_router(nearest_limit_m: float = DEFAULT_NEAREST_LIMIT_M, *,
-                  progress: Progress = _quiet) -> Router:
+                  progress: Progress = no_progress) -> Router:
     """A router over the shipped Punjab set (stand-in stations), from files alone.
 
     A cached index is loaded straight away (after checking the source checksums);

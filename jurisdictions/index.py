@@ -45,8 +45,9 @@ FORMAT_VERSION = 1
 Progress = Callable[[str, float], None]
 
 
-def _no_progress(_step: str, _fraction: float) -> None:
-    return None
+def no_progress(_step: str, _fraction: float) -> None:
+    """The :data:`Progress` callback that reports nothing (the default everywhere)."""
+    return
 
 
 @dataclass
@@ -185,7 +186,7 @@ def _boundary_samples(polygons: npt.NDArray[np.object_], spacing_deg: float
 
 
 def compile_index(stations: gpd.GeoDataFrame, version: str, *, fine_res: int = FINE_RES,
-                  coarse_res: int = COARSE_RES, progress: Progress = _no_progress
+                  coarse_res: int = COARSE_RES, progress: Progress = no_progress
                   ) -> RoutingIndex:
     """Compile the routing index of a station layer (EPSG:4326, column ``code``).
 

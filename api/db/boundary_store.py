@@ -60,7 +60,7 @@ from api.db.errors import (
 from api.db.models import BOUNDARY_SETS, CURRENT_TABLES, HISTORY_TABLES, SRID
 from api.settings import Settings
 from jurisdictions.boundaries import LEVELS, PARENT_COLUMN, BoundarySet, as_multipolygons
-from jurisdictions.index import Progress
+from jurisdictions.index import Progress, no_progress
 from jurisdictions.router import Router
 
 STORED_LEVELS = ("province", *LEVELS)
@@ -80,9 +80,6 @@ FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 
 ProgressFn = Callable[[str, float], None]
 
-
-def _quiet(_step: str, _fraction: float) -> None:
-    return None
 
 
 @dataclass(frozen=True)
@@ -423,7 +420,7 @@ def _write(conn: Connection, boundaries: BoundarySet, effective_from: dt.datetim
 
 def write_boundary_set(engine: Engine, boundaries: BoundarySet,
                        effective_from: dt.datetime | None = None, *, source: str | None = None,
-                       progress: ProgressFn = _quiet) -> str:
+                       progress: ProgressFn = no_progress) -> str:
     """Make ``boundaries`` the database's current set, in one transaction; its version.
 
     The set in force until now is archived to the ``*_history`` tables and expires at
@@ -446,7 +443,7 @@ def write_boundary_set(engine: Engine, boundaries: BoundarySet,
 
 def replace_level(engine: Engine, level: str, frame: gpd.GeoDataFrame, *,
                   effective_from: dt.datetime | None = None, source: str | None = None,
-                  progress: ProgressFn = _quiet) -> str:
+                  progress: ProgressFn = no_progress) -> str:
     """Swap one level of the current set for ``frame`` and store it as a new version.
 
     Reading the current set and writing the new one happen in one transaction under the
@@ -469,7 +466,7 @@ def replace_level(engine: Engine, level: str, frame: gpd.GeoDataFrame, *,
 
 
 # ---------------------------------------------------------------- the router
-def router_from_database(settings: Settings, progress: Progress = _quiet) -> Router:
+def router_from_database(settings: Settings, progress: Progress = no_progress) -> Router:
     """A router over the database's current station layer.
 
     The compiled index is cached on disk by set version
@@ -512,7 +509,7 @@ class RouterHolder:
     either the old router or the new one, never a half-built one.
     """
 
-    def __init__(self, settings: Settings, progress: Progress = _quiet,
+    def __init__(self, settings: Settings, progress: Progress = no_progress,
                  router: Router | None = None) -> None:
         self.settings = settings
         self.progress = progress

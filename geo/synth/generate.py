@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
@@ -34,12 +33,12 @@ from geo.synth.hotspots import PlantedHotspot, choose_cells, classes_for, points
 from geo.synth.places import GEOGRAPHY_SEED, SettlementModel, build_settlements, scatter
 from geo.synth.response import draw_lifecycle
 from geo.synth.timing import SECONDS_PER_HOUR, Period, draw_times, draw_times_in, hourly_intensity
+from jurisdictions.index import Progress, no_progress
 
 if TYPE_CHECKING:  # imported lazily at run time: importing geo.synth stays cheap
     from jurisdictions.boundaries import BoundarySet
     from jurisdictions.router import Router
 
-Progress = Callable[[str, float], None]
 
 DEFAULT_START = "2024-01"
 PILOT_CALLS = 400_000
@@ -60,9 +59,6 @@ COLUMNS = ("call_id", "received_at", "lat", "lon", "category", "serious", "calle
            "geometry")
 """Columns of the generated frame, in order. No truth column is among them."""
 
-
-def _quiet(_step: str, _fraction: float) -> None:
-    return None
 
 
 @dataclass(frozen=True)
@@ -273,7 +269,7 @@ def _timestamps(start_us: int, seconds: npt.NDArray[np.float64]) -> pd.Series:
 
 def generate_calls(months: int, seed: int, scale: float = 1.0, start: str = DEFAULT_START,
                    config: SynthConfig | None = None, *, boundaries: BoundarySet | None = None,
-                   router: Router | None = None, progress: Progress = _quiet
+                   router: Router | None = None, progress: Progress = no_progress
                    ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     """A deterministic call history of ``months`` months from ``start`` (``YYYY-MM``, local).
 

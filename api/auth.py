@@ -29,7 +29,7 @@ ROLE_LEVEL: dict[str, str] = {
 """Roles bound to one command level; the others (call takers, planners, admins) take any."""
 
 Action = Literal["call.create", "call.read", "call.event", "feed.read", "roster.read",
-                 "roster.write", "route"]
+                 "roster.write", "route", "analytics.read"]
 
 _ALLOWED: dict[str, frozenset[str]] = {
     "call.create": frozenset({"call_taker", "admin"}),
@@ -38,10 +38,15 @@ _ALLOWED: dict[str, frozenset[str]] = {
     "feed.read": frozenset({"sho", "dpo", "cpo", "rpo", "ig", "admin"}),
     "roster.read": frozenset({"call_taker", "sho", "dpo", "cpo", "rpo", "ig", "admin"}),
     "roster.write": frozenset({"sho", "dpo", "cpo", "rpo", "ig", "admin"}),
-    "route": frozenset({"call_taker", "admin"}),
+    "route": frozenset({"call_taker", "planner", "admin"}),
+    "analytics.read": frozenset({"planner", "sho", "dpo", "cpo", "rpo", "ig", "admin"}),
 }
 """Which roles may attempt which action at all (scope is checked separately).
-Planners work on aggregates only, so no call, feed or roster endpoint admits them."""
+Planners work on aggregates only, so no call, feed or roster endpoint admits them; they
+route batches of points (candidate sites, historical locations) for analysis, which
+carries no caller data. Command roles get calls already routed and boundaries from
+``/jurisdictions``, so ``/route`` is for intake systems and planners. Call takers see
+single calls, not the heat maps and hot spots of command and planning."""
 
 CALL_TAKER_EVENTS = frozenset({"transferred", "cancelled"})
 """A call taker may re-route a call or cancel a hoax; the station's progress is the station's."""

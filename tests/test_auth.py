@@ -87,13 +87,15 @@ def test_scope_covers(role: str, scope: str, level: str, inside: bool, outside: 
 
 def test_role_permissions_table() -> None:
     allowed = {role: {a for a in ("call.create", "call.read", "call.event", "feed.read",
-                                  "roster.read", "roster.write", "route")
+                                  "roster.read", "roster.write", "route", "analytics.read")
                       if _can(role, a)} for role in ROLES}
-    assert allowed["planner"] == set()
+    assert allowed["planner"] == {"route", "analytics.read"}  # aggregates and points, no calls
     assert allowed["call_taker"] == {"call.create", "call.read", "call.event", "roster.read", "route"}
     assert "call.create" not in allowed["sho"]
+    assert all("route" not in allowed[r] and "analytics.read" in allowed[r]
+               for r in ("sho", "dpo", "cpo", "rpo", "ig"))
     assert allowed["admin"] == {"call.create", "call.read", "call.event", "feed.read",
-                                "roster.read", "roster.write", "route"}
+                                "roster.read", "roster.write", "route", "analytics.read"}
     phone = {role for role in ROLES if Principal("t", role, "PK6", "province").sees_phone}
     assert phone == {"call_taker", "sho", "dpo", "cpo", "admin"}
 

@@ -29,7 +29,7 @@ ROLE_LEVEL: dict[str, str] = {
 """Roles bound to one command level; the others (call takers, planners, admins) take any."""
 
 Action = Literal["call.create", "call.read", "call.event", "feed.read", "roster.read",
-                 "roster.write", "route", "analytics.read"]
+                 "roster.write", "route", "analytics.read", "plan.create", "plan.read"]
 
 _ALLOWED: dict[str, frozenset[str]] = {
     "call.create": frozenset({"call_taker", "admin"}),
@@ -40,13 +40,16 @@ _ALLOWED: dict[str, frozenset[str]] = {
     "roster.write": frozenset({"sho", "dpo", "cpo", "rpo", "ig", "admin"}),
     "route": frozenset({"call_taker", "planner", "admin"}),
     "analytics.read": frozenset({"planner", "sho", "dpo", "cpo", "rpo", "ig", "admin"}),
+    "plan.create": frozenset({"planner", "ig", "rpo", "dpo", "cpo", "admin"}),
+    "plan.read": frozenset({"planner", "ig", "rpo", "dpo", "cpo", "admin"}),
 }
 """Which roles may attempt which action at all (scope is checked separately).
 Planners work on aggregates only, so no call, feed or roster endpoint admits them; they
 route batches of points (candidate sites, historical locations) for analysis, which
 carries no caller data. Command roles get calls already routed and boundaries from
 ``/jurisdictions``, so ``/route`` is for intake systems and planners. Call takers see
-single calls, not the heat maps and hot spots of command and planning."""
+single calls, not the heat maps and hot spots of command and planning. Safe City expansion
+plans (``plan.*``: aggregates, no caller data) are for planners and command above the station."""
 
 CALL_TAKER_EVENTS = frozenset({"transferred", "cancelled"})
 """A call taker may re-route a call or cancel a hoax; the station's progress is the station's."""

@@ -29,7 +29,8 @@ ROLE_LEVEL: dict[str, str] = {
 """Roles bound to one command level; the others (call takers, planners, admins) take any."""
 
 Action = Literal["call.create", "call.read", "call.event", "feed.read", "roster.read",
-                 "roster.write", "route", "analytics.read", "plan.create", "plan.read"]
+                 "roster.write", "route", "analytics.read", "plan.create", "plan.read",
+                 "alert.read", "alert.act", "stats.read"]
 
 _ALLOWED: dict[str, frozenset[str]] = {
     "call.create": frozenset({"call_taker", "admin"}),
@@ -42,6 +43,9 @@ _ALLOWED: dict[str, frozenset[str]] = {
     "analytics.read": frozenset({"planner", "sho", "dpo", "cpo", "rpo", "ig", "admin"}),
     "plan.create": frozenset({"planner", "ig", "rpo", "dpo", "cpo", "admin"}),
     "plan.read": frozenset({"planner", "ig", "rpo", "dpo", "cpo", "admin"}),
+    "alert.read": frozenset({"sho", "dpo", "cpo", "rpo", "ig", "admin"}),
+    "alert.act": frozenset({"sho", "dpo", "cpo", "rpo", "ig", "admin"}),
+    "stats.read": frozenset({"planner", "sho", "dpo", "cpo", "rpo", "ig", "admin"}),
 }
 """Which roles may attempt which action at all (scope is checked separately).
 Planners work on aggregates only, so no call, feed or roster endpoint admits them; they
@@ -49,7 +53,9 @@ route batches of points (candidate sites, historical locations) for analysis, wh
 carries no caller data. Command roles get calls already routed and boundaries from
 ``/jurisdictions``, so ``/route`` is for intake systems and planners. Call takers see
 single calls, not the heat maps and hot spots of command and planning. Safe City expansion
-plans (``plan.*``: aggregates, no caller data) are for planners and command above the station."""
+plans (``plan.*``: aggregates, no caller data) are for planners and command above the station.
+Alerts (``alert.*``) name calls and are for the chain of command; response-time statistics
+(``stats.read``) are aggregates, so planners read them too."""
 
 CALL_TAKER_EVENTS = frozenset({"transferred", "cancelled"})
 """A call taker may re-route a call or cancel a hoax; the station's progress is the station's."""

@@ -1,4 +1,5 @@
-"""Analytics endpoints on PostGIS with a small generated history loaded by `synth load`."""
+"""Analytics endpoints on PostGIS with a small generated history loaded by `synth load`;
+who may read them, over which area."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from typing import Any
 
 import pytest
 
+from tests.callservice import SECRET, headers
+
 pytestmark = pytest.mark.integration
 
 DISTRICT = "PK633"  # Sheikhupura (Lahore region)
+PLANNER = headers("planner")
 ENDPOINTS = ("/api/v1/heatmaps/calls", "/api/v1/heatmaps/response", "/api/v1/hotspots",
              "/api/v1/hotspots/emerging")
 
@@ -41,14 +45,15 @@ def client(loaded_postgis: str) -> Iterator[Any]:
     from api.settings import DatabaseSettings, Settings
 
     load_small_history(loaded_postgis)
-    app = create_app(Settings(database=DatabaseSettings(url=loaded_postgis)))
+    app = create_app(Settings(database=DatabaseSettings(url=loaded_postgis), jwt_secret=SECRET))
     with TestClient(app, base_url="http://127.0.0.1") as test_client:
         yield test_client
 
 
 @pytest.mark.parametrize("path", ENDPOINTS)
 def test_json_rows_per_cell(client: Any, path: str) -> None:
-    answer = client.get(path, params={"level": "district", "code": DISTRICT, "res": 7})
+    answer = client.get(path, params={"level": "district", "code": DISTRICT, "res": 7},
+                        headers=PLANNER)
     assert answer.status_code == 200, answer.text
     body = answer.json()
     meta, cells = body["meta"], body["cells"]
@@ -89,7 +94,8 @@ def test_formats(client: Any, path: str, fmt: str | None, accept: str | None, me
     params: dict[str, Any] = {"level": "district", "code": DISTRICT, "res": 7}
     if fmt:
         params["format"] = fmt
-    answer = client.get(path, params=params, headers={"Accept": accept} if accept else {})
+    answer = client.get(path, params=params,
+                        headers={**PLANNER, **({"Accept": accept} if accept else {})})
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith(media)
     if media == "application/geo+json":
@@ -113,7 +119,8 @@ def test_formats(client: Any, path: str, fmt: str | None, accept: str | None, me
 @pytest.mark.parametrize("path", ENDPOINTS[:3])
 def test_window_without_calls_gives_zero_cells(client: Any, path: str) -> None:
     answer = client.get(path, params={"level": "district", "code": DISTRICT, "res": 7,
-                                      "from": "2030-01-01", "until": "2030-02-01"})
+                                      "from": "2030-01-01", "until": "2030-02-01"},
+                        headers=PLANNER)
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["meta"]["calls"] == 0
@@ -128,18 +135,24 @@ def test_window_without_calls_gives_zero_cells(client: Any, path: str) -> None:
 
 def test_emerging_without_calls_is_a_clear_422(client: Any) -> None:
     answer = client.get("/api/v1/hotspots/emerging", params={
-        "level": "district", "code": DISTRICT, "from": "2030-01-01", "until": "2030-01-08"})
+        "level": "district", "code": DISTRICT, "from": "2030-01-01", "until": "2030-01-08"},
+        headers=PLANNER)
     assert answer.status_code == 422
     assert "emerging" in answer.json()["detail"]
 
 
 def test_filters_narrow_the_selection(client: Any) -> None:
     base = {"level": "district", "code": DISTRICT, "res": 7}
-    every = client.get("/api/v1/heatmaps/calls", params=base).json()["meta"]["calls"]
-    serious = client.get("/api/v1/heatmaps/calls", params={**base, "serious": "true"}).json()["meta"]
-    window = client.get("/api/v1/heatmaps/calls", params={**base, "from": "2024-02-01",
-                                                           "until": "2024-03-01"}).json()["meta"]
-    hoax = client.get("/api/v1/heatmaps/calls", params={**base, "category": "hoax"}).json()["meta"]
+
+    def meta(params: dict[str, Any]) -> dict[str, Any]:
+        found: dict[str, Any] = client.get("/api/v1/heatmaps/calls", params=params,
+                                           headers=PLANNER).json()["meta"]
+        return found
+
+    every = meta(base)["calls"]
+    serious = meta({**base, "serious": "true"})
+    window = meta({**base, "from": "2024-02-01", "until": "2024-03-01"})
+    hoax = meta({**base, "category": "hoax"})
     assert 0 < serious["calls"] < every
     assert 0 < window["calls"] < every
     assert hoax["categories"] == ["hoax"]
@@ -160,6 +173,56 @@ def test_filters_narrow_the_selection(client: Any) -> None:
     ({"res": 10}, 422, "coarser res"),
 ])
 def test_bad_parameters_are_4xx(client: Any, params: dict[str, Any], status: int, words: str) -> None:
-    answer = client.get("/api/v1/hotspots", params=params)
+    answer = client.get("/api/v1/hotspots", params=params, headers=PLANNER)
     assert answer.status_code == status, answer.text
     assert words in str(answer.json())
+
+
+# role, scope, area asked for, expected status
+SCOPES = [
+    ("planner", "PK6", ("province", None), 200),
+    ("planner", "PK6", ("district", DISTRICT), 200),
+    ("planner", "PK617", ("district", DISTRICT), 403),  # a planner's scope narrows too
+    ("dpo", DISTRICT, ("district", DISTRICT), 200),
+    ("dpo", DISTRICT, ("tehsil", "PK63302"), 200),  # inside the own district
+    ("dpo", DISTRICT, ("district", "PK617"), 403),
+    ("dpo", DISTRICT, ("province", None), 403),
+    ("cpo", "PK617", ("district", DISTRICT), 403),
+    ("rpo", "LHR", ("district", DISTRICT), 200),
+    ("rpo", "RWP", ("district", DISTRICT), 403),
+    ("sho", "PK63301-001", ("station", "PK63301-001"), 200),
+    ("sho", "PK63301-001", ("district", DISTRICT), 403),
+    ("ig", "PK6", ("province", None), 200),
+    ("admin", "PK601", ("district", DISTRICT), 200),  # an administrator's scope does not narrow
+    ("call_taker", "PK6", ("district", DISTRICT), 403),  # single calls, not analytics
+]
+
+
+@pytest.mark.parametrize(("role", "scope", "area", "status"), SCOPES,
+                         ids=[f"{r}-{s}-{a[1] or a[0]}" for r, s, a, _ in SCOPES])
+def test_scope_of_every_role(client: Any, role: str, scope: str, area: tuple[str, str | None],
+                             status: int) -> None:
+    level, code = area
+    res = {"province": 5, "station": 9}.get(level, 7)
+    params = {"level": level, "res": res, **({"code": code} if code else {})}
+    answer = client.get("/api/v1/heatmaps/calls", params=params, headers=headers(role, scope))
+    assert answer.status_code == status, answer.text
+    if status == 200:
+        assert answer.json()["meta"]["area"]["level"] == level
+    else:
+        detail = answer.json()["detail"]
+        assert ("outside your scope" in detail) if role != "call_taker" else ("may not" in detail)
+
+
+@pytest.mark.parametrize("path", ENDPOINTS)
+def test_every_endpoint_needs_a_token_and_the_role(client: Any, path: str) -> None:
+    params = {"level": "district", "code": DISTRICT, "res": 7}
+    missing = client.get(path, params=params)
+    assert missing.status_code == 401, missing.text
+    assert missing.headers["www-authenticate"].startswith("Bearer")
+    assert client.get(path, params=params,
+                      headers={"Authorization": "Bearer not-a-token"}).status_code == 401
+    assert client.get(path, params=params, headers=headers("call_taker")).status_code == 403
+    assert client.get(path, params=params, headers=headers("dpo", "PK617")).status_code == 403
+    assert client.get(path, params={**params, "level": "province"},
+                      headers=headers("dpo", DISTRICT)).status_code == 403

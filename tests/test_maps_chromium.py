@@ -11,12 +11,10 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
-import socket
 import subprocess
-import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +24,8 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 
+from tests.callservice import headers, start_server, token
+
 pytestmark = pytest.mark.integration
 
 CHROMIUM = "/usr/bin/chromium"
@@ -33,38 +33,31 @@ DISTRICT = "PK633"
 SHOTS = Path(tempfile.gettempdir()) / "safecity-map-shots"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def service(loaded_postgis: str) -> Iterator[str]:
     from tests.test_analytics_api import load_small_history
 
     load_small_history(loaded_postgis)
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": loaded_postgis}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.app:app_factory",
-                             "--host", "127.0.0.1", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
+    server = start_server(loaded_postgis)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/health", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    err = proc.stderr.read().decode() if proc.stderr else ""
-                    pytest.fail(f"the service did not start:\n{err[-3000:]}")
-                time.sleep(0.5)
-        yield base
+        yield server.url
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        server.stop()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def fetch(url: str, hdrs: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
+    """Status, headers (lower-case names) and body of one GET, redirects not followed."""
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(urllib.request.Request(url, headers=hdrs or {}), timeout=120) as answer:
+            return answer.status, {k.lower(): v for k, v in answer.headers.items()}, answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read().decode()
 
 
 class Browser:
@@ -144,16 +137,18 @@ def browser() -> Iterator[Browser]:
         opened.close()
 
 
-@pytest.mark.parametrize(("kind", "query"), [
-    ("calls", f"level=district&code={DISTRICT}&res=8"),
-    ("response", f"level=district&code={DISTRICT}&res=7&min_count=2"),
-    ("hotspots", "level=region&code=LHR&res=7"),
-    ("emerging", "level=region&code=LHR&res=7"),
+# the region's RPO for the region maps, a planner for the district ones
+@pytest.mark.parametrize(("kind", "query", "role", "scope"), [
+    ("calls", f"level=district&code={DISTRICT}&res=8", "planner", "PK6"),
+    ("response", f"level=district&code={DISTRICT}&res=7&min_count=2", "dpo", DISTRICT),
+    ("hotspots", "level=region&code=LHR&res=7", "rpo", "LHR"),
+    ("emerging", "level=region&code=LHR&res=7", "rpo", "LHR"),
 ])
-def test_map_page_draws_hexagons_offline(service: str, browser: Browser, kind: str, query: str) -> None:
+def test_map_page_draws_hexagons_offline(service: str, browser: Browser, *, kind: str, query: str,
+                                         role: str, scope: str) -> None:
     browser.requests.clear()
     url = f"{service}/maps/{kind}?{query}"
-    browser.call("Page.navigate", url=url)
+    browser.call("Page.navigate", url=f"{url}&token={token(role, scope)}")
     png, coloured = b"", 0
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -170,11 +165,63 @@ def test_map_page_draws_hexagons_offline(service: str, browser: Browser, kind: s
     assert not remote, f"requests left the machine: {remote}"
     assert any(u.endswith("/static/pydeck/index.js") for u in browser.requests)
     assert not browser.errors, browser.errors
+    # the token was swapped for a cookie: the page's address no longer carries it
+    shown = browser.call("Runtime.evaluate", expression="location.href")["result"]["value"]
+    assert shown == url
+
+
+def test_map_link_token_becomes_a_cookie(service: str, browser: Browser) -> None:
+    """A link with ?token= redirects to the clean URL; the cookie opens the next map."""
+    page = f"{service}/maps/calls?level=district&code={DISTRICT}&res=7&category=fire,other_crime"
+    status, hdrs, _ = fetch(f"{page}&token={token('dpo', DISTRICT)}")
+    assert status == 303
+    assert hdrs["location"] == page.removeprefix(service).replace(",", "%2C")
+    cookie = hdrs["set-cookie"]
+    assert cookie.startswith("safecity_map_token=")
+    assert "HttpOnly" in cookie
+    assert "Path=/maps" in cookie
+    assert "samesite=lax" in cookie.lower()
+    value = cookie.split(";", 1)[0]
+    status, _, body = fetch(page, {"Cookie": value})
+    assert status == 200, body
+    assert "<html" in body.lower()
+    # the cookie is for map pages only: the JSON API does not take it
+    api = f"{service}/api/v1/heatmaps/calls?level=district&code={DISTRICT}&res=7"
+    assert fetch(api, {"Cookie": value})[0] == 401
+    # and in the browser: a second map opens on the cookie alone, no token in its URL
+    browser.errors.clear()
+    browser.call("Page.navigate", url=f"{page}&token={token('dpo', DISTRICT)}")
+    time.sleep(1.0)
+    browser.call("Page.navigate", url=f"{service}/maps/hotspots?level=district&code={DISTRICT}&res=7")
+    deadline, coloured = time.monotonic() + 90, 0
+    while time.monotonic() < deadline and coloured <= 500:
+        time.sleep(1.5)
+        coloured = coloured_pixels(browser.screenshot())
+    assert coloured > 500, browser.errors
+
+
+@pytest.mark.parametrize(("hdrs", "query", "status"), [
+    ({}, "", 401),
+    ({}, "&token=not-a-token", 401),
+    ({"Cookie": "safecity_map_token=not-a-token"}, "", 401),
+    (headers("call_taker"), "", 403),
+    (headers("dpo", "PK617"), "", 403),
+    (headers("dpo", DISTRICT), "", 200),
+    (headers("planner"), "", 200),
+    (headers("dpo", DISTRICT), "&level=province", 403),
+])
+def test_map_pages_are_scoped(service: str, hdrs: dict[str, str], query: str, status: int) -> None:
+    got, answer_headers, body = fetch(
+        f"{service}/maps/calls?level=district&code={DISTRICT}&res=7{query}", hdrs)
+    assert got == status, body
+    if status == 401:
+        assert answer_headers["www-authenticate"].startswith("Bearer")
 
 
 def test_map_html_names_no_remote_asset(service: str) -> None:
-    with urllib.request.urlopen(f"{service}/maps/hotspots?level=district&code={DISTRICT}") as answer:
-        page = answer.read().decode()
+    status, _, page = fetch(f"{service}/maps/hotspots?level=district&code={DISTRICT}",
+                            headers("planner"))
+    assert status == 200
     assert "cdn.jsdelivr" not in page
     assert "unpkg.com" not in page
     assert "mapbox.com" not in page
@@ -184,8 +231,4 @@ def test_map_html_names_no_remote_asset(service: str) -> None:
 
 
 def test_unknown_map_kind_is_404(service: str) -> None:
-    import urllib.error
-
-    with pytest.raises(urllib.error.HTTPError) as caught:
-        urllib.request.urlopen(f"{service}/maps/volcanoes")
-    assert caught.value.code == 404
+    assert fetch(f"{service}/maps/volcanoes", headers("planner"))[0] == 404

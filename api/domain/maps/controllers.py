@@ -1,14 +1,36 @@
-"""``GET /maps/{kind}``: an analytics result as an offline pydeck page."""
+"""``GET /maps/{kind}``: an analytics result as an offline pydeck page.
+
+Scoped like the analytics endpoints (``analytics.read``, the area inside the token's
+scope). A map page is opened by navigating a browser to it, and a navigation cannot set
+an ``Authorization`` header, so these pages, and only these, also take the token from
+``?token=`` (or ``?access_token=``) and from a cookie:
+
+- a URL with a token is answered with ``303 See Other`` to the same URL without it, and
+  the token moves into the ``safecity_map_token`` cookie (HttpOnly, SameSite=Lax, path
+  ``/maps``, ``Secure`` over HTTPS, a session cookie: the token's own expiry still
+  applies). The token then stays out of the address bar, the history, bookmarks and
+  shared links; it is seen once, by the server (keep it out of proxy access logs);
+- the cookie is read only under ``/maps``: the JSON API never accepts it, so a page on
+  another site cannot make a browser call the API with it. The pages only answer
+  ``GET``, so a cross-site navigation that carries the cookie (Lax) can only show the
+  user their own map.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlencode
 
 from litestar import Controller, Request, Response, get
+from litestar.datastructures import Cookie
 from litestar.di import Provide
 from litestar.params import Parameter
+from litestar.response import Redirect
 
+from api.auth import Principal, principal_from_header
 from api.domain.analytics.controllers import (
+    ANALYTICS_DEPENDENCIES,
+    SECURITY,
     CategoryParam,
     CodeParam,
     FromParam,
@@ -16,11 +38,45 @@ from api.domain.analytics.controllers import (
     ResParam,
     SeriousParam,
     UntilParam,
+    authorized_query,
     build_query,
-    provide_analytics,
 )
 from api.domain.analytics.services import AnalyticsService
 from api.domain.maps.services import map_page
+from api.domain.stations.areas import Areas
+
+MAP_COOKIE = "safecity_map_token"
+URL_TOKEN_PARAMS = ("token", "access_token")
+"""Query parameters a browser link may carry the token in."""
+
+
+def _url_token(request: Request[Any, Any, Any]) -> str | None:
+    for name in URL_TOKEN_PARAMS:
+        value = request.query_params.get(name)
+        if value:
+            return value
+    return None
+
+
+def provide_map_principal(request: Request[Any, Any, Any]) -> Principal:
+    """The caller from a token in the URL, else ``Authorization: Bearer``, else the cookie.
+
+    A token in the URL is checked on its own (it is about to become the cookie); the
+    header and the cookie go through the same check as every other endpoint.
+    """
+    secret = request.app.state.settings.jwt_secret
+    in_url = _url_token(request)
+    if in_url:
+        return principal_from_header(secret, None, in_url)
+    return principal_from_header(secret, request.headers.get("authorization"),
+                                 request.cookies.get(MAP_COOKIE))
+
+
+def _without_token(request: Request[Any, Any, Any]) -> str:
+    """This request's path and query with the token parameters left out."""
+    kept = [(k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True)
+            if k not in URL_TOKEN_PARAMS]
+    return request.url.path + (f"?{urlencode(kept)}" if kept else "")
 
 
 class MapController(Controller):
@@ -28,10 +84,13 @@ class MapController(Controller):
 
     path = "/maps"
     tags = ["maps"]
-    dependencies = {"analytics": Provide(provide_analytics, sync_to_thread=False)}
+    security = SECURITY
+    dependencies = {**ANALYTICS_DEPENDENCIES,
+                    "principal": Provide(provide_map_principal, sync_to_thread=False)}
 
     @get("/{kind:str}", operation_id="mapPage", media_type="text/html")
     async def page(self, *, kind: str, request: Request[Any, Any, Any], analytics: AnalyticsService,
+                   principal: Principal, areas: Areas,
                    level: LevelParam = "province", code: CodeParam = None, res: ResParam = 7,
                    since: FromParam = None, until: UntilParam = None, category: CategoryParam = None,
                    serious: SeriousParam = None,
@@ -40,17 +99,28 @@ class MapController(Controller):
                    k: Annotated[int, Parameter(description="k-ring size")] = 1,
                    step: Annotated[str, Parameter(description="week or month (emerging)")] = "week",
                    min_count: Annotated[int, Parameter(description="response: fewer valid times "
-                                                       "is too few")] = 5) -> Response[str]:
+                                                       "is too few")] = 5,
+                   token: Annotated[str | None, Parameter(
+                       description="Bearer token for a browser link: answered with a redirect "
+                                   "to this URL without it, the token set as a cookie")] = None,
+                   ) -> Response[Any]:
         """calls, response, hotspots or emerging as an HTML map (deck.gl, no internet needed)."""
         import anyio  # noqa: PLC0415
 
+        in_url = _url_token(request)
+        if in_url:  # valid (the principal was built from it): swap it for the cookie
+            cookie = Cookie(key=MAP_COOKIE, value=in_url, path="/maps", httponly=True,
+                            samesite="lax", secure=request.url.scheme == "https")
+            return Redirect(_without_token(request), status_code=303, cookies=[cookie],
+                            headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
         query = build_query(level=level, code=code, res=res, since=since, until=until,
                             category=category, serious=serious,
                             fdr=fdr if fdr is not None else kind == "emerging", k=k, step=step,
                             min_count=min_count)
-        result = await analytics.compute(kind, query)
-        checked = analytics.check(query)
+        checked = authorized_query(principal, query, analytics, areas)
+        result = await analytics.compute(kind, checked)
         area = analytics.area_geometry(checked)
         boundaries = analytics.boundaries
         page = await anyio.to_thread.run_sync(lambda: map_page(result, boundaries, area))
-        return Response(page, media_type="text/html; charset=utf-8")
+        return Response(page, media_type="text/html; charset=utf-8",
+                        headers={"Cache-Control": "private, no-store"})

@@ -48,7 +48,7 @@ def db(loaded_postgis: str) -> Iterator[psycopg.Connection[Any]]:
 @pytest.fixture(scope="module")
 def attock_station(server: Server) -> str:
     """The station covering ATTOCK_POINT (a district with no sample roster)."""
-    answer = httpx.post(f"{server.url}/api/v1/route/",
+    answer = httpx.post(f"{server.url}/api/v1/route/", headers=headers("call_taker"),
                         json={"lat": ATTOCK_POINT[0], "lon": ATTOCK_POINT[1]}, timeout=30).json()
     assert answer["district_code"] == "PK601"
     return str(answer["station_code"])

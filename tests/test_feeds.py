@@ -65,7 +65,7 @@ def workers(loaded_postgis: str, redis_up: str) -> Iterator[tuple[Server, Server
 
 @pytest.fixture(scope="module")
 def attock_station(workers: tuple[Server, Server]) -> str:
-    answer = httpx.post(f"{workers[0].url}/api/v1/route/",
+    answer = httpx.post(f"{workers[0].url}/api/v1/route/", headers=headers("call_taker"),
                         json={"lat": ATTOCK_POINT[0], "lon": ATTOCK_POINT[1]}, timeout=30).json()
     return str(answer["station_code"])
 

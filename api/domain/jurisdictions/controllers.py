@@ -1,4 +1,9 @@
-"""Jurisdiction layers (region, district, tehsil, station) as GeoJSON."""
+"""Jurisdiction layers (region, district, tehsil, station) as GeoJSON.
+
+Boundaries are not caller data and are not limited to the caller's scope (a district's
+map needs its neighbours, a transfer names another station), but like every read they
+need a valid bearer token of any role: no token is 401.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,11 @@ from litestar import Controller, Request, get
 from litestar.di import Provide
 from litestar.params import Parameter
 
+from api.auth import Principal
+from api.domain.calls.deps import provide_principal
 from api.domain.jurisdictions.services import JurisdictionService
+
+SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
 
 
 def provide_jurisdictions(request: Request[Any, Any, Any]) -> JurisdictionService:
@@ -19,13 +28,16 @@ def provide_jurisdictions(request: Request[Any, Any, Any]) -> JurisdictionServic
 class JurisdictionController(Controller):
     path = "/jurisdictions"
     tags = ["jurisdictions"]
-    dependencies = {"jurisdictions": Provide(provide_jurisdictions, sync_to_thread=False)}
+    security = SECURITY
+    dependencies = {"jurisdictions": Provide(provide_jurisdictions, sync_to_thread=False),
+                    "principal": Provide(provide_principal, sync_to_thread=False)}
 
     @get("/{level:str}", operation_id="listJurisdictions", media_type="application/geo+json")
     async def list_level(
         self,
         level: str,
         jurisdictions: JurisdictionService,
+        principal: Principal,  # resolved for its check: any valid token
         simplify: float | None = Parameter(default=None, ge=0, description="tolerance, degrees"),
     ) -> dict[str, Any]:
         """Every area of a level as a GeoJSON FeatureCollection."""
@@ -33,7 +45,7 @@ class JurisdictionController(Controller):
 
     @get("/{level:str}/{code:str}", operation_id="getJurisdiction",
          media_type="application/geo+json")
-    async def get_one(self, level: str, code: str,
-                      jurisdictions: JurisdictionService) -> dict[str, Any]:
+    async def get_one(self, level: str, code: str, jurisdictions: JurisdictionService,
+                      principal: Principal) -> dict[str, Any]:
         """One area as a GeoJSON Feature."""
         return jurisdictions.feature(level, code)

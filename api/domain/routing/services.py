@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.auth import Principal
+from api.domain.calls.audit import AuditService
 from api.domain.routing.schemas import MAX_BATCH, Route, RouteBatch, RoutePoint
 from api.errors import BadInputError
 from jurisdictions.router import Router
@@ -22,6 +26,11 @@ class RoutingService:
         flags = stations["stand_in"] if "stand_in" in stations else pd.Series(False, stations.index)
         self._stand_in = dict(zip(stations["code"].tolist(), flags.astype(bool).tolist(),
                                   strict=True))
+
+    @property
+    def boundary_set(self) -> str:
+        """Version of the boundary set the router answers from (recorded with each decision)."""
+        return str(self.router.index.version)
 
     def stand_in(self, station_code: str | None) -> bool | None:
         """Whether a station is a stand-in (``None`` when there is no station)."""
@@ -63,6 +72,42 @@ class RoutingService:
                 stand_in=self.stand_in(station),
             ))
         return routes
+
+
+class RoutingAudit:
+    """Puts every routing decision of the stateless endpoints in the audit log.
+
+    One point is one ``route`` entry (as a call's routing is, without a call id), a
+    rejection included; a batch is one ``route.batch`` entry with its counts, not one per
+    point. Each entry commits in its own transaction before the answer is sent, so a
+    decision that cannot be recorded is not given (a database outage is a 503).
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def point(self, principal: Principal, point: RoutePoint, boundary_set: str, *,
+                    route: Route | None = None, reason: str | None = None) -> None:
+        detail: dict[str, Any] = {"lat": point.lat, "lon": point.lon, "radius_m": point.radius_m,
+                                  "boundary_set": boundary_set}
+        if route is not None:
+            detail.update(station=route.station_code, method=route.method,
+                          out_of_coverage=route.out_of_coverage, distance_m=route.distance_m)
+        else:
+            detail.update(station=None, method="rejected", reason=reason)
+        await self._record(principal, "route", detail)
+
+    async def batch(self, principal: Principal, routes: list[Route], boundary_set: str) -> None:
+        detail = {"count": len(routes),
+                  "rejected": sum(1 for r in routes if r.method == "rejected"),
+                  "out_of_coverage": sum(1 for r in routes if r.out_of_coverage),
+                  "boundary_set": boundary_set}
+        await self._record(principal, "route.batch", detail)
+
+    async def _record(self, principal: Principal, action: str, detail: dict[str, Any]) -> None:
+        async with self.session.begin():
+            await AuditService(session=self.session).record(principal, action, datetime.now(UTC),
+                                                            detail=detail)
 
 
 def batch_arrays(body: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

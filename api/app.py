@@ -13,6 +13,7 @@ from litestar.static_files import create_static_files_router
 from api.domain.analytics.controllers import AnalyticsController
 from api.domain.analytics.deps import analytics_lifespan
 from api.domain.calls.wiring import call_service_parts
+from api.domain.feeds.controllers import UNPREFIXED_SOCKETS
 from api.domain.jurisdictions.controllers import JurisdictionController
 from api.domain.jurisdictions.services import JurisdictionService
 from api.domain.maps.controllers import MapController
@@ -72,7 +73,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     bearer = SecurityScheme(type="http", scheme="bearer", bearer_format="JWT",
                             description="safecity token --role ROLE --scope CODE")
     return Litestar(
-        route_handlers=[health, v1, MapController, *static],
+        route_handlers=[health, v1, MapController, *static, *UNPREFIXED_SOCKETS],
         lifespan=[lifespan, calls.lifespan, analytics_lifespan],
         plugins=[calls.channels],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -1,4 +1,10 @@
-"""Live feeds over SSE (``/feeds/{level}/{code}``) and WebSocket (``/ws/...``)."""
+"""Live feeds over SSE (``/feeds/{level}/{code}``) and WebSocket (``/ws/...``).
+
+Under ``/api/v1`` (registered by :mod:`api.domain.calls.wiring`): SSE at
+``/api/v1/stations/{code}/feed`` and ``/api/v1/feeds/{level}/{code}``, WebSocket at
+``/api/v1/ws/stations/{code}`` and ``/api/v1/ws/feeds/{level}/{code}``. The app also
+registers the two WebSocket handlers at the root (:data:`UNPREFIXED_SOCKETS`).
+"""
 
 from __future__ import annotations
 
@@ -79,6 +85,13 @@ async def area_feed_socket(socket: WebSocket[Any, Any, Any], level: str, code: s
                            feeds: FeedService) -> None:
     """Any area's feed over WebSocket."""
     await _serve_socket(socket, level, code, areas, feeds)
+
+
+UNPREFIXED_SOCKETS = (station_feed_socket, area_feed_socket)
+"""The same two handlers, registered a second time by the app at the root:
+``/ws/stations/{code}`` and ``/ws/feeds/{level}/{code}`` (control-room clients address
+WebSockets without the API prefix). Litestar gives each router its own copy of a
+handler's registration, not of its code, so both paths run the functions above."""
 
 
 async def _serve_socket(socket: WebSocket[Any, Any, Any], level: str, code: str, areas: Areas,

@@ -27,11 +27,7 @@ import argparse
 import asyncio
 import os
 import random
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -47,14 +43,16 @@ from litestar import Litestar, post  # noqa: E402
 
 from api.domain.calls.schemas import CallCreate  # noqa: E402
 from bench._common import (  # noqa: E402
+    LOOPBACK,
     console,
     load_boundaries_into,
     print_table,
     scratch_database,
+    start_uvicorn,
     write_json,
 )
 
-HOST = "127.0.0.1"
+HOST = LOOPBACK
 CONNECTIONS = 32
 WARMUP = 300
 SECRET = "bench-secret-" + "x" * 32
@@ -80,57 +78,6 @@ async def take(data: CallCreate) -> Taken:
 def bare_app() -> Litestar:
     """The floor: same route, same body type, no work behind it."""
     return Litestar(route_handlers=[take], debug=False)
-
-
-# ------------------------------------------------------------------ servers
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@dataclass
-class Served:
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-
-def serve(factory: str, workers: int, env: dict[str, str]) -> Served:
-    """uvicorn on a free loopback port; returns once ``POST`` answers."""
-    port = free_port()
-    log = Path(tempfile.mkstemp(prefix="safecity-bench-", suffix=".log")[1])
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", HOST, "--port",
-             str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
-            cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
-    served = Served(port, process, log)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{factory} exited:\n{log.read_text()[-3000:]}")
-        try:
-            with socket.create_connection((HOST, port), timeout=1) as s:
-                s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                if s.recv(64).startswith(b"HTTP/1.1"):
-                    time.sleep(0.5 * workers)  # let every worker finish its start-up
-                    return served
-        except OSError:
-            pass
-        time.sleep(0.3)
-    served.stop()
-    raise RuntimeError(f"{factory} did not start:\n{log.read_text()[-3000:]}")
 
 
 # ------------------------------------------------------------------ the client
@@ -253,13 +200,14 @@ def main() -> None:
         console.print("loading the boundary set into a scratch PostGIS database …")
         load_boundaries_into(url)
         service_env = {"DATABASE_URL": _unix_socket(url), "SAFECITY_JWT_SECRET": SECRET}
-        configs = [("bare", 1, "bench.service:bare_app", {}),
-                   ("calls", 1, "api.app:app_factory", {**service_env, "REDIS_URL": ""}),
-                   ("bare", 2, "bench.service:bare_app", {}),
-                   ("calls", 2, "api.app:app_factory", {**service_env, "REDIS_URL": args.redis_url})]
+        configs: list[tuple[str, int, str, dict[str, str | None]]] = [
+            ("bare", 1, "bench.service:bare_app", {}),
+            ("calls", 1, "api.app:app_factory", {**service_env, "REDIS_URL": None}),
+            ("bare", 2, "bench.service:bare_app", {}),
+            ("calls", 2, "api.app:app_factory", {**service_env, "REDIS_URL": args.redis_url})]
         for seed, (name, workers, factory, env) in enumerate(configs):
             console.print(f"{name}, {workers} worker(s): starting …")
-            served = serve(factory, workers, env)
+            served = start_uvicorn(factory, workers=workers, env=env)
             try:
                 requests = make_requests(args.requests, points, token, seed * 2)
                 warmup = make_requests(WARMUP, points, token, seed * 2 + 1)

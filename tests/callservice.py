@@ -8,13 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +16,11 @@ from typing import Any
 import httpx
 
 from api.auth import mint_token
+from bench._common import (
+    Server,
+    free_port,  # noqa: F401  (re-exported for the test modules)
+    start_uvicorn,
+)
 
 SECRET = "safecity-test-secret-0123456789-abcdefghij"
 REDIS_URL = os.environ.get("SAFECITY_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -35,68 +34,16 @@ LAHORE_PATH = {"station": "PK61701-007", "tehsil": "PK61701", "district": "PK617
 ATTOCK_POINT = (33.7667, 72.3600)  # Attock city, district PK601, region RWP
 
 
-@dataclass
-class Server:
-    """One uvicorn process serving the app."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")[-6000:]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def start_server(database_url: str | None, *, redis_url: str | None = None,
                  extra_env: dict[str, str] | None = None, timeout_s: float = 180.0) -> Server:
-    """Start ``uvicorn api.app:app_factory`` on a free loopback port and wait until ready.
+    """The call service (``api.app:app_factory``) on a free loopback port, once ready.
 
     ``database_url`` ``None`` runs on the embedded SQLite file (``SAFECITY_SQLITE_PATH``
-    in ``extra_env``).
+    in ``extra_env``); without ``redis_url`` the channels are in memory.
     """
-    port = free_port()
-    env = {**os.environ, "SAFECITY_JWT_SECRET": SECRET, **(extra_env or {})}
-    env.pop("DATABASE_URL", None)
-    if database_url is not None:
-        env["DATABASE_URL"] = database_url
-    env.pop("REDIS_URL", None)
-    if redis_url:
-        env["REDIS_URL"] = redis_url
-    log = Path(tempfile.mkstemp(prefix=f"safecity-uvicorn-{port}-", suffix=".log")[1])
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "api.app:app_factory",
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the service exited with {process.returncode}:\n{server.log_text()}")
-        try:
-            if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    server.stop()
-    raise RuntimeError(f"the service did not start in {timeout_s:.0f} s:\n{server.log_text()}")
+    env: dict[str, str | None] = {"SAFECITY_JWT_SECRET": SECRET, "DATABASE_URL": database_url,
+                                  "REDIS_URL": redis_url or None, **(extra_env or {})}
+    return start_uvicorn("api.app:app_factory", env=env, timeout_s=timeout_s)
 
 
 def token(role: str, scope: str = "PK6", level: str | None = None) -> str:

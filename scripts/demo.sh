@@ -18,4 +18,6 @@ if [[ ! -f .safecity/demo-calls.parquet ]]; then
 fi
 .venv/bin/safecity synth load .safecity/demo-calls.parquet   # skips calls already loaded
 .venv/bin/safecity roster load data/roster_sample.csv
+# every endpoint needs a token; a map page takes it once in its URL (then from a cookie)
+echo "hot spots of the Lahore region, as its RPO: http://127.0.0.1:${PORT:-8000}/maps/hotspots?level=region&code=LHR&token=$(.venv/bin/safecity token --role rpo --scope LHR)"
 exec .venv/bin/safecity serve --host 127.0.0.1 --port "${PORT:-8000}"

@@ -31,9 +31,22 @@ class RoutingSettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    enabled: bool = True
+    """``SAFECITY_ALERTS=0`` turns the rules off (calls get no deadline; nothing is raised)."""
+    tick_s: float = 1.0
+    """How often each worker evaluates the calls that fell due (0: never by itself)."""
+    hotspot_scan_h: float = 6.0
+    """How often the emerging hot-spot scan runs (0: never by itself)."""
+    policy_path: Path | None = None
+    """``SAFECITY_ALERT_POLICY``: another file than ``data/alerts.toml``."""
+
+
+@dataclass(frozen=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     routing: RoutingSettings = field(default_factory=RoutingSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     redis_url: str | None = None
     jwt_secret: str | None = None
 
@@ -51,6 +64,12 @@ def get_settings() -> Settings:
             nearest_limit_m=float(os.environ.get("SAFECITY_NEAREST_LIMIT_M",
                                                  DEFAULT_NEAREST_LIMIT_M)),
             reload_poll_s=float(os.environ.get("SAFECITY_ROUTER_POLL_S", "30")),
+        ),
+        alerts=AlertSettings(
+            enabled=os.environ.get("SAFECITY_ALERTS", "1") not in ("0", "false", "off"),
+            tick_s=float(os.environ.get("SAFECITY_ALERT_TICK_S", "1")),
+            hotspot_scan_h=float(os.environ.get("SAFECITY_HOTSPOT_SCAN_H", "6")),
+            policy_path=Path(policy) if (policy := os.environ.get("SAFECITY_ALERT_POLICY")) else None,
         ),
         redis_url=os.environ.get("REDIS_URL") or None,
         jwt_secret=os.environ.get("SAFECITY_JWT_SECRET") or None,

@@ -69,18 +69,23 @@ def punjab_router(punjab_set):  # type: ignore[no-untyped-def]
     return Router(load_index(punjab_set))
 
 
-@pytest.fixture(scope="session")
-def loaded_postgis(postgis_url: str) -> str:
-    """The session PostGIS database after ``safecity jurisdictions load`` (the real CLI)."""
+def load_jurisdictions(url: str) -> str:
+    """Run ``safecity jurisdictions load`` (the real CLI) into the database at ``url``."""
     import subprocess
     import sys
 
-    env = {**os.environ, "DATABASE_URL": postgis_url}
+    env = {**os.environ, "DATABASE_URL": url}
     done = subprocess.run([sys.executable, "-m", "api.cli", "jurisdictions", "load"],
                           env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         pytest.fail(f"safecity jurisdictions load failed:\n{done.stdout}\n{done.stderr}")
-    return postgis_url
+    return url
+
+
+@pytest.fixture(scope="session")
+def loaded_postgis(postgis_url: str) -> str:
+    """The session PostGIS database after ``safecity jurisdictions load``."""
+    return load_jurisdictions(postgis_url)
 
 
 @pytest.fixture

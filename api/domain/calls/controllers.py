@@ -83,8 +83,8 @@ class CallController(Controller):
         """Calls in the caller's scope, newest first, one page at a time."""
         return await calls.list_calls(principal, station=station, tehsil=tehsil,
                                       district=district, region=region, status=status,
-                                      category=category, since=_aware(since, "since"),
-                                      until=_aware(until, "until"), limit=limit, cursor=cursor)
+                                      category=category, since=aware(since, "since"),
+                                      until=aware(until, "until"), limit=limit, cursor=cursor)
 
     @get("/{call_id:uuid}/events", operation_id="listCallEvents")
     async def list_events(self, call_id: UUID, calls: CallService,
@@ -100,7 +100,7 @@ class CallController(Controller):
         return EventAnswer(event=event, call=call)
 
 
-def _aware(value: datetime | None, name: str) -> datetime | None:
+def aware(value: datetime | None, name: str) -> datetime | None:
     """Query times must say their zone (a naive time is ambiguous by five hours)."""
     if value is None:
         return None

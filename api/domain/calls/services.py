@@ -90,6 +90,10 @@ class CallContext:
     """How far ahead of the server clock a reported time may be (clocks drift)."""
     duplicate_radius_m: float = 250.0
     duplicate_window: timedelta = timedelta(minutes=15)
+    alerts: bool = True
+    """Whether calls get a stored alert deadline (``calls.next_alert_at``): due at once
+    when taken and after every event, so the alert engine (:mod:`api.domain.alerts`)
+    looks at the call off the request path. ``False`` leaves alerting out entirely."""
     encoder: msgspec.json.Encoder = field(default_factory=msgspec.json.Encoder)
 
 
@@ -232,6 +236,7 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
                 "sho_shift_end": shift.ends_at if shift else None,
                 "unstaffed": shift is None, "duplicate_of": duplicate_of,
                 "created_by": principal.subject, "created_at": now, "updated_at": now,
+                "next_alert_at": received_at if ctx.alerts else None,
             }
             record = CallRecord(**values)
             event_values = self._event_values(record, "received", received_at, now, principal,
@@ -386,6 +391,8 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
                 await self._move(record, data.to_station, at)
             record.status = status
             record.updated_at = now
+            if ctx.alerts:  # the engine re-reads the call: resolve, escalate, reschedule
+                record.next_alert_at = now
             await session.flush()  # the call's new status and station, before the snapshot
             event = await self._append_event(
                 record, data.type, at, now, principal, from_status=from_status,

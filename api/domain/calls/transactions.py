@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_scoped_session
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_scoped_session
 
 from api.db.engine import SQLITE_BEGIN_OPTION
 
@@ -29,9 +29,10 @@ async def write_transaction(session: Session) -> AsyncIterator[Session]:
         yield session
 
 
-def dialect_insert(session: Session, model: Any) -> Any:
-    """``INSERT`` with ``ON CONFLICT`` support for the session's back end (PostgreSQL or SQLite)."""
-    bind = session.bind
+def dialect_insert(session: Session | AsyncConnection, model: Any) -> Any:
+    """``INSERT`` with ``ON CONFLICT`` support for the back end (PostgreSQL or SQLite) of a
+    session or connection."""
+    bind = session if isinstance(session, AsyncConnection) else session.bind
     name = bind.dialect.name if bind is not None else "postgresql"
     if name == "sqlite":
         return sqlite_insert(model)

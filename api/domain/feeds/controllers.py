@@ -75,7 +75,7 @@ class FeedController(Controller):
 async def station_feed_socket(socket: WebSocket[Any, Any, Any], code: str, areas: Areas,
                               feeds: FeedService) -> None:
     """The station feed over WebSocket (``?access_token=``, ``?last_event_id=``)."""
-    await _serve_socket(socket, "station", code, areas, feeds)
+    await serve_socket(socket, "station", code, areas, feeds)
 
 
 @websocket("/ws/feeds/{level:str}/{code:str}", dependencies={
@@ -84,7 +84,7 @@ async def station_feed_socket(socket: WebSocket[Any, Any, Any], code: str, areas
 async def area_feed_socket(socket: WebSocket[Any, Any, Any], level: str, code: str, areas: Areas,
                            feeds: FeedService) -> None:
     """Any area's feed over WebSocket."""
-    await _serve_socket(socket, level, code, areas, feeds)
+    await serve_socket(socket, level, code, areas, feeds)
 
 
 UNPREFIXED_SOCKETS = (station_feed_socket, area_feed_socket)
@@ -94,7 +94,7 @@ WebSockets without the API prefix). Litestar gives each router its own copy of a
 handler's registration, not of its code, so both paths run the functions above."""
 
 
-async def _serve_socket(socket: WebSocket[Any, Any, Any], level: str, code: str, areas: Areas,
+async def serve_socket(socket: WebSocket[Any, Any, Any], level: str, code: str, areas: Areas,
                         feeds: FeedService) -> None:
     """Accept, check, then send each event as a text frame until the client leaves.
 

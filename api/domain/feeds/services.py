@@ -20,7 +20,7 @@ from litestar.channels import ChannelsPlugin
 from sqlalchemy import ColumnElement, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.auth import Principal
+from api.auth import Action, Principal
 from api.channels import channel_name
 from api.db.call_models import CallEventRecord
 from api.domain.calls.audit import AuditService
@@ -57,9 +57,17 @@ class FeedService:
         self.heartbeat_s = heartbeat_s
         self._encoder = msgspec.json.Encoder()
 
+    action: Action = "feed.read"
+    redacts = True
+    """Whether items carry calls whose caller numbers some roles may not see."""
+
+    def channel(self, area: Area) -> str:
+        """The live channel of ``area``'s feed."""
+        return channel_name(area.level, area.code)
+
     def authorize(self, principal: Principal, area: Area) -> None:
         """403 unless the principal may watch ``area`` (its own area or one inside it)."""
-        principal.require("feed.read")
+        principal.require(self.action)
         principal.require_scope(area.path, f"the {area.level} {area.code} feed")
 
     async def record_subscription(self, principal: Principal, area: Area,
@@ -69,7 +77,7 @@ class FeedService:
         async with self.sessions() as session, session.begin():
             await AuditService(session=session).record(
                 principal, "feed.subscribe", datetime.now(UTC),
-                detail={"feed": channel_name(area.level, area.code), "last_event_id": last_event_id})
+                detail={"feed": self.channel(area), "last_event_id": last_event_id})
 
     async def replay(self, area: Area, after_id: int, limit: int = REPLAY_BATCH) -> list[FeedItem]:
         """Events of ``area`` with ids above ``after_id``, oldest first."""
@@ -85,9 +93,9 @@ class FeedService:
         """Items for one subscriber; a ``str`` is a comment (subscribed, keep-alive)."""
         if last_event_id is not None and last_event_id < 0:
             raise BadInputError("Last-Event-ID must be a non-negative event id")
-        redact = not principal.sees_phone
+        redact = self.redacts and not principal.sees_phone
         queue: asyncio.Queue[bytes] = asyncio.Queue()
-        async with self.channels.start_subscription([channel_name(area.level, area.code)]) as sub:
+        async with self.channels.start_subscription([self.channel(area)]) as sub:
             pump = asyncio.create_task(_pump(sub.iter_events(), queue))
             try:
                 yield f"subscribed {area.level}:{area.code}"

@@ -1,0 +1,371 @@
+"""The alert engine: read the calls that fell due, reconcile alerts, publish what changed.
+
+Every call carries its next deadline (``calls.next_alert_at``), set when it is taken and
+by every lifecycle event. :meth:`AlertEngine.run_due` takes due calls in batches,
+locking them (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two workers share the work
+instead of repeating it; SQLite serialises writers), asks :mod:`.rules` what alerts
+should exist at ``now``, writes the difference (raise, escalate, extend, auto-resolve)
+and the call's next deadline in the same transaction, and publishes the alert events
+after the commit. ``alerts.dedup_key`` is unique, so even two engines that raced past
+the locks could not raise one alert twice.
+
+The clock is injected: tests and the benchmark run the engine at chosen instants
+without sleeping, and a service started after an outage raises what fell due meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import h3.api.basic_int as h3_int
+import msgspec
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+
+from api.channels import FeedPublisher
+from api.db.alert_models import AlertEventRecord, AlertRecord
+from api.db.call_models import CallEventRecord, CallRecord
+from api.domain.alerts.rules import (
+    COMMAND_LEVELS,
+    AlertPolicy,
+    CallFacts,
+    RepeatCandidate,
+    Wanted,
+    evaluate_call,
+    repeat_groups,
+)
+from api.domain.alerts.schemas import Alert, AlertEvent
+from api.domain.calls.services import DUPLICATE_RING
+from api.domain.calls.transactions import dialect_insert, write_transaction
+from geo.response import SlaTable
+from jurisdictions.boundaries import PROVINCE_CODE
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+"""Calls evaluated per transaction."""
+
+SYSTEM = "safecity-alerts"
+"""The actor of everything the engine does."""
+
+_ALERTS: Any = AlertRecord.__table__
+_EVENTS: Any = AlertEventRecord.__table__
+_CALLS: Any = CallRecord.__table__
+_RESCHEDULE = (update(_CALLS).where(_CALLS.c.id == bindparam("b_id"))
+               .values(next_alert_at=bindparam("b_next")))
+"""Each evaluated call's next deadline (executemany: one round trip per batch)."""
+_LEVELS = ("station", "tehsil", "district", "region")
+
+
+def alert_channel(level: str, code: str) -> str:
+    """The live channel of one command level's alerts (beside the call feeds' channels)."""
+    return f"alerts:{level}:{code}"
+
+
+def alert_channels(alert: Mapping[str, Any]) -> list[str]:
+    """Channels an alert goes to: its area's path from the station up to the level it is
+    addressed to (an unacknowledged call reaches the district only once escalated)."""
+    top = COMMAND_LEVELS.index(alert["level"])
+    names = []
+    for level in COMMAND_LEVELS[:top + 1]:
+        code = PROVINCE_CODE if level == "province" else alert.get(f"{level}_code")
+        if code:
+            names.append(alert_channel(level, code))
+    return names
+
+
+def alert_schema(row: Mapping[str, Any]) -> Alert:
+    return Alert(**{name: row[name] for name in Alert.__struct_fields__})
+
+
+def alert_event_schema(row: Mapping[str, Any]) -> AlertEvent:
+    return AlertEvent(**{name: row[name] for name in AlertEvent.__struct_fields__})
+
+
+def envelope(encoder: msgspec.json.Encoder, event: Mapping[str, Any], alert_json: bytes) -> bytes:
+    """The feed message of an alert event (live and replayed alike): the event, then the
+    alert as it stood after it."""
+    return b"".join((b'{"event_id":', str(event["id"]).encode(), b',"type":',
+                     encoder.encode(f"alert.{event['type']}"), b',"event":',
+                     encoder.encode(alert_event_schema(event)), b',"alert":', alert_json, b"}"))
+
+
+@dataclass
+class AlertContext:
+    """What the engine and the alert service need besides a session (one per process)."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    policy: AlertPolicy
+    sla: SlaTable
+    urban: Callable[[], Mapping[str, bool]]
+    """Tehsil code → urban, of the boundary set being served."""
+    publisher: FeedPublisher | None
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    encoder: msgspec.json.Encoder = field(default_factory=msgspec.json.Encoder)
+
+
+
+@dataclass
+class TickReport:
+    """What one :meth:`AlertEngine.run_due` did."""
+
+    calls: int = 0
+    raised: int = 0
+    escalated: int = 0
+    updated: int = 0
+    resolved: int = 0
+
+    def add(self, kind: str) -> None:
+        setattr(self, kind, getattr(self, kind) + 1)
+
+
+class AlertWriter:
+    """Applies wanted alerts to the ``alerts`` table inside the caller's transaction."""
+
+    def __init__(self, conn: AsyncConnection, ctx: AlertContext) -> None:
+        self.conn = conn
+        self.ctx = ctx
+        self.published: list[tuple[dict[str, Any], dict[str, Any], bytes]] = []
+        """(event row, alert row after it, its JSON) to publish once the transaction commits."""
+
+    async def locked(self, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not keys:
+            return {}
+        rows = await self.conn.execute(select(_ALERTS).where(_ALERTS.c.dedup_key.in_(keys))
+                                       .with_for_update())
+        return {r["dedup_key"]: dict(r) for r in rows.mappings()}
+
+    async def apply(self, wanted: Sequence[Wanted], now: datetime, report: TickReport) -> None:
+        """Raise, escalate, extend and resolve so the table holds what ``wanted`` says."""
+        existing = await self.locked([w.dedup_key for w in wanted])
+        for want in wanted:
+            row = existing.get(want.dedup_key)
+            if row is None:
+                row = await self._insert(want, now)
+                if row is None:  # another engine raised it between our read and insert
+                    row = (await self.locked([want.dedup_key]))[want.dedup_key]
+                else:
+                    report.add("raised")
+                    existing[want.dedup_key] = row
+                    if want.resolved_at is not None:
+                        await self.resolve(row, want.resolved_at, SYSTEM, want.resolution, now)
+                        report.add("resolved")
+                    continue
+            await self._update(row, want, now, report)
+
+    async def _insert(self, want: Wanted, now: datetime) -> dict[str, Any] | None:
+        values: dict[str, Any] = {
+            "dedup_key": want.dedup_key, "type": want.type, "state": "open",
+            "level": want.level, "code": want.code, "escalation": want.escalation,
+            **{f"{level}_code": want.path.get(level) for level in _LEVELS},
+            "call_id": UUID(want.call_ids[0]) if want.call_ids else None,
+            "call_ids": list(want.call_ids), "due_at": want.due_at, "raised_at": now,
+            "updated_at": now, "acknowledged_at": None, "acknowledged_by": None,
+            "resolved_at": None, "resolved_by": None, "resolution": None,
+            "summary": want.summary, "detail": want.detail,
+        }
+        statement = (dialect_insert(self.conn, _ALERTS).values(values)
+                     .on_conflict_do_nothing(index_elements=[_ALERTS.c.dedup_key])
+                     .returning(_ALERTS.c.id))
+        alert_id = (await self.conn.execute(statement)).scalar_one_or_none()
+        if alert_id is None:
+            return None
+        row = {"id": alert_id, **values}
+        await self.event(row, "raised", now, SYSTEM, None)
+        return row
+
+    async def _update(self, row: dict[str, Any], want: Wanted, now: datetime,
+                      report: TickReport) -> None:
+        if row["state"] == "resolved":
+            return
+        if want.call_ids and not set(want.call_ids) <= set(row["call_ids"]):
+            merged = list(dict.fromkeys([*row["call_ids"], *want.call_ids]))
+            await self.set(row, now, call_ids=merged, summary=want.summary)
+            await self.event(row, "updated", now, SYSTEM, f"{len(merged)} calls")
+            report.add("updated")
+        if want.escalation > row["escalation"] and row["state"] == "open":
+            await self.set(row, now, escalation=want.escalation, level=want.level,
+                            code=want.code, summary=want.summary,
+                            detail={**row["detail"], **want.detail})
+            await self.event(row, "escalated", now, SYSTEM, f"to {want.level} {want.code}")
+            report.add("escalated")
+        if want.resolved_at is not None:
+            await self.resolve(row, want.resolved_at, SYSTEM, want.resolution, now)
+            report.add("resolved")
+
+    async def resolve(self, row: dict[str, Any], at: datetime, actor: str, note: str | None,
+                       now: datetime) -> None:
+        await self.set(row, now, state="resolved", resolved_at=at, resolved_by=actor,
+                        resolution=note)
+        await self.event(row, "resolved", now, actor, note)
+
+    async def set(self, row: dict[str, Any], now: datetime, **changes: Any) -> None:
+        changes["updated_at"] = now
+        await self.conn.execute(update(_ALERTS).where(_ALERTS.c.id == row["id"]).values(changes))
+        row.update(changes)
+
+    async def event(self, row: dict[str, Any], kind: str, at: datetime, actor: str,
+                    note: str | None) -> None:
+        """Append one history entry (with the alert as it stands) and queue it for the feeds."""
+        values = {"alert_id": row["id"], "type": kind, "at": at, "state": row["state"],
+                  "level": row["level"], "code": row["code"], "actor": actor, "note": note}
+        snapshot = self.ctx.encoder.encode(alert_schema(row))
+        event_id = (await self.conn.execute(_EVENTS.insert().values(
+            **values, snapshot=snapshot.decode()).returning(_EVENTS.c.id))).scalar_one()
+        self.published.append(({"id": event_id, **values}, dict(row), snapshot))
+
+    async def publish(self) -> None:
+        publisher = self.ctx.publisher
+        if publisher is None:
+            return
+        for event, alert, snapshot in self.published:
+            await publisher.publish(envelope(self.ctx.encoder, event, snapshot),
+                                    alert_channels(alert))
+        self.published.clear()
+
+
+class AlertEngine:
+    """Evaluates due calls and keeps the alerts table in step with the rules."""
+
+    def __init__(self, ctx: AlertContext) -> None:
+        self.ctx = ctx
+
+    async def run_due(self, now: datetime | None = None, *, batch: int = BATCH) -> TickReport:
+        """Evaluate every call due at ``now`` (default: the clock), batch by batch."""
+        now = now or self.ctx.clock()
+        report = TickReport()
+        while True:
+            async with self.ctx.sessions() as session:
+                async with write_transaction(session):
+                    conn = await session.connection()
+                    writer = AlertWriter(conn, self.ctx)
+                    done = await self._batch(conn, writer, now, batch, report)
+                await writer.publish()
+            if done < batch:
+                return report
+
+    async def _batch(self, conn: AsyncConnection, writer: AlertWriter, now: datetime,
+                     batch: int, report: TickReport) -> int:
+        due = (select(CallRecord.id).where(CallRecord.next_alert_at <= now)
+               .order_by(CallRecord.next_alert_at).limit(batch)
+               .with_for_update(skip_locked=True))
+        ids = list((await conn.execute(due)).scalars())
+        if not ids:
+            return 0
+        calls = [dict(r) for r in (await conn.execute(
+            select(*_FACT_COLUMNS).where(CallRecord.id.in_(ids)))).mappings()]
+        events = await conn.execute(
+            select(CallEventRecord.call_id, CallEventRecord.type, CallEventRecord.at,
+                   *(getattr(CallEventRecord, f"from_{level}_code") for level in _LEVELS))
+            .where(CallEventRecord.call_id.in_(ids), CallEventRecord.type != "received")
+            .order_by(CallEventRecord.id))
+        trail: dict[UUID, list[Any]] = defaultdict(list)
+        for event in events.mappings():
+            trail[event["call_id"]].append(event)
+        urban = self.ctx.urban()
+        wanted: list[Wanted] = []
+        next_at: list[dict[str, Any]] = []
+        repeats = await self._repeat_candidates(conn, calls)
+        for call in calls:
+            facts = self.facts(call, trail.get(call["id"], []), urban)
+            verdict = evaluate_call(facts, now, self.ctx.policy)
+            wanted += verdict.wanted
+            if call["duplicate_of"] is None:
+                wanted += repeat_groups(_candidate(call), repeats.near(call),
+                                        self.ctx.policy)
+            next_at.append({"b_id": call["id"], "b_next": verdict.next_at})
+        await writer.apply(_merged(wanted), now, report)
+        await conn.execute(_RESCHEDULE, next_at)
+        report.calls += len(ids)
+        return len(ids)
+
+    def facts(self, call: Mapping[str, Any], trail: Sequence[Mapping[str, Any]],
+              urban: Mapping[str, bool]) -> CallFacts:
+        path = _path(call)
+        is_urban = urban.get(call["tehsil_code"], False)
+        sla = self.ctx.sla.limit(call["category"], is_urban)
+        paths = [{**{level: t[f"from_{level}_code"] for level in _LEVELS},
+                  "province": PROVINCE_CODE} for t in trail if t["type"] == "transferred"]
+        return CallFacts(id=call["id"], received_at=call["received_at"],
+                         category=call["category"], serious=call["serious"], path=path,
+                         sla_min=sla, events=[(t["type"], t["at"]) for t in trail],
+                         paths=[*paths, path] if paths else ())
+
+    async def _repeat_candidates(self, conn: AsyncConnection, calls: Sequence[Mapping[str, Any]]
+                                 ) -> _Neighbours:
+        """Earlier calls near any call of the batch, or from any of its callers, in the
+        window (two indexed queries for the whole batch; duplicates left out)."""
+        policy = self.ctx.policy
+        if not calls:
+            return _Neighbours([])
+        since = min(c["received_at"] for c in calls) - policy.repeat_window
+        until = max(c["received_at"] for c in calls)
+        cells = sorted({cell for c in calls for cell in h3_int.grid_disk(c["h3_r9"], DUPLICATE_RING)})
+        phones = sorted({c["caller_phone"] for c in calls if c["caller_phone"]})
+        window = (CallRecord.received_at >= since, CallRecord.received_at <= until,
+                  CallRecord.duplicate_of.is_(None))
+        rows = [dict(r) for r in (await conn.execute(select(*_FACT_COLUMNS).where(
+            CallRecord.h3_r9.in_(cells), *window))).mappings()]
+        if phones:
+            rows += [dict(r) for r in (await conn.execute(select(*_FACT_COLUMNS).where(
+                CallRecord.caller_phone.in_(phones), *window))).mappings()]
+        return _Neighbours(rows)
+
+
+class _Neighbours:
+    """Repeat candidates indexed by H3 cell and by caller number."""
+
+    def __init__(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        self.by_id: dict[UUID, RepeatCandidate] = {}
+        self.by_cell: dict[int, list[UUID]] = defaultdict(list)
+        self.by_phone: dict[str, list[UUID]] = defaultdict(list)
+        for row in rows:
+            if row["id"] in self.by_id:
+                continue
+            self.by_id[row["id"]] = _candidate(row)
+            self.by_cell[row["h3_r9"]].append(row["id"])
+            if row["caller_phone"]:
+                self.by_phone[row["caller_phone"]].append(row["id"])
+
+    def near(self, call: Mapping[str, Any]) -> list[RepeatCandidate]:
+        ids = {i for cell in h3_int.grid_disk(call["h3_r9"], DUPLICATE_RING)
+               for i in self.by_cell.get(cell, ())}
+        if call["caller_phone"]:
+            ids.update(self.by_phone.get(call["caller_phone"], ()))
+        ids.discard(call["id"])
+        return [self.by_id[i] for i in ids]
+
+
+_FACT_COLUMNS = (CallRecord.id, CallRecord.received_at, CallRecord.category, CallRecord.serious,
+                 CallRecord.lat, CallRecord.lon, CallRecord.h3_r9, CallRecord.caller_phone,
+                 CallRecord.duplicate_of, CallRecord.station_code, CallRecord.tehsil_code,
+                 CallRecord.district_code, CallRecord.region_code)
+
+
+def _path(call: Mapping[str, Any]) -> dict[str, str]:
+    return {**{level: call[f"{level}_code"] for level in _LEVELS}, "province": PROVINCE_CODE}
+
+
+def _candidate(row: Mapping[str, Any]) -> RepeatCandidate:
+    return RepeatCandidate(id=str(row["id"]), received_at=row["received_at"], lat=row["lat"],
+                           lon=row["lon"], caller_phone=row["caller_phone"], path=_path(row))
+
+
+def _merged(wanted: Sequence[Wanted]) -> list[Wanted]:
+    """One want per alert: calls of one batch that extend the same repeat alert are joined."""
+    out: dict[str, Wanted] = {}
+    for want in wanted:
+        seen = out.get(want.dedup_key)
+        if seen is None:
+            out[want.dedup_key] = want
+            continue
+        seen.call_ids = list(dict.fromkeys([*seen.call_ids, *want.call_ids]))
+        if len(want.call_ids) >= len(seen.call_ids):
+            seen.summary = want.summary
+    return list(out.values())

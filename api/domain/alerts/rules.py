@@ -1,0 +1,319 @@
+"""The four alert rules as plain functions of a call's facts and the time: no database.
+
+The engine (:mod:`api.domain.alerts.engine`) reads the facts of due calls, asks these
+rules what alerts *should* exist at ``now`` (:class:`Wanted`) and when to look again,
+and reconciles that with the stored alerts. Because the answer depends only on stored
+facts and ``now``, evaluating late (after a restart) raises what fell due while the
+service was down, and evaluating twice changes nothing.
+
+1. **Response breach**: a serious-crime call not on scene within its SLA (category and
+   urban/rural station, :class:`geo.response.SlaTable`); cleared when the unit arrives
+   or the call ends.
+2. **Unacknowledged**: a call its station has not acknowledged; escalates up the chain
+   at configurable delays (2 min station, 5 min district, 10 min region). A transfer
+   starts a new wait at the new station (and ends the old one's alert).
+3. **Emerging hotspot**: a cell that became a new or intensifying hot spot
+   (:meth:`geo.emerging.EmergingHotSpots.alerts`), one alert per cell and time step.
+4. **Repeat location / caller**: ``min_calls`` or more calls within ``radius_m`` of each
+   other, or from one caller, within ``window``, linked duplicates left out.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+import pandas as pd
+
+POLICY_FILE = Path(__file__).resolve().parents[3] / "data" / "alerts.toml"
+
+ALERT_TYPES = ("response_breach", "unacknowledged", "emerging_hotspot", "repeat")
+ALERT_STATES = ("open", "acknowledged", "resolved")
+COMMAND_LEVELS = ("station", "tehsil", "district", "region", "province")
+
+
+class AlertPolicyError(ValueError):
+    """The alert configuration is malformed (the message says where)."""
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    """Every configurable number of the rules (defaults in ``data/alerts.toml``)."""
+
+    unacknowledged_steps: tuple[tuple[timedelta, str], ...] = (
+        (timedelta(minutes=2), "station"), (timedelta(minutes=5), "district"),
+        (timedelta(minutes=10), "region"))
+    breach_level: str = "district"
+    repeat_level: str = "station"
+    repeat_radius_m: float = 100.0
+    repeat_window: timedelta = timedelta(hours=24)
+    repeat_min_calls: int = 3
+    hotspot_level: str = "district"
+    hotspot_res: int = 8
+    hotspot_step: str = "week"
+    hotspot_steps: int = 10
+
+    def __post_init__(self) -> None:
+        steps = self.unacknowledged_steps
+        if not steps:
+            raise AlertPolicyError("unacknowledged needs at least one escalation step")
+        delays = [d for d, _ in steps]
+        if any(d <= timedelta(0) for d in delays) or delays != sorted(set(delays)):
+            raise AlertPolicyError("unacknowledged delays must be positive and increasing")
+        levels = [COMMAND_LEVELS.index(level) if level in COMMAND_LEVELS else -1
+                  for _, level in steps]
+        if -1 in levels or levels != sorted(levels):
+            raise AlertPolicyError(f"escalation levels must be among {', '.join(COMMAND_LEVELS)} "
+                                   "and go up the chain")
+        for name in ("breach_level", "repeat_level", "hotspot_level"):
+            if getattr(self, name) not in COMMAND_LEVELS:
+                raise AlertPolicyError(f"{name} must be one of {', '.join(COMMAND_LEVELS)}")
+        if self.repeat_min_calls < 2 or self.repeat_radius_m <= 0 or self.repeat_window <= timedelta(0):
+            raise AlertPolicyError("repeat needs min_calls ≥ 2, a positive radius and window")
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> AlertPolicy:
+        """The policy in ``path`` (default ``data/alerts.toml``)."""
+        path = path or POLICY_FILE
+        try:
+            raw = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise AlertPolicyError(f"cannot read alert policy {path}: {exc}") from exc
+        try:
+            unack, breach = raw["unacknowledged"], raw["response_breach"]
+            repeat, hotspot = raw["repeat"], raw["emerging_hotspot"]
+            steps = tuple((timedelta(minutes=float(m)), str(level))
+                          for m, level in zip(unack["after_min"], unack["levels"], strict=True))
+            return cls(unacknowledged_steps=steps, breach_level=str(breach["level"]),
+                       repeat_level=str(repeat["level"]), repeat_radius_m=float(repeat["radius_m"]),
+                       repeat_window=timedelta(hours=float(repeat["window_h"])),
+                       repeat_min_calls=int(repeat["min_calls"]),
+                       hotspot_level=str(hotspot["level"]), hotspot_res=int(hotspot["res"]),
+                       hotspot_step=str(hotspot["step"]), hotspot_steps=int(hotspot["steps"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AlertPolicyError(f"alert policy {path}: {exc!r}") from exc
+
+
+@dataclass(frozen=True)
+class CallFacts:
+    """What the rules need to know about one call."""
+
+    id: UUID
+    received_at: datetime
+    category: str
+    serious: bool
+    path: Mapping[str, str]
+    """``{station, tehsil, district, region, province}`` codes."""
+    sla_min: float | None
+    """The on-scene limit of this call (category × urban/rural station), if any."""
+    events: Sequence[tuple[str, datetime]] = ()
+    """Lifecycle events in trail order (``received`` left out)."""
+    paths: Sequence[Mapping[str, str]] = ()
+    """The area path of each station wait, oldest first (the path each transfer left,
+    then the current one); empty means the call was never transferred."""
+
+
+@dataclass
+class Wanted:
+    """An alert the rules say should exist, as it should stand at ``now``."""
+
+    type: str
+    dedup_key: str
+    due_at: datetime
+    level: str
+    escalation: int
+    path: Mapping[str, str]
+    summary: str
+    call_ids: list[str]
+    detail: dict[str, Any] = field(default_factory=dict)
+    resolved_at: datetime | None = None
+    resolution: str | None = None
+
+    @property
+    def code(self) -> str:
+        return self.path[self.level]
+
+
+@dataclass
+class Verdict:
+    """The rules' answer for one call."""
+
+    wanted: list[Wanted]
+    next_at: datetime | None
+
+
+def _first(events: Sequence[tuple[str, datetime]], kinds: set[str], after: datetime | None = None
+           ) -> datetime | None:
+    for kind, at in events:
+        if kind in kinds and (after is None or at >= after):
+            return at
+    return None
+
+
+def _minutes(delta: timedelta) -> str:
+    return f"{delta.total_seconds() / 60:g} min"
+
+
+def evaluate_call(call: CallFacts, now: datetime, policy: AlertPolicy) -> Verdict:
+    """Breach and unacknowledged alerts of one call at ``now``, and when to look again."""
+    wanted: list[Wanted] = []
+    pending: list[datetime] = []
+    ended = _first(call.events, {"closed", "cancelled"})
+    call_id = str(call.id)
+
+    # --- unacknowledged: one wait per station the call was given to
+    starts = [call.received_at] + [at for kind, at in call.events if kind == "transferred"]
+    for i, start in enumerate(starts):
+        following = starts[i + 1] if i + 1 < len(starts) else None
+        acked = None
+        for kind, at in call.events:
+            if kind == "acknowledged" and at >= start and (following is None or at < following):
+                acked = at
+                break
+        stops = [t for t in (acked, following, ended) if t is not None]
+        stop = min(stops) if stops else None
+        fired = [step for step, (delay, _) in enumerate(policy.unacknowledged_steps)
+                 if start + delay <= now and (stop is None or stop > start + delay)]
+        if stop is None:
+            pending += [start + d for d, _ in policy.unacknowledged_steps if start + d > now]
+        if not fired:
+            continue
+        top = max(fired)
+        delay, level = policy.unacknowledged_steps[top]
+        path = _path_at(call, i)
+        cleared = stop if stop is not None and stop <= now else None
+        reason = ("acknowledged" if cleared == acked else
+                  "transferred" if cleared == following else "call ended")
+        wanted.append(Wanted(
+            type="unacknowledged", dedup_key=f"unacknowledged:{call_id}:{start.isoformat()}",
+            due_at=start + policy.unacknowledged_steps[0][0], level=level, escalation=top,
+            path=path, call_ids=[call_id],
+            summary=f"call not acknowledged by station {path['station']} after {_minutes(delay)}",
+            detail={"waiting_since": start.isoformat(), "station": path["station"],
+                    "escalated_after_min": delay.total_seconds() / 60},
+            resolved_at=cleared, resolution=f"auto: {reason}" if cleared else None))
+
+    # --- response breach (serious crimes with an SLA)
+    if call.serious and call.sla_min is not None:
+        due = call.received_at + timedelta(minutes=call.sla_min)
+        on_scene = _first(call.events, {"on_scene"})
+        cleared_by = [t for t in (on_scene, ended) if t is not None]
+        cleared = min(cleared_by) if cleared_by else None
+        if cleared is None and due > now:
+            pending.append(due)
+        elif due <= now and (cleared is None or cleared > due):
+            path = dict(call.path)
+            resolved = cleared if cleared is not None and cleared <= now else None
+            late = (f"on scene after {_minutes(on_scene - call.received_at)}"
+                    if resolved is not None and resolved == on_scene else "call ended")
+            wanted.append(Wanted(
+                type="response_breach", dedup_key=f"response_breach:{call_id}", due_at=due,
+                level=policy.breach_level, escalation=0, path=path, call_ids=[call_id],
+                summary=(f"{call.category} call not on scene within its "
+                         f"{call.sla_min:g} min SLA (station {path['station']})"),
+                detail={"sla_min": call.sla_min, "category": call.category},
+                resolved_at=resolved, resolution=f"auto: {late}" if resolved else None))
+    return Verdict(wanted, min(pending) if pending else None)
+
+
+def _path_at(call: CallFacts, wait: int) -> dict[str, str]:
+    """The call's area path during its ``wait``-th station wait (0: as first routed)."""
+    if wait < len(call.paths):
+        return dict(call.paths[wait])
+    return dict(call.path)
+
+
+# --------------------------------------------------------------------------- repeats
+@dataclass(frozen=True)
+class RepeatCandidate:
+    """A stored call that may repeat another (near in space or from the same caller)."""
+
+    id: str
+    received_at: datetime
+    lat: float
+    lon: float
+    caller_phone: str | None
+    path: Mapping[str, str]
+
+
+def repeat_groups(call: RepeatCandidate, others: Sequence[RepeatCandidate], policy: AlertPolicy,
+                  ) -> list[Wanted]:
+    """Repeat-location and repeat-caller alerts ``call`` completes or extends.
+
+    ``others`` are earlier calls within the window (duplicates already left out). A group
+    is ``call`` plus the others within ``repeat_radius_m`` of it (or from its number);
+    its alert is keyed by the group's earliest call, so every later call of the same
+    cluster extends one alert instead of raising another."""
+    if not others:
+        return []
+    window_start = call.received_at - policy.repeat_window
+    rows = [o for o in others if window_start <= o.received_at <= call.received_at
+            and o.id != call.id]
+    if not rows:
+        return []
+    lat = np.array([o.lat for o in rows])
+    lon = np.array([o.lon for o in rows])
+    near = haversine_m(call.lat, call.lon, lat, lon) <= policy.repeat_radius_m
+    groups: list[tuple[str, list[RepeatCandidate]]] = [
+        ("location", [o for o, ok in zip(rows, near, strict=True) if ok])]
+    if call.caller_phone:
+        groups.append(("caller", [o for o in rows if o.caller_phone == call.caller_phone]))
+    out: list[Wanted] = []
+    for basis, found in groups:
+        if len(found) + 1 < policy.repeat_min_calls:
+            continue
+        members = sorted(found, key=lambda o: (o.received_at, o.id))
+        anchor = members[0]
+        ids = [m.id for m in members] + [call.id]
+        where = (f"within {policy.repeat_radius_m:g} m" if basis == "location"
+                 else "from one caller")
+        out.append(Wanted(
+            type="repeat", dedup_key=f"repeat:{basis}:{anchor.id}", due_at=call.received_at,
+            level=policy.repeat_level, escalation=0, path=dict(anchor.path), call_ids=ids,
+            summary=(f"{len(ids)} calls {where} in "
+                     f"{policy.repeat_window.total_seconds() / 3600:g} h "
+                     f"(station {anchor.path['station']})"),
+            detail={"basis": basis, "radius_m": policy.repeat_radius_m,
+                    "window_h": policy.repeat_window.total_seconds() / 3600}))
+    return out
+
+
+_EARTH_RADIUS_M = 6_371_008.8
+
+
+def haversine_m(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
+    """Great-circle metres from one point to many (vectorised)."""
+    p1, p2 = np.radians(lat), np.radians(lats)
+    dp, dl = p2 - p1, np.radians(lons - lon)
+    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * _EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(1.0, a)))
+
+
+# --------------------------------------------------------------------------- hotspots
+def hotspot_alerts(emerging: pd.DataFrame, paths: Sequence[Mapping[str, str]],
+                   step_start: datetime, policy: AlertPolicy) -> list[Wanted]:
+    """One alert per cell that is a new or intensifying hot spot in the step starting at
+    ``step_start``; ``emerging`` is :meth:`EmergingHotSpots.alerts` and ``paths`` the
+    area path of each of its cells (where its centre routes)."""
+    out: list[Wanted] = []
+    for row, path in zip(emerging.itertuples(index=False), paths, strict=True):
+        cls = str(row.category)
+        out.append(Wanted(
+            type="emerging_hotspot", dedup_key=f"emerging_hotspot:{row.h3}:{step_start.date()}",
+            due_at=step_start, level=policy.hotspot_level, escalation=0, path=dict(path),
+            call_ids=[], summary=f"{cls.replace('_', ' ')} hot spot at cell {row.h3}",
+            detail={"h3": str(row.h3), "class": cls, "res": policy.hotspot_res,
+                    "step": policy.hotspot_step, "trend_tau": _float(row.trend_tau),
+                    "trend_p": _float(row.trend_p)}))
+    return out
+
+
+def _float(value: Any) -> float | None:
+    number = float(value)
+    return None if np.isnan(number) else number

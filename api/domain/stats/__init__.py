@@ -1,0 +1,1 @@
+"""Response-time statistics of an area: the numbers senior officers review."""

@@ -317,3 +317,72 @@ def test_a_restarted_service_raises_what_fell_due_while_it_was_down(alerts_db: s
     assert (unack["level"], unack["escalation"]) == ("region", 2)
     assert unack["due_at"].startswith((t0 + timedelta(minutes=2)).isoformat()[:19])
     assert unack["raised_at"].startswith(clock.now.isoformat()[:19])
+
+
+def test_response_statistics_api_and_cli_agree_with_geo_on_the_same_calls(
+        client: Any, alerts_db: str) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+    import pandas as pd
+
+    from geo.response import SlaTable, response_report
+
+    t0 = T0 + timedelta(days=40)
+    plans = [("murder", 1, 3, 9), ("dacoity_robbery", 2, 4, 16), ("other_crime", 1, 5, 25),
+             ("kidnapping", 3, 6, None), ("murder", 0.5, 2, 7)]
+    rows = []
+    for i, (category, ack, disp, scene) in enumerate(plans):
+        at = t0 + timedelta(hours=5 * i)
+        place = offset(*LAHORE_POINT, 150 * i, 0)
+        call = take(client, *place, category, at)
+        assert call["station_code"] == LAHORE_STATION
+        times = {"acknowledged": ack, "dispatched": disp, "on_scene": scene}
+        for kind, minutes in times.items():
+            if minutes is not None:
+                post_event(client, call, kind, at + timedelta(minutes=minutes))
+        rows.append({"received_at": at, "category": category,
+                     **{f"{k}_at": at + timedelta(minutes=m) if m is not None else pd.NaT
+                        for k, m in times.items()}, "closed_at": pd.NaT})
+    params = {"level": "station", "code": LAHORE_STATION, "from": t0.isoformat(),
+              "until": (t0 + timedelta(days=1)).isoformat()}
+    answer = client.get("/api/v1/stats/response", params=params, headers=headers("planner"))
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    frame = pd.DataFrame(rows)
+    sla = SlaTable.from_categories()
+    expected = response_report(frame, sla.minutes(frame["category"], pd.Series([True] * len(frame))))
+    assert body["calls"] == 5
+    for name, stats in expected["intervals"].items():
+        for key, value in stats.items():
+            assert body["intervals"][name][key] == pytest.approx(value), (name, key)
+    response = body["intervals"]["response"]
+    assert (response["count"], response["missing"], response["excluded"]) == (4, 1, 0)
+    assert response["p50_min"] == pytest.approx(float(np.percentile([9, 16, 25, 7], 50)))
+    assert response["p90_min"] == pytest.approx(float(np.percentile([9, 16, 25, 7], 90)))
+    assert response["within_sla"] == pytest.approx(2 / 4)  # murder 9 and 7 within 10; 16, 25 out
+    assert sum(map(sum, body["hour_weekday"]["count"])) == 4
+    assert client.get("/api/v1/stats/response", params=params,
+                      headers=headers("call_taker")).status_code == 403
+    assert client.get("/api/v1/stats/response", params={**params, "level": "district",
+                                                         "code": "PK601"},
+                      headers=headers("dpo", "PK617")).status_code == 403
+    assert client.get("/api/v1/stats/response", params={**params, "level": "galaxy"},
+                      headers=headers("admin")).status_code == 400
+    by_child = client.get("/api/v1/stats/response", headers=headers("dpo", "PK617"),
+                          params={**params, "level": "tehsil", "code": "PK61701", "by": "child"})
+    assert by_child.status_code == 200, by_child.text
+    [child] = by_child.json()["children"]
+    assert child["code"] == LAHORE_STATION
+    assert child["intervals"] == body["intervals"]
+
+    env = {**os.environ, "DATABASE_URL": alerts_db}
+    done = subprocess.run([sys.executable, "-m", "api.cli", "stats", "response", "--level",
+                           "station", "--code", LAHORE_STATION, "--from", params["from"],
+                           "--until", params["until"], "--json"],
+                          env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["intervals"] == body["intervals"]

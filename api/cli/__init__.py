@@ -28,6 +28,8 @@ jurisdictions_cli.app.command("load")(__import__("api.cli.db", fromlist=["load"]
 app.add_typer(__import__("api.cli.roster", fromlist=["app"]).app, name="roster")
 app.command("token")(__import__("api.cli.token", fromlist=["token"]).token)
 app.add_typer(__import__("api.cli.plan", fromlist=["app"]).app, name="plan")
+app.add_typer(__import__("api.cli.stats", fromlist=["app"]).app, name="stats")
+app.add_typer(__import__("api.cli.alerts", fromlist=["app"]).app, name="alerts")
 # further areas register here, one line each (keep this comment last)
 
 

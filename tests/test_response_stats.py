@@ -81,7 +81,8 @@ def test_hour_weekday_table_counts_in_pakistan_time() -> None:
 
 
 @pytest.fixture(scope="module")
-def history(tmp_path_factory: pytest.TempPathFactory, punjab_set: Any) -> tuple[Path, pd.DataFrame, dict[str, Any]]:
+def history(tmp_path_factory: pytest.TempPathFactory, punjab_set: Any
+            ) -> tuple[Path, pd.DataFrame, dict[str, Any]]:
     from geo.synth.generate import generate_calls
 
     calls, truth = generate_calls(1, 7, 0.1, "2024-03", boundaries=punjab_set)

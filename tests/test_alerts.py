@@ -386,3 +386,54 @@ def test_response_statistics_api_and_cli_agree_with_geo_on_the_same_calls(
                           env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["intervals"] == body["intervals"]
+
+
+def test_two_workers_never_raise_the_same_alert_twice(alerts_db: str) -> None:
+    """Two service processes evaluate the same due calls at once (real clock, 0.1 s ticks):
+    every alert exists once and was raised once."""
+    import time
+
+    import httpx
+    import psycopg
+
+    from tests.callservice import start_server
+
+    env = {"SAFECITY_ALERT_TICK_S": "0.1", "SAFECITY_HOTSPOT_SCAN_H": "0"}
+    workers = [start_server(alerts_db, extra_env=env) for _ in range(2)]
+    try:
+        received = datetime.now(UTC) - timedelta(minutes=12)  # every deadline has passed
+        ids: list[str] = []
+        with httpx.Client(timeout=30) as http:
+            for i in range(40):
+                lat, lon = offset(*LAHORE_POINT, 1000 * (i // 8) + 5000, 1000 * (i % 8))
+                body = {"lat": lat, "lon": lon, "received_at": received.isoformat(),
+                        "category": "murder" if i % 2 else "other_crime"}
+                answer = http.post(f"{workers[i % 2].url}/api/v1/calls", json=body,
+                                   headers=headers("call_taker", **{"Idempotency-Key": new_key("w2")}))
+                assert answer.status_code == 201, answer.text
+                ids.append(answer.json()["id"])
+        sql_url = alerts_db.replace("postgresql://", "postgresql://", 1)
+        deadline = time.monotonic() + 60
+        with psycopg.connect(sql_url, autocommit=True) as db:
+            while time.monotonic() < deadline:
+                due = db.execute("SELECT count(*) FROM calls WHERE id = ANY(%s::uuid[]) AND "
+                                 "next_alert_at IS NOT NULL", (ids,)).fetchone()
+                if due is not None and due[0] == 0:
+                    break
+                time.sleep(0.2)
+            time.sleep(0.5)  # both engines idle again
+            rows = db.execute(
+                "SELECT a.type, a.call_id::text, a.escalation, "
+                "(SELECT count(*) FROM alert_events e WHERE e.alert_id = a.id AND e.type = 'raised') "
+                "FROM alerts a WHERE a.call_id = ANY(%s::uuid[])", (ids,)).fetchall()
+    finally:
+        logs = [w.log_text() for w in workers]
+        for worker in workers:
+            worker.stop()
+    unack = [r for r in rows if r[0] == "unacknowledged"]
+    breach = [r for r in rows if r[0] == "response_breach"]
+    assert sorted(r[1] for r in unack) == sorted(ids)  # one each, no more
+    assert sorted(r[1] for r in breach) == sorted(ids[1::2])  # the murders
+    assert all(r[2] == 2 for r in unack)  # straight to the region: 10 minutes passed
+    assert all(r[3] == 1 for r in rows), "an alert was raised twice"
+    assert not any("Traceback" in log for log in logs), logs

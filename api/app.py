@@ -18,6 +18,8 @@ from api.domain.jurisdictions.controllers import JurisdictionController
 from api.domain.jurisdictions.services import JurisdictionService
 from api.domain.maps.controllers import MapController
 from api.domain.maps.services import maps_static_dir, pydeck_static_dir
+from api.domain.plans.controllers import PlanController, PlanMapController
+from api.domain.plans.deps import plans_lifespan
 from api.domain.routing.controllers import RoutingController
 from api.domain.routing.services import RoutingService
 from api.errors import EXCEPTION_HANDLERS
@@ -65,7 +67,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     calls = call_service_parts(settings)
     v1 = Router(path="/api/v1", route_handlers=[RoutingController, JurisdictionController,
-                                                *calls.route_handlers, AnalyticsController])
+                                                *calls.route_handlers, AnalyticsController,
+                                                PlanController])
     static = [create_static_files_router(path="/static/pydeck", directories=[pydeck_static_dir()],
                                          include_in_schema=False),
               create_static_files_router(path="/static/maps", directories=[maps_static_dir()],
@@ -73,8 +76,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     bearer = SecurityScheme(type="http", scheme="bearer", bearer_format="JWT",
                             description="safecity token --role ROLE --scope CODE")
     return Litestar(
-        route_handlers=[health, v1, MapController, *static, *UNPREFIXED_SOCKETS],
-        lifespan=[lifespan, calls.lifespan, analytics_lifespan],
+        route_handlers=[health, v1, MapController, PlanMapController, *static, *UNPREFIXED_SOCKETS],
+        lifespan=[lifespan, calls.lifespan, analytics_lifespan, plans_lifespan],
         plugins=[calls.channels],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(title="safecity", version="0.1.0", path="/schema",

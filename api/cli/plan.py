@@ -185,31 +185,31 @@ def sites(
     Each site carries the demand it covers; the FeatureCollection's ``summary`` gives the
     covered share before and after, the greedy baseline, solver, optimality gap and time.
     """
-    from geo.coverage import CoverageError, plan_sites, read_sites  # noqa: PLC0415
+    from api.domain.plans.planner import (  # noqa: PLC0415
+        PlanOptionError,
+        SiteOptions,
+        plan_tehsil,
+        summary_rows,
+        summary_title,
+    )
+    from geo.coverage import CoverageError, read_sites  # noqa: PLC0415
 
-    if model is Model.mclp and new_sites is None:
-        raise typer.BadParameter("the MCLP needs --sites N", param_hint="--sites")
-    if model is Model.mclp and target is not None:
-        raise typer.BadParameter("--target goes with --model lscp", param_hint="--target")
+    try:
+        options = SiteOptions(new_sites=new_sites, radius_m=radius_m, model=model.value, target=target,
+                              res=res, solver=solver.value, time_limit=time_limit).check()
+    except PlanOptionError as exc:
+        raise typer.BadParameter(str(exc), param_hint=f"--{exc.option.replace('_', '-')}") from exc
     frame, source = _load_calls(calls)
     existing_sites = _load_existing(existing)
     try:
         candidate_sites = None if candidates is None else read_sites(candidates, existing=False)
-        plan = plan_sites(frame, tehsil, new_sites=new_sites, radius_m=radius_m, model=model.value,
-                          target=target, res=res, candidates=candidate_sites, existing=existing_sites,
-                          solver=solver.value, time_limit=time_limit)
+        plan = plan_tehsil(frame, tehsil, options, candidates=candidate_sites, existing=existing_sites)
     except CoverageError as exc:
         raise _fail(exc) from exc
     plan.summary["calls_source"] = source
     out.write_text(json.dumps(plan.to_geojson(), default=str) + "\n", encoding="utf-8")
     s = plan.summary
-    _summary_table(f"{s['tehsil']} ({s['tehsil_code']}), {s['district']}: {s['model'].upper()}", {
-        "new sites": s["new_sites"], "existing sites": s["existing_sites"],
-        "covered share before": s["covered_share_before"], "covered share after": s["covered_share_after"],
-        "greedy baseline": f"{s['greedy_covered_share']:.4g} with {s['greedy_new_sites']} new sites",
-        "solver": s["solver"], "status": s["status"], "optimality gap": s["gap"],
-        "solve time (s)": s["solve_seconds"], "demand cells": s["demand_cells"],
-    })
+    _summary_table(summary_title(s), summary_rows(s))
     if s["existing_sites_stand_in"]:
         console.print("[yellow]existing sites are the stand-in layer, not the real cameras[/yellow]")
     console.print(f"wrote {len(plan.sites)} sites to {out}")

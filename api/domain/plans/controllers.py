@@ -1,0 +1,97 @@
+"""``/api/v1/plans``: start an expansion plan, follow it, read its sites; ``/maps/plans/{id}``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.di import Provide
+from litestar.params import Parameter
+from litestar.response import Redirect
+
+from api.auth import Principal
+from api.domain.calls.deps import provide_principal
+from api.domain.maps.controllers import MAP_COOKIE, _url_token, _without_token, provide_map_principal
+from api.domain.plans.deps import provide_plans
+from api.domain.plans.schemas import Plan, PlanAccepted, PlanCreate
+from api.domain.plans.services import PlanService
+
+SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
+GEOJSON = "application/geo+json"
+
+
+class PlanController(Controller):
+    """Safe City expansion plans (roles planner, ig, rpo, dpo, cpo, admin; within scope)."""
+
+    path = "/plans"
+    tags = ["plans"]
+    security = SECURITY
+    dependencies = {
+        "principal": Provide(provide_principal, sync_to_thread=False),
+        "plans": Provide(provide_plans, sync_to_thread=False),
+    }
+
+    @post("/", operation_id="createPlan", status_code=202,
+          responses_description="202: queued; poll the Location until state is succeeded or failed")
+    async def create_plan(self, data: PlanCreate, plans: PlanService,
+                          principal: Principal) -> Response[PlanAccepted]:
+        """Start a tehsil's camera-site plan (MCLP or LSCP) as a background job."""
+        accepted = await plans.create(data, principal)
+        return Response(accepted, status_code=202, headers={"Location": accepted.links.self})
+
+    @get("/{plan_id:uuid}", operation_id="getPlan")
+    async def get_plan(self, plan_id: UUID, plans: PlanService, principal: Principal) -> Plan:
+        """State, stage, progress and timings; the summary once it succeeded, the error if it failed."""
+        return await plans.get(plan_id, principal)
+
+    @get("/{plan_id:uuid}/sites", operation_id="getPlanSites", media_type=GEOJSON)
+    async def get_sites(self, plan_id: UUID, plans: PlanService,
+                        principal: Principal) -> Response[bytes]:
+        """The plan's sites (existing ones marked) with the demand each covers, as GeoJSON (409
+        until the plan succeeded)."""
+        collection = await plans.sites(plan_id, principal)
+        return Response(msgspec.json.encode(collection), media_type=GEOJSON)
+
+
+class PlanMapController(Controller):
+    """A plan's map page; a browser link carries its token as ``?token=`` (or
+    ``?access_token=``), swapped for the ``/maps`` cookie as on the analytics map pages."""
+
+    path = "/maps/plans"
+    tags = ["maps"]
+    security = SECURITY
+    dependencies = {
+        "principal": Provide(provide_map_principal, sync_to_thread=False),
+        "plans": Provide(provide_plans, sync_to_thread=False),
+    }
+
+    @get("/{plan_id:uuid}", operation_id="planMapPage", media_type="text/html")
+    async def page(self, plan_id: UUID, request: Request[Any, Any, Any], plans: PlanService,
+                   principal: Principal,
+                   token: Annotated[str | None, Parameter(
+                       description="Bearer token for a browser link: answered with a redirect "
+                                   "to this URL without it, the token set as a cookie")] = None,
+                   ) -> Response[Any]:
+        """Demand cells by coverage, coverage disks and sites (deck.gl, no internet needed)."""
+        import anyio  # noqa: PLC0415
+
+        from api.domain.maps.plans import plan_map_page  # noqa: PLC0415
+
+        in_url = _url_token(request)
+        if in_url:  # valid (the principal was built from it): swap it for the cookie
+            cookie = Cookie(key=MAP_COOKIE, value=in_url, path="/maps", httponly=True,
+                            samesite="lax", secure=request.url.scheme == "https")
+            return Redirect(_without_token(request), status_code=303, cookies=[cookie],
+                            headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+        row, sites, demand = await plans.map_data(plan_id, principal)
+        boundaries = plans.boundaries
+
+        def build() -> Any:
+            return plan_map_page(row, sites, demand, boundaries)
+
+        page = await anyio.to_thread.run_sync(build)
+        return Response(page, media_type="text/html; charset=utf-8",
+                        headers={"Cache-Control": "private, no-store"})

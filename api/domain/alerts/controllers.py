@@ -22,6 +22,9 @@ from api.domain.stations.areas import Areas
 from api.domain.stats.services import ResponseQuery, ResponseStatsService
 
 
+AlertId = Annotated[int, Parameter(ge=1, le=2**63 - 1, description="An alert's id")]
+
+
 def provide_alerts(state: State) -> AlertService:
     alerts: AlertService = state.alert_service
     return alerts
@@ -61,19 +64,19 @@ class AlertController(Controller):
                                         type=type_, limit=limit, cursor=cursor)
 
     @get("/{alert_id:int}", operation_id="getAlert")
-    async def get_alert(self, alert_id: int, alerts: AlertService,
+    async def get_alert(self, alert_id: AlertId, alerts: AlertService,
                         principal: Principal) -> AlertWithHistory:
         """One alert with its escalation history."""
         return await alerts.get_alert(alert_id, principal)
 
     @post("/{alert_id:int}/acknowledge", operation_id="acknowledgeAlert", status_code=200)
-    async def acknowledge(self, alert_id: int, alerts: AlertService, principal: Principal,
+    async def acknowledge(self, alert_id: AlertId, alerts: AlertService, principal: Principal,
                           data: AlertAction | None = None) -> Alert:
         """Take responsibility: an acknowledged alert stops escalating."""
         return await alerts.move(alert_id, "acknowledged", principal, data.note if data else None)
 
     @post("/{alert_id:int}/resolve", operation_id="resolveAlert", status_code=200)
-    async def resolve(self, alert_id: int, alerts: AlertService, principal: Principal,
+    async def resolve(self, alert_id: AlertId, alerts: AlertService, principal: Principal,
                       data: AlertAction | None = None) -> Alert:
         """Close the alert (the engine also resolves breaches and waits that cleared)."""
         return await alerts.move(alert_id, "resolved", principal, data.note if data else None)

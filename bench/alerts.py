@@ -163,12 +163,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="per configuration, at most")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="write a cProfile of the rules pass here")
     args = parser.parse_args()
     with scratch_database("bench_alerts") as url:
         console.print("loading the boundary set into a scratch PostGIS database …")
         load_boundaries_into(url)
         calls, end = load_day(url, args.seed)
-        day = asyncio.run(evaluate_day(url, end))
+        if args.profile:
+            import cProfile  # noqa: PLC0415
+
+            with cProfile.Profile() as profile:
+                day = asyncio.run(evaluate_day(url, end))
+            profile.dump_stats(args.profile)
+        else:
+            day = asyncio.run(evaluate_day(url, end))
         console.print("per-event overhead …")
         events = event_overhead(url, args.events, args.seconds)
     off, on = events["rules off"], events["rules on"]

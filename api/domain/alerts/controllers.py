@@ -21,7 +21,6 @@ from api.domain.feeds.controllers import LAST_EVENT_ID, serve_socket, sse_respon
 from api.domain.stations.areas import Areas
 from api.domain.stats.services import ResponseQuery, ResponseStatsService
 
-
 AlertId = Annotated[int, Parameter(ge=1, le=2**63 - 1, description="An alert's id")]
 
 

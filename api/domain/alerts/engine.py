@@ -57,6 +57,12 @@ SYSTEM = "safecity-alerts"
 _ALERTS: Any = AlertRecord.__table__
 _EVENTS: Any = AlertEventRecord.__table__
 _CALLS: Any = CallRecord.__table__
+_MUTABLE = ("state", "level", "code", "escalation", "call_ids", "summary", "detail",
+            "updated_at", "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by",
+            "resolution")
+_UPDATE_ALERT = (update(_ALERTS).where(_ALERTS.c.id == bindparam("b_id"))
+                 .values({name: bindparam(f"b_{name}") for name in _MUTABLE}))
+_INSERT_EVENTS = _EVENTS.insert().returning(_EVENTS.c.id, sort_by_parameter_order=True)
 _RESCHEDULE = (update(_CALLS).where(_CALLS.c.id == bindparam("b_id"))
                .values(next_alert_at=bindparam("b_next")))
 """Each evaluated call's next deadline (executemany: one round trip per batch)."""
@@ -126,11 +132,18 @@ class TickReport:
 
 
 class AlertWriter:
-    """Applies wanted alerts to the ``alerts`` table inside the caller's transaction."""
+    """Applies wanted alerts to the ``alerts`` table inside the caller's transaction.
+
+    Changes and history entries are collected and written by :meth:`flush` in bulk (one
+    ``INSERT … RETURNING`` of new alerts, one executemany ``UPDATE``, one multi-row
+    ``INSERT`` of history per batch), so a day's worth of alerts costs a few round trips
+    per batch of calls rather than a few per alert."""
 
     def __init__(self, conn: AsyncConnection, ctx: AlertContext) -> None:
         self.conn = conn
         self.ctx = ctx
+        self.changed: dict[int, dict[str, Any]] = {}
+        self.pending: list[tuple[dict[str, Any], dict[str, Any], bytes]] = []
         self.published: list[tuple[dict[str, Any], dict[str, Any], bytes]] = []
         """(event row, alert row after it, its JSON) to publish once the transaction commits."""
 
@@ -144,23 +157,27 @@ class AlertWriter:
     async def apply(self, wanted: Sequence[Wanted], now: datetime, report: TickReport) -> None:
         """Raise, escalate, extend and resolve so the table holds what ``wanted`` says."""
         existing = await self.locked([w.dedup_key for w in wanted])
+        inserted = await self._insert([w for w in wanted if w.dedup_key not in existing], now)
+        raced = [w.dedup_key for w in wanted
+                 if w.dedup_key not in existing and w.dedup_key not in inserted]
+        existing |= await self.locked(raced)  # raised by another engine a moment ago
         for want in wanted:
-            row = existing.get(want.dedup_key)
-            if row is None:
-                row = await self._insert(want, now)
-                if row is None:  # another engine raised it between our read and insert
-                    row = (await self.locked([want.dedup_key]))[want.dedup_key]
-                else:
-                    report.add("raised")
-                    existing[want.dedup_key] = row
-                    if want.resolved_at is not None:
-                        await self.resolve(row, want.resolved_at, SYSTEM, want.resolution, now)
-                        report.add("resolved")
-                    continue
-            await self._update(row, want, now, report)
+            row = inserted.get(want.dedup_key)
+            if row is not None:
+                report.add("raised")
+                self.event(row, "raised", now, SYSTEM, None)
+                if want.resolved_at is not None:
+                    self.resolve(row, want.resolved_at, SYSTEM, want.resolution, now)
+                    report.add("resolved")
+                continue
+            self._update(existing[want.dedup_key], want, now, report)
+        await self.flush()
 
-    async def _insert(self, want: Wanted, now: datetime) -> dict[str, Any] | None:
-        values: dict[str, Any] = {
+    async def _insert(self, wanted: Sequence[Wanted], now: datetime) -> dict[str, dict[str, Any]]:
+        """New alerts (``ON CONFLICT DO NOTHING``): the rows written, by dedup key."""
+        if not wanted:
+            return {}
+        values: list[dict[str, Any]] = [{
             "dedup_key": want.dedup_key, "type": want.type, "state": "open",
             "level": want.level, "code": want.code, "escalation": want.escalation,
             **{f"{level}_code": want.path.get(level) for level in _LEVELS},
@@ -169,56 +186,64 @@ class AlertWriter:
             "updated_at": now, "acknowledged_at": None, "acknowledged_by": None,
             "resolved_at": None, "resolved_by": None, "resolution": None,
             "summary": want.summary, "detail": want.detail,
-        }
-        statement = (dialect_insert(self.conn, _ALERTS).values(values)
+        } for want in wanted]
+        statement = (dialect_insert(self.conn, _ALERTS)
                      .on_conflict_do_nothing(index_elements=[_ALERTS.c.dedup_key])
-                     .returning(_ALERTS.c.id))
-        alert_id = (await self.conn.execute(statement)).scalar_one_or_none()
-        if alert_id is None:
-            return None
-        row = {"id": alert_id, **values}
-        await self.event(row, "raised", now, SYSTEM, None)
-        return row
+                     .returning(_ALERTS.c.id, _ALERTS.c.dedup_key))
+        ids: dict[str, int] = {str(r.dedup_key): int(r.id)
+                               for r in await self.conn.execute(statement, values)}
+        return {want.dedup_key: {"id": ids[want.dedup_key], **row}
+                for want, row in zip(wanted, values, strict=True) if want.dedup_key in ids}
 
-    async def _update(self, row: dict[str, Any], want: Wanted, now: datetime,
-                      report: TickReport) -> None:
+    def _update(self, row: dict[str, Any], want: Wanted, now: datetime,
+                report: TickReport) -> None:
         if row["state"] == "resolved":
             return
         if want.call_ids and not set(want.call_ids) <= set(row["call_ids"]):
             merged = list(dict.fromkeys([*row["call_ids"], *want.call_ids]))
-            await self.set(row, now, call_ids=merged, summary=want.summary)
-            await self.event(row, "updated", now, SYSTEM, f"{len(merged)} calls")
+            self.set(row, now, call_ids=merged, summary=want.summary)
+            self.event(row, "updated", now, SYSTEM, f"{len(merged)} calls")
             report.add("updated")
         if want.escalation > row["escalation"] and row["state"] == "open":
-            await self.set(row, now, escalation=want.escalation, level=want.level,
-                            code=want.code, summary=want.summary,
-                            detail={**row["detail"], **want.detail})
-            await self.event(row, "escalated", now, SYSTEM, f"to {want.level} {want.code}")
+            self.set(row, now, escalation=want.escalation, level=want.level, code=want.code,
+                     summary=want.summary, detail={**row["detail"], **want.detail})
+            self.event(row, "escalated", now, SYSTEM, f"to {want.level} {want.code}")
             report.add("escalated")
         if want.resolved_at is not None:
-            await self.resolve(row, want.resolved_at, SYSTEM, want.resolution, now)
+            self.resolve(row, want.resolved_at, SYSTEM, want.resolution, now)
             report.add("resolved")
 
-    async def resolve(self, row: dict[str, Any], at: datetime, actor: str, note: str | None,
-                       now: datetime) -> None:
-        await self.set(row, now, state="resolved", resolved_at=at, resolved_by=actor,
-                        resolution=note)
-        await self.event(row, "resolved", now, actor, note)
+    def resolve(self, row: dict[str, Any], at: datetime, actor: str, note: str | None,
+                now: datetime) -> None:
+        self.set(row, now, state="resolved", resolved_at=at, resolved_by=actor, resolution=note)
+        self.event(row, "resolved", now, actor, note)
 
-    async def set(self, row: dict[str, Any], now: datetime, **changes: Any) -> None:
-        changes["updated_at"] = now
-        await self.conn.execute(update(_ALERTS).where(_ALERTS.c.id == row["id"]).values(changes))
-        row.update(changes)
+    def set(self, row: dict[str, Any], now: datetime, **changes: Any) -> None:
+        """Change an alert (written by :meth:`flush`)."""
+        row.update(changes, updated_at=now)
+        self.changed[row["id"]] = row
 
-    async def event(self, row: dict[str, Any], kind: str, at: datetime, actor: str,
-                    note: str | None) -> None:
-        """Append one history entry (with the alert as it stands) and queue it for the feeds."""
+    def event(self, row: dict[str, Any], kind: str, at: datetime, actor: str,
+              note: str | None) -> None:
+        """A history entry with the alert as it stands now (written by :meth:`flush`)."""
         values = {"alert_id": row["id"], "type": kind, "at": at, "state": row["state"],
                   "level": row["level"], "code": row["code"], "actor": actor, "note": note}
-        snapshot = self.ctx.encoder.encode(alert_schema(row))
-        event_id = (await self.conn.execute(_EVENTS.insert().values(
-            **values, snapshot=snapshot.decode()).returning(_EVENTS.c.id))).scalar_one()
-        self.published.append(({"id": event_id, **values}, dict(row), snapshot))
+        self.pending.append((values, dict(row), self.ctx.encoder.encode(alert_schema(row))))
+
+    async def flush(self) -> None:
+        """Write the collected changes and history entries; queue the entries to publish."""
+        if self.changed:
+            await self.conn.execute(_UPDATE_ALERT, [
+                {f"b_{name}": row[name] for name in ("id", *_MUTABLE)}
+                for row in self.changed.values()])
+            self.changed.clear()
+        if self.pending:
+            rows = [{**values, "snapshot": snapshot.decode()}
+                    for values, _, snapshot in self.pending]
+            ids = (await self.conn.execute(_INSERT_EVENTS, rows)).scalars().all()
+            for event_id, (values, alert, snapshot) in zip(ids, self.pending, strict=True):
+                self.published.append(({"id": event_id, **values}, alert, snapshot))
+            self.pending.clear()
 
     async def publish(self) -> None:
         publisher = self.ctx.publisher

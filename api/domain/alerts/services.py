@@ -127,11 +127,12 @@ class AlertService:
                 writer = AlertWriter(await session.connection(), self.ctx)
                 who = f"{principal.role}:{principal.subject}"
                 if to_state == "acknowledged":
-                    await writer.set(row, now, state="acknowledged", acknowledged_at=now,
-                                     acknowledged_by=who)
-                    await writer.event(row, "acknowledged", now, who, note)
+                    writer.set(row, now, state="acknowledged", acknowledged_at=now,
+                               acknowledged_by=who)
+                    writer.event(row, "acknowledged", now, who, note)
                 else:
-                    await writer.resolve(row, now, who, note, now)
+                    writer.resolve(row, now, who, note, now)
+                await writer.flush()
                 await AuditService(session=session).record(
                     principal, f"alert.{to_state}", now,
                     call_id=row["call_id"], detail={"alert_id": alert_id, "note": note})

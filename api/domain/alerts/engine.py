@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +25,11 @@ from uuid import UUID
 
 import h3.api.basic_int as h3_int
 import msgspec
-from sqlalchemy import bindparam, select, update
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import BigInteger, String, any_, bindparam, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from api.channels import FeedPublisher
@@ -38,6 +42,7 @@ from api.domain.alerts.rules import (
     RepeatCandidate,
     Wanted,
     evaluate_call,
+    haversine_m,
     repeat_groups,
 )
 from api.domain.alerts.schemas import Alert, AlertEvent
@@ -283,12 +288,15 @@ class AlertEngine:
         ids = list((await conn.execute(due)).scalars())
         if not ids:
             return 0
+        postgres = conn.dialect.name == "postgresql"
         calls = [dict(r) for r in (await conn.execute(
-            select(*_FACT_COLUMNS).where(CallRecord.id.in_(ids)))).mappings()]
+            select(*_FACT_COLUMNS).where(_among(CallRecord.id, ids, UUID_TYPE, postgres))
+        )).mappings()]
         events = await conn.execute(
             select(CallEventRecord.call_id, CallEventRecord.type, CallEventRecord.at,
                    *(getattr(CallEventRecord, f"from_{level}_code") for level in _LEVELS))
-            .where(CallEventRecord.call_id.in_(ids), CallEventRecord.type != "received")
+            .where(_among(CallEventRecord.call_id, ids, UUID_TYPE, postgres),
+                   CallEventRecord.type != "received")
             .order_by(CallEventRecord.id))
         trail: dict[UUID, list[Any]] = defaultdict(list)
         for event in events.mappings():
@@ -328,45 +336,84 @@ class AlertEngine:
         window (two indexed queries for the whole batch; duplicates left out)."""
         policy = self.ctx.policy
         if not calls:
-            return _Neighbours([])
+            return _Neighbours([], policy)
         since = min(c["received_at"] for c in calls) - policy.repeat_window
         until = max(c["received_at"] for c in calls)
         cells = sorted({cell for c in calls for cell in h3_int.grid_disk(c["h3_r9"], DUPLICATE_RING)})
         phones = sorted({c["caller_phone"] for c in calls if c["caller_phone"]})
         window = (CallRecord.received_at >= since, CallRecord.received_at <= until,
                   CallRecord.duplicate_of.is_(None))
-        rows = [dict(r) for r in (await conn.execute(select(*_FACT_COLUMNS).where(
-            CallRecord.h3_r9.in_(cells), *window))).mappings()]
+        postgres = conn.dialect.name == "postgresql"
+        rows = list(await conn.execute(select(*_CANDIDATE_COLUMNS).where(
+            _among(CallRecord.h3_r9, cells, BigInteger(), postgres), *window)))
         if phones:
-            rows += [dict(r) for r in (await conn.execute(select(*_FACT_COLUMNS).where(
-                CallRecord.caller_phone.in_(phones), *window))).mappings()]
-        return _Neighbours(rows)
+            rows += list(await conn.execute(select(*_CANDIDATE_COLUMNS).where(
+                _among(CallRecord.caller_phone, phones, String(), postgres), *window)))
+        return _Neighbours(rows, policy)
+
+
+UUID_TYPE = PG_UUID(as_uuid=True)
+
+
+def _among(column: Any, values: Sequence[Any], item: Any, postgres: bool) -> Any:
+    """``column = ANY(:array)`` on PostgreSQL (one bind, one prepared statement whatever the
+    count), ``IN (…)`` elsewhere."""
+    if postgres:
+        return column == any_(bindparam(None, list(values), type_=ARRAY(item)))
+    return column.in_(values)
 
 
 class _Neighbours:
-    """Repeat candidates indexed by H3 cell and by caller number."""
+    """Repeat candidates as arrays, indexed by H3 cell and by caller number; :meth:`near`
+    filters a call's disk by window and distance with numpy and builds candidates only
+    for what is left."""
 
-    def __init__(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        self.by_id: dict[UUID, RepeatCandidate] = {}
-        self.by_cell: dict[int, list[UUID]] = defaultdict(list)
-        self.by_phone: dict[str, list[UUID]] = defaultdict(list)
-        for row in rows:
-            if row["id"] in self.by_id:
-                continue
-            self.by_id[row["id"]] = _candidate(row)
-            self.by_cell[row["h3_r9"]].append(row["id"])
-            if row["caller_phone"]:
-                self.by_phone[row["caller_phone"]].append(row["id"])
+    def __init__(self, rows: Sequence[Any], policy: AlertPolicy) -> None:
+        unique = list({row.id: row for row in rows}.values())
+        self.rows = unique
+        self.policy = policy
+        self.t = np.array([r.received_at.timestamp() for r in unique], dtype=np.float64)
+        self.lat = np.array([r.lat for r in unique], dtype=np.float64)
+        self.lon = np.array([r.lon for r in unique], dtype=np.float64)
+        cells: dict[int, list[int]] = defaultdict(list)
+        phones: dict[str, list[int]] = defaultdict(list)
+        for i, row in enumerate(unique):
+            cells[row.h3_r9].append(i)
+            if row.caller_phone:
+                phones[row.caller_phone].append(i)
+        self.by_cell = {cell: np.array(ix, dtype=np.int64) for cell, ix in cells.items()}
+        self.by_phone = {phone: np.array(ix, dtype=np.int64) for phone, ix in phones.items()}
+        self._made: dict[int, RepeatCandidate] = {}
 
     def near(self, call: Mapping[str, Any]) -> list[RepeatCandidate]:
-        ids = {i for cell in h3_int.grid_disk(call["h3_r9"], DUPLICATE_RING)
-               for i in self.by_cell.get(cell, ())}
-        if call["caller_phone"]:
-            ids.update(self.by_phone.get(call["caller_phone"], ()))
-        ids.discard(call["id"])
-        return [self.by_id[i] for i in ids]
+        end = call["received_at"].timestamp()
+        start = end - self.policy.repeat_window.total_seconds()
+        parts = [self.by_cell[c] for c in h3_int.grid_disk(call["h3_r9"], DUPLICATE_RING)
+                 if c in self.by_cell]
+        found: list[npt.NDArray[np.int64]] = []
+        if parts:
+            ix = np.concatenate(parts)
+            ix = ix[(self.t[ix] >= start) & (self.t[ix] <= end)]
+            close = haversine_m(call["lat"], call["lon"], self.lat[ix], self.lon[ix])
+            found.append(ix[close <= self.policy.repeat_radius_m])
+        if call["caller_phone"] in self.by_phone:
+            ix = self.by_phone[call["caller_phone"]]
+            found.append(ix[(self.t[ix] >= start) & (self.t[ix] <= end)])
+        if not found:
+            return []
+        out = []
+        for i in np.unique(np.concatenate(found)).tolist():
+            if self.rows[i].id == call["id"]:
+                continue
+            if i not in self._made:
+                self._made[i] = _candidate(self.rows[i]._mapping)
+            out.append(self._made[i])
+        return out
 
 
+_CANDIDATE_COLUMNS = (CallRecord.id, CallRecord.received_at, CallRecord.lat, CallRecord.lon,
+                      CallRecord.h3_r9, CallRecord.caller_phone, CallRecord.station_code,
+                      CallRecord.tehsil_code, CallRecord.district_code, CallRecord.region_code)
 _FACT_COLUMNS = (CallRecord.id, CallRecord.received_at, CallRecord.category, CallRecord.serious,
                  CallRecord.lat, CallRecord.lon, CallRecord.h3_r9, CallRecord.caller_phone,
                  CallRecord.duplicate_of, CallRecord.station_code, CallRecord.tehsil_code,

@@ -93,3 +93,25 @@ def test_intake_lifecycle_and_duplicates_on_sqlite(server: Server, sqlite_file: 
 
 def _after(iso: str, *, minutes: int) -> str:
     return (datetime.fromisoformat(iso) + timedelta(minutes=minutes)).isoformat()
+
+
+def test_alerts_are_raised_on_the_embedded_back_end(server: Server) -> None:
+    """The alert engine runs in the embedded service too (real clock, 1 s ticks): a call
+    received 12 minutes ago and never acknowledged is escalated to the region."""
+    import time
+    from datetime import UTC
+
+    received = datetime.now(UTC) - timedelta(minutes=12)
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        call = post_call(client, call_body(LAHORE_POINT[0] - 0.01, LAHORE_POINT[1] + 0.01,
+                                           "rape", at=received)).json()
+        deadline = time.monotonic() + 30
+        found: dict[str, dict[str, object]] = {}
+        while time.monotonic() < deadline and len(found) < 2:
+            items = client.get("/api/v1/alerts", params={"limit": 100},
+                               headers=headers("admin")).json()["items"]
+            found = {a["type"]: a for a in items if call["id"] in a["call_ids"]}
+            time.sleep(0.3)
+    assert set(found) == {"unacknowledged", "response_breach"}
+    assert found["unacknowledged"]["level"] == "region"
+    assert "Traceback" not in server.log_text()

@@ -437,3 +437,47 @@ def test_two_workers_never_raise_the_same_alert_twice(alerts_db: str) -> None:
     assert all(r[2] == 2 for r in unack)  # straight to the region: 10 minutes passed
     assert all(r[3] == 1 for r in rows), "an alert was raised twice"
     assert not any("Traceback" in log for log in logs), logs
+
+
+def test_emerging_hot_spots_raise_alerts_through_the_framework(client: Any, alerts_db: str,
+                                                                punjab_set: Any) -> None:
+    """Alert 3: the detector of the hot-spot issue, on a generated history in the database,
+    raises one alert per new (or intensifying) cell, addressed to the cell's district;
+    the planted new hot spots are among them, and a rescan raises nothing twice."""
+    import dataclasses
+
+    from api.cli.synth import load_history
+    from api.db.engine import create_sync_engine
+    from api.domain.alerts.rules import AlertPolicy
+    from api.domain.alerts.services import HotspotScanner
+    from api.settings import DatabaseSettings
+    from geo.synth.generate import generate_calls
+
+    calls, truth = generate_calls(6, 3, 0.005, "2024-01", boundaries=punjab_set)
+    engine = create_sync_engine(DatabaseSettings(url=alerts_db))
+    try:
+        load_history(calls, engine)
+    finally:
+        engine.dispose()
+    state = client.app.state
+    ctx = dataclasses.replace(state.alert_context, policy=AlertPolicy(
+        hotspot_step="month", hotspot_steps=6, hotspot_res=8))
+    scanner = HotspotScanner(ctx, lambda: state.analytics, lambda: state.routing.router)
+    now = datetime(2024, 7, 2, 12, tzinfo=UTC)
+    report = client.blocking_portal.call(scanner.scan, now)
+    listed = client.get("/api/v1/alerts", params={"type": "emerging_hotspot", "limit": 500},
+                        headers=headers("admin")).json()["items"]
+    assert report.raised == len(listed) > 0
+    cells = {a["detail"]["h3"]: a for a in listed}
+    planted_new = [h for h in truth["hotspots"] if h["class"] == "new"]
+    found = [h for h in planted_new if h["h3"] in cells]
+    print(f"\nemerging hot-spot alerts: {len(listed)} raised; planted new hot spots alerted "
+          f"{len(found)}/{len(planted_new)}")
+    assert len(found) >= 0.75 * len(planted_new)
+    for hotspot in found:
+        alert = cells[hotspot["h3"]]
+        assert alert["detail"]["class"] in ("new hot spot", "intensifying hot spot")
+        assert (alert["level"], alert["code"]) == ("district", hotspot["district_code"])
+        assert alert["due_at"].startswith("2024-05-31T19:00:00")  # June, Pakistan time
+    again = client.blocking_portal.call(scanner.scan, now + timedelta(hours=6))
+    assert again.raised == 0

@@ -88,10 +88,7 @@ class AlertController(Controller):
                    principal: Principal,
                    last_event_id: Annotated[int | None, LAST_EVENT_ID] = None) -> ServerSentEvent:
         """SSE of the alerts addressed to a command level (or above) in its area."""
-        area = areas.get(level, code)
-        feeds.authorize(principal, area)
-        await feeds.record_subscription(principal, area, last_event_id)
-        return sse_response(feeds, area, principal, last_event_id)
+        return await sse_response(feeds, areas.get(level, code), principal, last_event_id)
 
 
 @websocket("/ws/alerts/{level:str}/{code:str}", dependencies={

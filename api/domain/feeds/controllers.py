@@ -31,9 +31,13 @@ LAST_EVENT_ID = Parameter(header="Last-Event-ID", ge=0, le=MAX_EVENT_ID, require
 RETRY_MS = 3_000
 
 
-def sse_response(feeds: FeedService, area: Area, principal: Principal,
-                 last_event_id: int | None) -> ServerSentEvent:
-    """An SSE stream of ``area``'s feed (authorisation already checked)."""
+async def sse_response(feeds: FeedService, area: Area, principal: Principal,
+                       last_event_id: int | None) -> ServerSentEvent:
+    """An SSE stream of ``area``'s feed, after the authorisation check and the audited
+    subscription (both before the stream starts, so refusals and a database that is down
+    are plain HTTP errors)."""
+    feeds.authorize(principal, area)
+    await feeds.record_subscription(principal, area, last_event_id)
 
     async def messages() -> AsyncIterator[ServerSentEventMessage]:
         first = True
@@ -63,10 +67,7 @@ class FeedController(Controller):
                    principal: Principal,
                    last_event_id: Annotated[int | None, LAST_EVENT_ID] = None) -> ServerSentEvent:
         """SSE of every call event in a station, tehsil, district, region or the province."""
-        area = areas.get(level, code)
-        feeds.authorize(principal, area)
-        await feeds.record_subscription(principal, area, last_event_id)
-        return sse_response(feeds, area, principal, last_event_id)
+        return await sse_response(feeds, areas.get(level, code), principal, last_event_id)
 
 
 @websocket("/ws/stations/{code:str}", dependencies={

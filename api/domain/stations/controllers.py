@@ -70,10 +70,7 @@ class StationController(Controller):
     async def feed(self, code: StationCode, areas: Areas, feeds: FeedService, principal: Principal,
                    last_event_id: Annotated[int | None, LAST_EVENT_ID] = None) -> ServerSentEvent:
         """Server-Sent Events of the station's calls; ``Last-Event-ID`` replays what was missed."""
-        area = areas.station(code)
-        feeds.authorize(principal, area)
-        await feeds.record_subscription(principal, area, last_event_id)
-        return sse_response(feeds, area, principal, last_event_id)
+        return await sse_response(feeds, areas.station(code), principal, last_event_id)
 
 
 __all__: list[Any] = ["StationController"]

@@ -25,7 +25,7 @@ import geoalchemy2
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_dbapi
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from api.db.errors import DatabaseConfigError, DatabaseUnavailableError, SpatialExtensionError
@@ -175,10 +175,21 @@ def create_async_engine_for(database: DatabaseSettings, **kwargs: Any) -> AsyncE
 
     Not cached: asyncio connections belong to one event loop, so the service makes its
     engine at start-up and disposes of it at shutdown.
+
+    ``pool_pre_ping`` (default ``True``) pings PostgreSQL at every checkout; with asyncpg
+    that ping is ``BEGIN``, ``;`` and ``ROLLBACK``, three round trips. ``False`` checks
+    instead, without a round trip, that the server has not closed the connection (as it
+    does to every client when it shuts down): a closed one is replaced and the connections
+    pooled before it are dropped too. A connection that dies silently fails its first
+    statement, which the service answers 503 (and SQLAlchemy drops the pool's older
+    connections then).
     """
     if database.url is not None:
-        return create_async_engine(postgres_url(database.url, ASYNC_PG_DRIVER),
-                                   pool_pre_ping=True, **kwargs)
+        kwargs.setdefault("pool_pre_ping", True)
+        engine = create_async_engine(postgres_url(database.url, ASYNC_PG_DRIVER), **kwargs)
+        if not kwargs["pool_pre_ping"]:
+            event.listen(engine.sync_engine, "checkout", _drop_closed)
+        return engine
     import aiosqlite  # noqa: PLC0415  (only the embedded async engine needs it)
 
     url = sqlite_url(database.sqlite_path, "aiosqlite")
@@ -195,6 +206,14 @@ def create_async_engine_for(database: DatabaseSettings, **kwargs: Any) -> AsyncE
                                  async_creator=connect, **kwargs)
     event.listen(engine.sync_engine, "begin", _begin_sqlite)
     return engine
+
+
+def _drop_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """At checkout: a connection the server has closed is replaced, with the pool's older
+    ones (they were closed by the same restart)."""
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    if driver is not None and driver.is_closed():
+        raise InvalidatePoolError("the server closed this pooled connection")
 
 
 _SHARED: dict[DatabaseSettings, Engine] = {}

@@ -13,12 +13,13 @@ from litestar.params import Parameter
 
 from api.auth import Principal
 from api.domain.calls.deps import (
+    provide_call_intake,
     provide_call_service,
     provide_db_session,
     provide_principal,
 )
 from api.domain.calls.schemas import Call, CallCreate, CallEvent, CallPage, EventCreate
-from api.domain.calls.services import DEFAULT_PAGE, MAX_PAGE, CallService
+from api.domain.calls.services import DEFAULT_PAGE, MAX_PAGE, CallIntake, CallService
 from api.domain.calls.times import plausible
 from api.errors import BadInputError
 
@@ -40,6 +41,7 @@ class CallController(Controller):
         "principal": Provide(provide_principal, sync_to_thread=False),
         "db_session": Provide(provide_db_session),
         "calls": Provide(provide_call_service, sync_to_thread=False),
+        "intake": Provide(provide_call_intake, sync_to_thread=False),
     }
 
     @post("/", operation_id="createCall", status_code=201,
@@ -47,7 +49,7 @@ class CallController(Controller):
     async def create_call(
         self,
         data: CallCreate,
-        calls: CallService,
+        intake: CallIntake,
         principal: Principal,
         idempotency_key: Annotated[str, Parameter(
             header="Idempotency-Key", min_length=1, max_length=200,
@@ -55,7 +57,7 @@ class CallController(Controller):
                         "same call (200), with another body 409")],
     ) -> Response[Call]:
         """Take a call: route it, find the SHO on duty, store it, deliver it live."""
-        call, created = await calls.take_call(data, idempotency_key, principal)
+        call, created = await intake.take_call(data, idempotency_key, principal)
         return Response(call, status_code=201 if created else 200)
 
     @get("/{call_id:uuid}", operation_id="getCall")

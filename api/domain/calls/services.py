@@ -1,11 +1,13 @@
 """Taking a call, following it to its close, and reading it back, with no HTTP in sight.
 
-Intake (:meth:`CallService.take_call`): route the location, find the SHO on duty, look for
-an open call of the same incident nearby, then write the call, its ``received`` event
-and the routing audit record in one transaction, and only then publish it. The
-``Idempotency-Key`` is a unique column: of two concurrent retries the database lets one
-insert and the other finds its row, so a client that retries after a timeout or a 503
-gets exactly one call.
+Intake (:meth:`CallIntake.take_call`, one object per process): route the location, find
+the SHO on duty, look for an open call of the same incident nearby, then write the call,
+its ``received`` event and the routing audit record atomically, and only then publish
+it. On PostgreSQL the on-duty check, the duplicate search and the three writes are one
+statement (:mod:`api.domain.calls.intake`); on SQLite they are one transaction
+(:meth:`CallService.take_in_transaction`). The ``Idempotency-Key`` is a unique column: of
+two concurrent retries the database lets one insert and the other finds its row, so a
+client that retries after a timeout or a 503 gets exactly one call.
 
 Lifecycle (:meth:`CallService.add_event`): the call row is locked, the state machine in
 :mod:`api.domain.calls.lifecycle` decides, the event (with the call as it stood after it)
@@ -23,7 +25,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -33,7 +35,6 @@ from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from geoalchemy2 import WKTElement
 from sqlalchemy import ColumnElement, bindparam, insert, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from api.auth import CALL_TAKER_EVENTS, Principal
 from api.channels import FeedPublisher, path_channels
@@ -42,6 +43,13 @@ from api.db.models import SRID
 from api.domain.calls.audit import AuditService
 from api.domain.calls.audit import entry as audit_entry
 from api.domain.calls.categories import Categories, Category
+from api.domain.calls.intake import (
+    DISK_CELLS,
+    EARTH_RADIUS_M,
+    DutyCache,
+    OneStatement,
+    disk_params,
+)
 from api.domain.calls.lifecycle import OPEN_STATUSES, allowed_events, next_status
 from api.domain.calls.schemas import Call, CallCreate, CallEvent, CallPage, EventCreate, OnDuty
 from api.domain.calls.times import plausible
@@ -51,12 +59,13 @@ from api.domain.calls.transactions import (
     write_transaction,
 )
 from api.domain.stations.areas import Areas
-from api.domain.stations.services import RosterService
+from api.domain.stations.services import DutyShift, RosterService
 from api.errors import (
     BadInputError,
     ConflictError,
     ForbiddenError,
     NotFoundError,
+    UnavailableError,
     UnprocessableError,
 )
 from jurisdictions.boundaries import PROVINCE_CODE
@@ -65,7 +74,9 @@ from jurisdictions.router import Router
 MAX_KEY_LENGTH = 200
 MAX_PAGE = 500
 DEFAULT_PAGE = 50
-_EARTH_RADIUS_M = 6_371_008.8
+DUTY_ATTEMPTS = 3
+"""Tries of the one-statement intake when the database refuses the guessed SHO (the
+roster changed between the guess and the statement)."""
 
 
 def utc_now() -> datetime:
@@ -95,9 +106,85 @@ class CallContext:
     when taken and after every event, so the alert engine (:mod:`api.domain.alerts`)
     looks at the call off the request path. ``False`` leaves alerting out entirely."""
     encoder: msgspec.json.Encoder = field(default_factory=msgspec.json.Encoder)
+    duty: DutyCache = field(default_factory=DutyCache)
+    """Who is on duty where, guessed for the one-statement intake (which checks it)."""
 
 
-class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo"]):
+class CallWriting:
+    """What taking a call and recording its events share: the per-process context, the
+    wire form of a call, trail entries with their snapshots, and the live publish."""
+
+    ctx: CallContext
+
+    def _reported_time(self, value: datetime | None, now: datetime, name: str) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise UnprocessableError(f"{name} needs a time zone (e.g. 2026-01-01T10:00:00+05:00)")
+        if value > now + self.ctx.future_skew:
+            raise UnprocessableError(f"{name} ({value.isoformat()}) is in the future")
+        return plausible(value, name)
+
+    def _event_values(self, record: CallRecord | SimpleNamespace, kind: str, at: datetime, now: datetime,
+                      principal: Principal, *, from_status: str | None,
+                      previous: dict[str, str] | None = None, reason: str | None = None,
+                      note: str | None = None) -> dict[str, Any]:
+        """Column values of a trail entry, with the call as it stands now as its snapshot."""
+        snapshot = self.ctx.encoder.encode(self.as_call(record, None)).decode()
+        values: dict[str, Any] = {
+            "call_id": record.id, "type": kind, "at": at, "recorded_at": now,
+            "from_status": from_status, "status": record.status,
+            "station_code": record.station_code, "tehsil_code": record.tehsil_code,
+            "district_code": record.district_code, "region_code": record.region_code,
+            **{f"from_{level}_code": previous[level] if previous else None
+               for level in ("station", "tehsil", "district", "region")},
+            "reason": reason, "note": note, "actor": principal.subject, "role": principal.role,
+            "snapshot": snapshot,
+        }
+        return values
+
+    async def _publish(self, event: CallEventRecord | SimpleNamespace,
+                       record: CallRecord | SimpleNamespace) -> None:
+        publisher = self.ctx.publisher
+        if publisher is None:
+            return
+        previous = ({"station": event.from_station_code, "tehsil": event.from_tehsil_code,
+                     "district": event.from_district_code, "region": event.from_region_code,
+                     "province": PROVINCE_CODE} if event.from_station_code else {})
+        await publisher.publish(envelope(event, self.ctx.encoder),
+                                path_channels(_path(record), previous))
+
+    def as_call(self, record: CallRecord | SimpleNamespace, principal: Principal | None) -> Call:
+        """The wire form; ``principal`` ``None`` means the full stored form (snapshots)."""
+        areas = self.ctx.areas()
+        sees_phone = principal is None or principal.sees_phone
+        category = self.ctx.categories
+        sho = (OnDuty(officer_name=record.sho_name, rank=record.sho_rank or "",
+                      phone=record.sho_phone, shift_start=record.sho_shift_start,
+                      shift_end=record.sho_shift_end)
+               if record.sho_name and record.sho_shift_start and record.sho_shift_end else None)
+        return Call(
+            id=record.id, status=record.status, category=record.category,
+            category_label=category.label(record.category), serious=record.serious,
+            lat=record.lat, lon=record.lon, radius_m=record.radius_m,
+            received_at=record.received_at, created_at=record.created_at,
+            updated_at=record.updated_at,
+            station_code=record.station_code, station_name=areas.name("station", record.station_code),
+            tehsil_code=record.tehsil_code, tehsil_name=areas.name("tehsil", record.tehsil_code),
+            district_code=record.district_code,
+            district_name=areas.name("district", record.district_code),
+            region_code=record.region_code, region_name=areas.name("region", record.region_code),
+            method=record.method, out_of_coverage=record.out_of_coverage,
+            distance_m=record.distance_m, sho_on_duty=sho, unstaffed=record.unstaffed,
+            duplicate_of=record.duplicate_of, allowed_events=list(allowed_events(record.status)),
+            caller_phone=record.caller_phone if sees_phone else None,
+            caller_phone_hidden=bool(record.caller_phone) and not sees_phone,
+            description=record.description,
+        )
+
+
+class CallService(CallWriting,
+                  SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo"]):
     """Calls and their event trail; every method checks the principal first."""
 
     class Repo(SQLAlchemyAsyncRepository[CallRecord]):
@@ -129,20 +216,10 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
 
         async def take(self, call: dict[str, Any], event: dict[str, Any],
                        audit: dict[str, Any]) -> int | None:
-            """Write a new call, its ``received`` event and its routing audit entry; the
-            event's id, or ``None`` when the idempotency key exists (nothing written).
-
-            PostgreSQL: one statement (data-modifying CTEs), atomic by itself. SQLite: three
-            statements inside the caller's transaction.
-            """
-            if _dialect(self.session) == "postgresql":
-                params = {**{f"call_{k}": v for k, v in call.items()},
-                          **{f"event_{k}": v for k, v in event.items() if k != "call_id"},
-                          **{f"audit_{k}": v for k, v in audit.items() if k != "call_id"}}
-                connection = await self.session.connection()
-                found: int | None = (await connection.execute(_take_statement(), params)
-                                     ).scalar_one_or_none()
-                return found
+            """Write a new call, its ``received`` event and its routing audit entry inside the
+            caller's transaction (the SQLite path); the event's id, or ``None`` when the
+            idempotency key exists (nothing written). PostgreSQL takes calls in one
+            statement instead (:func:`api.domain.calls.intake.take_statement`)."""
             if not await self.insert_if_new(call):
                 return None
             event_id = await self.append_event(event)
@@ -159,7 +236,7 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
                                   ) -> list[_Nearby]:
             """Calls received in ``[since, until]`` in any of ``cells`` (an H3 disk), earliest
             first: one index seek per cell, however long the history."""
-            params: dict[str, Any] = {f"c{i}": cells[i % len(cells)] for i in range(_DISK_CELLS)}
+            params: dict[str, Any] = {f"c{i}": cells[i % len(cells)] for i in range(DISK_CELLS)}
             connection = await self.session.connection()  # Core rows: no ORM machinery
             rows = await connection.execute(_RECENT_IN_CELLS,
                                               {**params, "since": since, "until": until})
@@ -195,68 +272,38 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
         self.audit = AuditService(session=session)
 
     # ------------------------------------------------------------------ intake
-    async def take_call(self, data: CallCreate, key: str | None, principal: Principal
-                     ) -> tuple[Call, bool]:
-        """Take a call; ``(call, True)`` when created, ``(call, False)`` for a replayed key."""
-        principal.require("call.create")
-        key = _checked_key(key)
-        ctx = self.ctx
-        category = ctx.categories.get(data.category)
-        now = ctx.clock()
-        received_at = self._reported_time(data.received_at, now, "received_at") or now
-        body_hash = _request_hash(data, received_at if data.received_at else None)
-        router = ctx.router()
-        answer = router.resolve(data.lat, data.lon, data.radius_m)  # 422 outside Punjab
-        path = {"station": answer.station_code, "tehsil": answer.tehsil_code,
-                "district": answer.district_code, "region": answer.region_code,
-                "province": PROVINCE_CODE}
-        principal.require_scope(path, f"a call routed to station {answer.station_code}")
+    async def take_in_transaction(self, values: dict[str, Any], detail: dict[str, Any],
+                                   category: Category, principal: Principal, now: datetime
+                                   ) -> tuple[SimpleNamespace, SimpleNamespace] | None:
+        """SQLite: on-duty lookup, duplicate search and the three inserts in one
+        ``BEGIN IMMEDIATE`` transaction; ``None`` when the idempotency key exists."""
         session = self.repository.session
+        received_at = values["received_at"]
         async with single_statement_unit(session):
-            shift = await self.roster.on_duty(answer.station_code, received_at)
-            duplicate_of = await self._duplicate_of(category, data.lat, data.lon, received_at)
-            call_id = uuid.uuid4()
-            values = {
-                "id": call_id, "idempotency_key": key, "request_hash": body_hash,
-                "status": "received", "category": category.code, "serious": category.serious,
-                "lat": data.lat, "lon": data.lon, "radius_m": data.radius_m,
-                "geom": WKTElement(f"POINT({data.lon!r} {data.lat!r})", srid=SRID),
-                "h3_r9": h3_int.latlng_to_cell(data.lat, data.lon, H3_RES),
-                "caller_phone": data.caller_phone, "description": data.description,
-                "received_at": received_at, "station_code": answer.station_code,
-                "tehsil_code": answer.tehsil_code, "district_code": answer.district_code,
-                "region_code": answer.region_code, "boundary_set": ctx.boundary_set(),
-                "method": answer.method, "out_of_coverage": answer.out_of_coverage,
-                "distance_m": answer.distance_m,
-                "sho_shift_id": shift.id if shift else None,
-                "sho_name": shift.officer_name if shift else None,
-                "sho_rank": shift.rank if shift else None,
-                "sho_phone": shift.phone if shift else None,
-                "sho_shift_start": shift.starts_at if shift else None,
-                "sho_shift_end": shift.ends_at if shift else None,
-                "unstaffed": shift is None, "duplicate_of": duplicate_of,
-                "created_by": principal.subject, "created_at": now, "updated_at": now,
-                "next_alert_at": received_at if ctx.alerts else None,
-            }
-            record = CallRecord(**values)
-            event_values = self._event_values(record, "received", received_at, now, principal,
-                                              from_status=None)
-            audit_values = audit_entry(principal, "route", now, call_id=call_id, detail={
-                "lat": data.lat, "lon": data.lon, "radius_m": data.radius_m,
-                "station": answer.station_code, "method": answer.method,
-                "out_of_coverage": answer.out_of_coverage,
-                "distance_m": answer.distance_m, "boundary_set": values["boundary_set"],
-                "sho_shift_id": values["sho_shift_id"], "unstaffed": shift is None,
-                "duplicate_of": str(duplicate_of) if duplicate_of else None,
-            })
-            event_id = await self.repository.take(values, event_values, audit_values)
-        created = event_id is not None
-        if created:
-            event = CallEventRecord(id=event_id, **event_values)
-            await self._publish(event, record)
-            return self.as_call(record, principal), True
-        # the key was taken (before us, or by a concurrent retry that committed first)
-        async with session.begin():
+            shift = await self.roster.on_duty(values["station_code"], received_at)
+            _staff(values, shift)
+            duplicate_of = await self._duplicate_of(category, values["lat"], values["lon"],
+                                                    received_at)
+            values["duplicate_of"] = duplicate_of
+            record = SimpleNamespace(**values)
+            event = self._event_values(record, "received", received_at, now, principal,
+                                       from_status=None)
+            audit = audit_entry(principal, "route", now, call_id=values["id"], detail={
+                **detail, "sho_shift_id": values["sho_shift_id"], "unstaffed": shift is None,
+                "duplicate_of": str(duplicate_of) if duplicate_of else None})
+            lon, lat = values["lon"], values["lat"]
+            event_id = await self.repository.take(
+                {**values, "geom": WKTElement(f"POINT({lon!r} {lat!r})", srid=SRID)},
+                event, audit)
+        if event_id is None:
+            return None
+        return record, SimpleNamespace(id=event_id, **event)
+
+    async def replay(self, key: str, body_hash: str, principal: Principal, now: datetime
+                     ) -> Call:
+        """The call an idempotency key already made (audited as ``call.replay``); 409 when
+        the body differs or the attempt that held the key rolled back."""
+        async with self.repository.session.begin():
             existing = await self.repository.by_key(key)
             if existing is None:  # the other attempt rolled back: nothing to replay
                 raise ConflictError("a concurrent request with this Idempotency-Key failed; retry")
@@ -265,7 +312,7 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
                                     extra={"call_id": str(existing.id)})
             principal.require_scope(_path(existing), f"call {existing.id}")
             await self.audit.record(principal, "call.replay", now, call_id=existing.id)
-            return self.as_call(existing, principal), False
+            return self.as_call(existing, principal)
 
     async def _duplicate_of(self, category: Category, lat: float, lon: float,
                             received_at: datetime) -> UUID | None:
@@ -429,15 +476,6 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
         record.unstaffed = shift is None
 
     # ------------------------------------------------------------------ helpers
-    def _reported_time(self, value: datetime | None, now: datetime, name: str) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise UnprocessableError(f"{name} needs a time zone (e.g. 2026-01-01T10:00:00+05:00)")
-        if value > now + self.ctx.future_skew:
-            raise UnprocessableError(f"{name} ({value.isoformat()}) is in the future")
-        return plausible(value, name)
-
     async def _append_event(self, record: CallRecord, kind: str, at: datetime, now: datetime,
                             principal: Principal, *, from_status: str | None,
                             previous: dict[str, str] | None = None, reason: str | None = None,
@@ -448,61 +486,118 @@ class CallService(SQLAlchemyAsyncRepositoryService[CallRecord, "CallService.Repo
         event_id = await self.repository.append_event(values)
         return CallEventRecord(id=event_id, **values)
 
-    def _event_values(self, record: CallRecord, kind: str, at: datetime, now: datetime,
-                      principal: Principal, *, from_status: str | None,
-                      previous: dict[str, str] | None = None, reason: str | None = None,
-                      note: str | None = None) -> dict[str, Any]:
-        """Column values of a trail entry, with the call as it stands now as its snapshot."""
-        snapshot = self.ctx.encoder.encode(self.as_call(record, None)).decode()
+class CallIntake(CallWriting):
+    """``POST /calls``: one per process, no session per request.
+
+    On PostgreSQL a call is taken with :class:`~api.domain.calls.intake.OneStatement` on a
+    pooled connection's driver: one round trip when the on-duty guess holds. On SQLite,
+    and to replay a key already used, a session and a :class:`CallService` do the work.
+    """
+
+    def __init__(self, context: CallContext, sessions: Callable[[], Any],
+                 one_statement: OneStatement | None) -> None:
+        self.ctx = context
+        self.sessions = sessions
+        self.one_statement = one_statement
+
+    async def take_call(self, data: CallCreate, key: str | None, principal: Principal
+                     ) -> tuple[Call, bool]:
+        """Take a call; ``(call, True)`` when created, ``(call, False)`` for a replayed key."""
+        principal.require("call.create")
+        key = _checked_key(key)
+        ctx = self.ctx
+        category = ctx.categories.get(data.category)
+        now = ctx.clock()
+        received_at = self._reported_time(data.received_at, now, "received_at") or now
+        body_hash = _request_hash(data, received_at if data.received_at else None)
+        router = ctx.router()
+        answer = router.resolve(data.lat, data.lon, data.radius_m)  # 422 outside Punjab
+        path = {"station": answer.station_code, "tehsil": answer.tehsil_code,
+                "district": answer.district_code, "region": answer.region_code,
+                "province": PROVINCE_CODE}
+        principal.require_scope(path, f"a call routed to station {answer.station_code}")
         values: dict[str, Any] = {
-            "call_id": record.id, "type": kind, "at": at, "recorded_at": now,
-            "from_status": from_status, "status": record.status,
-            "station_code": record.station_code, "tehsil_code": record.tehsil_code,
-            "district_code": record.district_code, "region_code": record.region_code,
-            **{f"from_{level}_code": previous[level] if previous else None
-               for level in ("station", "tehsil", "district", "region")},
-            "reason": reason, "note": note, "actor": principal.subject, "role": principal.role,
-            "snapshot": snapshot,
+            "id": uuid.uuid4(), "idempotency_key": key, "request_hash": body_hash,
+            "status": "received", "category": category.code, "serious": category.serious,
+            "lat": data.lat, "lon": data.lon, "radius_m": data.radius_m,
+            "h3_r9": h3_int.latlng_to_cell(data.lat, data.lon, H3_RES),
+            "caller_phone": data.caller_phone, "description": data.description,
+            "received_at": received_at, "station_code": answer.station_code,
+            "tehsil_code": answer.tehsil_code, "district_code": answer.district_code,
+            "region_code": answer.region_code, "boundary_set": ctx.boundary_set(),
+            "method": answer.method, "out_of_coverage": answer.out_of_coverage,
+            "distance_m": answer.distance_m, "duplicate_of": None,
+            "created_by": principal.subject, "created_at": now, "updated_at": now,
+            "next_alert_at": received_at if ctx.alerts else None,
         }
-        return values
+        detail = {"lat": data.lat, "lon": data.lon, "radius_m": data.radius_m,
+                  "station": answer.station_code, "method": answer.method,
+                  "out_of_coverage": answer.out_of_coverage, "distance_m": answer.distance_m,
+                  "boundary_set": values["boundary_set"]}
+        if self.one_statement is not None:
+            taken = await self._take_one_statement(self.one_statement, values, detail,
+                                                   category=category, principal=principal, now=now)
+        else:
+            async with self.sessions() as session:
+                taken = await CallService(session, context=ctx).take_in_transaction(
+                    values, detail, category, principal, now)
+        if taken is not None:
+            record, event = taken
+            await self._publish(event, record)
+            return self.as_call(record, principal), True
+        # the key was taken (before us, or by a concurrent retry that committed first)
+        async with self.sessions() as session:
+            return await CallService(session, context=ctx).replay(key, body_hash, principal,
+                                                                   now), False
 
-    async def _publish(self, event: CallEventRecord, record: CallRecord) -> None:
-        publisher = self.ctx.publisher
-        if publisher is None:
-            return
-        previous = ({"station": event.from_station_code, "tehsil": event.from_tehsil_code,
-                     "district": event.from_district_code, "region": event.from_region_code,
-                     "province": PROVINCE_CODE} if event.from_station_code else {})
-        await publisher.publish(envelope(event, self.ctx.encoder),
-                                path_channels(_path(record), previous))
-
-    def as_call(self, record: CallRecord, principal: Principal | None) -> Call:
-        """The wire form; ``principal`` ``None`` means the full stored form (snapshots)."""
-        areas = self.ctx.areas()
-        sees_phone = principal is None or principal.sees_phone
-        category = self.ctx.categories
-        sho = (OnDuty(officer_name=record.sho_name, rank=record.sho_rank or "",
-                      phone=record.sho_phone, shift_start=record.sho_shift_start,
-                      shift_end=record.sho_shift_end)
-               if record.sho_name and record.sho_shift_start and record.sho_shift_end else None)
-        return Call(
-            id=record.id, status=record.status, category=record.category,
-            category_label=category.label(record.category), serious=record.serious,
-            lat=record.lat, lon=record.lon, radius_m=record.radius_m,
-            received_at=record.received_at, created_at=record.created_at,
-            updated_at=record.updated_at,
-            station_code=record.station_code, station_name=areas.name("station", record.station_code),
-            tehsil_code=record.tehsil_code, tehsil_name=areas.name("tehsil", record.tehsil_code),
-            district_code=record.district_code,
-            district_name=areas.name("district", record.district_code),
-            region_code=record.region_code, region_name=areas.name("region", record.region_code),
-            method=record.method, out_of_coverage=record.out_of_coverage,
-            distance_m=record.distance_m, sho_on_duty=sho, unstaffed=record.unstaffed,
-            duplicate_of=record.duplicate_of, allowed_events=list(allowed_events(record.status)),
-            caller_phone=record.caller_phone if sees_phone else None,
-            caller_phone_hidden=bool(record.caller_phone) and not sees_phone,
-            description=record.description,
-        )
+    async def _take_one_statement(self, writer: OneStatement, values: dict[str, Any],
+                                  detail: dict[str, Any], *, category: Category,
+                                  principal: Principal, now: datetime
+                                  ) -> tuple[SimpleNamespace, SimpleNamespace] | None:
+        """PostgreSQL: the SHO on duty guessed from :class:`DutyCache`, then one statement
+        that checks the guess, searches duplicates and writes call, event and audit entry
+        (:func:`take_statement`); ``None`` when the idempotency key exists."""
+        ctx = self.ctx
+        station, received_at = values["station_code"], values["received_at"]
+        search = category.links_duplicates
+        window = ctx.duplicate_window
+        fixed: dict[str, Any] = {
+            **disk_params(h3_int.grid_disk(values["h3_r9"], DUPLICATE_RING)),
+            "search": search, "since": received_at - window, "until": received_at + window,
+            "open": list(OPEN_STATUSES),
+            "related": list(ctx.categories.related(category.code)) if search else [],
+            "radius": ctx.duplicate_radius_m, "earth_r": EARTH_RADIUS_M,
+        }
+        async with writer.connection() as connection:
+            for _ in range(DUTY_ATTEMPTS):
+                known, shift = ctx.duty.predict(station, received_at)
+                if not known:
+                    shift = await ctx.duty.load(connection, station, received_at, now)
+                _staff(values, shift)
+                record = SimpleNamespace(**values)
+                event = self._event_values(record, "received", received_at, now, principal,
+                                           from_status=None)
+                head, tail = _split_snapshot(event.pop("snapshot"))
+                audit = audit_entry(principal, "route", now, call_id=values["id"], detail={
+                    **detail, "sho_shift_id": values["sho_shift_id"],
+                    "unstaffed": values["unstaffed"]})
+                audit["detail"] = msgspec.json.encode(audit["detail"]).decode()
+                params = {**fixed, **{f"call_{k}": v for k, v in values.items()},
+                          **{f"event_{k}": v for k, v in event.items()},
+                          **{f"audit_{k}": v for k, v in audit.items()},
+                          "snap_head": head, "snap_tail": tail}
+                row = await writer.take(connection, params)
+                if row.ok:
+                    break
+                ctx.duty.forget(station)  # the roster changed since it was read: read it again
+            else:
+                raise UnavailableError("the station's roster kept changing while the call was "
+                                       "taken; retry")
+        if row.event_id is None:
+            return None
+        record.duplicate_of = row.duplicate_of
+        event["snapshot"] = head + (f'"{row.duplicate_of}"' if row.duplicate_of else "null") + tail
+        return record, SimpleNamespace(id=row.event_id, **event)
 
 
 _INSERT_CALL: dict[str, Any] = {}
@@ -510,36 +605,11 @@ _INSERT_CALL: dict[str, Any] = {}
 
 _SELECT_CALLS = select(CallRecord)
 """The repository's base statement, built once instead of per request."""
-_CALLS = metadata.tables["calls"]
 _EVENTS = metadata.tables["call_events"]
 _AUDIT = metadata.tables["audit_log"]
 _INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
 _INSERT_AUDIT = insert(_AUDIT)
 
-
-def _binds(table: Any, prefix: str, skip: tuple[str, ...] = ()) -> dict[str, Any]:
-    """A typed bind parameter per writable column (``prefix`` + name)."""
-    return {c.name: bindparam(f"{prefix}{c.name}", type_=c.type) for c in table.columns
-            if c.name not in skip and c.name != "sa_orm_sentinel"}
-
-
-@cache
-def _take_statement() -> Any:
-    """``WITH new_call AS (INSERT … ON CONFLICT DO NOTHING RETURNING id), new_event AS
-    (INSERT … SELECT … FROM new_call RETURNING id), new_audit AS (INSERT … SELECT … FROM
-    new_call) SELECT id FROM new_event``: the call, its first event and its routing audit
-    entry in one PostgreSQL statement, none of them when the key already exists."""
-    new_call = (pg_insert(_CALLS).values(_binds(_CALLS, "call_"))
-                .on_conflict_do_nothing(index_elements=[_CALLS.c.idempotency_key])
-                .returning(_CALLS.c.id).cte("new_call"))
-    event_binds = _binds(_EVENTS, "event_", skip=("id", "call_id"))
-    new_event = (insert(_EVENTS).from_select(
-        ["call_id", *event_binds], select(new_call.c.id, *event_binds.values()))
-        .returning(_EVENTS.c.id).cte("new_event"))
-    audit_binds = _binds(_AUDIT, "audit_", skip=("id", "call_id"))
-    new_audit = insert(_AUDIT).from_select(
-        ["call_id", *audit_binds], select(new_call.c.id, *audit_binds.values())).cte("new_audit")
-    return select(new_event.c.id).add_cte(new_audit)
 
 H3_RES = 9
 """Cells of about 0.1 km² (edge ~200 m): the ``h3_r9`` column of every call."""
@@ -550,9 +620,6 @@ centre is at most one edge (~200 m) from the point, so the other cell's centre i
 250 + 2·200 = 650 m of this one, while every cell of the third ring is at least
 3·√3/2·347 ≈ 900 m away (tested on random pairs in ``tests/test_calls_unit.py``)."""
 
-_DISK_CELLS = 19
-"""Cells in a disk of radius 2 (no pentagon lies near Punjab); bound as fixed parameters
-so the statement is compiled and prepared once."""
 
 
 class _Nearby(NamedTuple):
@@ -567,7 +634,7 @@ class _Nearby(NamedTuple):
 _RECENT_IN_CELLS = (
     select(CallRecord.id, CallRecord.duplicate_of, CallRecord.lat, CallRecord.lon,
            CallRecord.category, CallRecord.status)
-    .where(CallRecord.h3_r9.in_([bindparam(f"c{i}") for i in range(_DISK_CELLS)]),
+    .where(CallRecord.h3_r9.in_([bindparam(f"c{i}") for i in range(DISK_CELLS)]),
            CallRecord.received_at >= bindparam("since"),
            CallRecord.received_at <= bindparam("until"))
     .order_by(CallRecord.received_at, CallRecord.id).limit(500))
@@ -585,7 +652,7 @@ _SCOPE_COLUMN: dict[str, Any] = {
 }
 
 
-def event_schema(row: CallEventRecord) -> CallEvent:
+def event_schema(row: CallEventRecord | SimpleNamespace) -> CallEvent:
     return CallEvent(id=row.id, call_id=row.call_id, type=row.type, at=row.at,
                      recorded_at=row.recorded_at, from_status=row.from_status, status=row.status,
                      station_code=row.station_code, from_station_code=row.from_station_code,
@@ -596,7 +663,7 @@ class _Staffing(msgspec.Struct):
     unstaffed: bool
 
 
-def envelope(row: CallEventRecord, encoder: msgspec.json.Encoder) -> bytes:
+def envelope(row: CallEventRecord | SimpleNamespace, encoder: msgspec.json.Encoder) -> bytes:
     """The feed message of an event (live and replayed alike): event, then the call after it."""
     snapshot = row.snapshot.encode()
     unstaffed = msgspec.json.decode(snapshot, type=_Staffing).unstaffed
@@ -607,10 +674,30 @@ def envelope(row: CallEventRecord, encoder: msgspec.json.Encoder) -> bytes:
     ))
 
 
-def _path(record: CallRecord) -> dict[str, str]:
+def _path(record: CallRecord | SimpleNamespace) -> dict[str, str]:
     return {"station": record.station_code, "tehsil": record.tehsil_code,
             "district": record.district_code, "region": record.region_code,
             "province": PROVINCE_CODE}
+
+
+def _staff(values: dict[str, Any], shift: DutyShift | None) -> None:
+    """Put the SHO on duty (or nobody: ``unstaffed``) into a new call's column values."""
+    values.update(
+        sho_shift_id=shift.id if shift else None, sho_name=shift.officer_name if shift else None,
+        sho_rank=shift.rank if shift else None, sho_phone=shift.phone if shift else None,
+        sho_shift_start=shift.starts_at if shift else None,
+        sho_shift_end=shift.ends_at if shift else None, unstaffed=shift is None)
+
+
+_NO_LINK = ',"duplicate_of":null,'
+
+
+def _split_snapshot(snapshot: str) -> tuple[str, str]:
+    """A snapshot encoded with ``duplicate_of`` null, cut around that null: the statement
+    that finds the link puts it in between. The first match is the field itself (fields
+    before it are codes, names and numbers; a quote inside a string is escaped)."""
+    at = snapshot.index(_NO_LINK)
+    return snapshot[:at + len(_NO_LINK) - 5], snapshot[at + len(_NO_LINK) - 1:]
 
 
 def _checked_key(key: str | None) -> str:
@@ -651,4 +738,4 @@ def _haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * _EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, a)))
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, a)))

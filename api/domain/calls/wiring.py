@@ -99,7 +99,8 @@ def call_service_parts(settings: Settings) -> CallServiceParts:
 
         from api.db.engine import async_engine  # noqa: PLC0415
         from api.domain.calls.categories import Categories  # noqa: PLC0415
-        from api.domain.calls.services import CallContext, utc_now  # noqa: PLC0415
+        from api.domain.calls.intake import OneStatement  # noqa: PLC0415
+        from api.domain.calls.services import CallContext, CallIntake, utc_now  # noqa: PLC0415
         from api.domain.feeds.services import FeedService  # noqa: PLC0415
 
         options: dict[str, Any] = {}
@@ -109,7 +110,10 @@ def call_service_parts(settings: Settings) -> CallServiceParts:
             # to a generic plan, which for the duplicate search (H3 cells + a time window)
             # picks the time index and scans the whole window: measured 9 ms instead of 1
             server = {"plan_cache_mode": "force_custom_plan"}
+            # no pre-ping: with asyncpg it is three round trips per checkout, more than a
+            # call's own statement; connections the server closed are dropped at checkout
             options = {"pool_size": pool, "max_overflow": 0, "pool_timeout": 10,
+                       "pool_pre_ping": False,
                        "connect_args": {"timeout": PG_CONNECT_TIMEOUT_S, "server_settings": server}}
         engine = async_engine(settings, **options)
         sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -128,6 +132,9 @@ def call_service_parts(settings: Settings) -> CallServiceParts:
             clock=clock,
             alerts=settings.alerts.enabled,
         )
+        app.state.call_intake = CallIntake(
+            app.state.call_context, sessions,
+            OneStatement(engine) if settings.database.is_postgres else None)
         app.state.feeds = FeedService(sessions, channels)
         alerting = alert_parts(app, settings, sessions=sessions, publisher=publisher,
                                channels=channels, clock=clock)

@@ -289,6 +289,29 @@ def test_closed_calls_are_not_duplicate_targets(client: httpx.Client) -> None:
     assert later.json()["duplicate_of"] is None
 
 
+def test_duplicate_distance_in_sql_is_the_python_one(db: psycopg.Connection[Any]) -> None:
+    """The PostgreSQL intake decides "within 250 m" in SQL, the SQLite one in Python: the
+    two formulas must give the same number, bit for bit, near the limit and far from it."""
+    import random
+
+    from api.domain.calls.intake import EARTH_RADIUS_M, haversine_sql
+    from api.domain.calls.services import _haversine_m
+
+    rng = random.Random(15)
+    pairs = []
+    for _ in range(400):
+        lat, lon = rng.uniform(28, 34), rng.uniform(69.5, 75.5)
+        bearing, metres = rng.uniform(0, 2 * math.pi), rng.choice([rng.uniform(0, 400), 250.0])
+        pairs.append((lat, lon, *offset(lat, lon, metres * math.cos(bearing),
+                                        metres * math.sin(bearing))))
+    expression = haversine_sql("a.lat1", "a.lon1", "a.lat2", "a.lon2", "%s")
+    rows = db.execute(
+        f"SELECT {expression} FROM unnest(%s::float8[], %s::float8[], %s::float8[], "
+        "%s::float8[]) WITH ORDINALITY AS a(lat1, lon1, lat2, lon2, n) ORDER BY n",
+        (EARTH_RADIUS_M, *([p[i] for p in pairs] for i in range(4)))).fetchall()
+    assert [r[0] for r in rows] == [_haversine_m(*p) for p in pairs]
+
+
 # ---------------------------------------------------------------------- rosters
 def test_roster_on_duty_and_unstaffed_calls(client: httpx.Client, attock_station: str) -> None:
     t0 = fresh_time().replace(hour=0, minute=0, second=0)
@@ -338,6 +361,36 @@ def test_roster_on_duty_and_unstaffed_calls(client: httpx.Client, attock_station
     assert client.put(url, json={"shifts": shifts}, headers=sho()).status_code == 403
     # a refused replacement leaves the roster as it was
     assert client.get(url, headers=sho(attock_station)).json()["shifts"] == put.json()["shifts"]
+
+
+def test_a_roster_changed_behind_the_service_is_honoured(client: httpx.Client, attock_station: str,
+                                                        db: psycopg.Connection[Any]) -> None:
+    """The intake guesses the SHO on duty from a per-process cache; the database checks
+    the guess, so a roster written behind the service's back (another worker, a manual
+    fix) counts from the next call on, in both directions."""
+    t0 = fresh_time().replace(hour=0, minute=0, second=0)
+    before = post_call(client, call_body(*ATTOCK_POINT, at=t0 + timedelta(hours=9)))
+    assert before.json()["unstaffed"] is True  # and the cache now knows nobody is on duty
+    db.execute("INSERT INTO station_rosters (station_code, revision, updated_at, updated_by, "
+               "shift_count) VALUES (%s, 1, now(), 'test', 1) ON CONFLICT DO NOTHING",
+               (attock_station,))
+    shift = db.execute(
+        "INSERT INTO roster_shifts (station_code, officer_name, rank, phone, starts_at, ends_at) "
+        "VALUES (%s, 'Inspector Behind The Back', 'Inspector', '03001112223', %s, %s) "
+        "RETURNING id", (attock_station, t0 + timedelta(hours=8), t0 + timedelta(hours=16))
+    ).fetchone()
+    assert shift is not None
+    staffed = post_call(client, call_body(*ATTOCK_POINT, at=t0 + timedelta(hours=10)))
+    assert staffed.status_code == 201, staffed.text
+    assert staffed.json()["unstaffed"] is False
+    assert staffed.json()["sho_on_duty"]["officer_name"] == "Inspector Behind The Back"
+    stored = db.execute("SELECT sho_shift_id, sho_name, unstaffed FROM calls WHERE id = %s",
+                        (staffed.json()["id"],)).fetchone()
+    assert stored == (shift[0], "Inspector Behind The Back", False)
+    db.execute("DELETE FROM roster_shifts WHERE id = %s", (shift[0],))
+    gone = post_call(client, call_body(*ATTOCK_POINT, at=t0 + timedelta(hours=11)))
+    assert gone.json()["unstaffed"] is True
+    assert gone.json()["sho_on_duty"] is None
 
 
 def test_sample_roster_loads_with_the_cli(loaded_postgis: str, client: httpx.Client,

@@ -10,7 +10,7 @@ from litestar.datastructures import State
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal, principal_from_header
-from api.domain.calls.services import CallIntake, CallService
+from api.domain.calls.services import CallService
 from api.domain.feeds.services import FeedService
 from api.domain.stations.areas import Areas
 from api.domain.stations.services import RosterService
@@ -31,12 +31,6 @@ async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]
 
 def provide_call_service(db_session: AsyncSession, state: State) -> CallService:
     return CallService(session=db_session, context=state.call_context)
-
-
-def provide_call_intake(state: State) -> CallIntake:
-    """The per-process intake (``POST /calls`` opens no session unless it must)."""
-    intake: CallIntake = state.call_intake
-    return intake
 
 
 def provide_roster_service(db_session: AsyncSession) -> RosterService:

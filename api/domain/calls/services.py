@@ -568,31 +568,31 @@ class CallIntake(CallWriting):
             "related": list(ctx.categories.related(category.code)) if search else [],
             "radius": ctx.duplicate_radius_m, "earth_r": EARTH_RADIUS_M,
         }
-        async with writer.connection() as connection:
-            for _ in range(DUTY_ATTEMPTS):
-                known, shift = ctx.duty.predict(station, received_at)
-                if not known:
+        for _ in range(DUTY_ATTEMPTS):
+            known, shift = ctx.duty.predict(station, received_at)
+            if not known:
+                async with writer.connection() as connection:
                     shift = await ctx.duty.load(connection, station, received_at, now)
-                _staff(values, shift)
-                record = SimpleNamespace(**values)
-                event = self._event_values(record, "received", received_at, now, principal,
-                                           from_status=None)
-                head, tail = _split_snapshot(event.pop("snapshot"))
-                audit = audit_entry(principal, "route", now, call_id=values["id"], detail={
-                    **detail, "sho_shift_id": values["sho_shift_id"],
-                    "unstaffed": values["unstaffed"]})
-                audit["detail"] = msgspec.json.encode(audit["detail"]).decode()
-                params = {**fixed, **{f"call_{k}": v for k, v in values.items()},
-                          **{f"event_{k}": v for k, v in event.items()},
-                          **{f"audit_{k}": v for k, v in audit.items()},
-                          "snap_head": head, "snap_tail": tail}
-                row = await writer.take(connection, params)
-                if row.ok:
-                    break
-                ctx.duty.forget(station)  # the roster changed since it was read: read it again
-            else:
-                raise UnavailableError("the station's roster kept changing while the call was "
-                                       "taken; retry")
+            _staff(values, shift)
+            record = SimpleNamespace(**values)
+            event = self._event_values(record, "received", received_at, now, principal,
+                                       from_status=None)
+            head, tail = _split_snapshot(event.pop("snapshot"))
+            audit = audit_entry(principal, "route", now, call_id=values["id"], detail={
+                **detail, "sho_shift_id": values["sho_shift_id"],
+                "unstaffed": values["unstaffed"]})
+            audit["detail"] = msgspec.json.encode(audit["detail"]).decode()
+            params = {**fixed, **{f"call_{k}": v for k, v in values.items()},
+                      **{f"event_{k}": v for k, v in event.items()},
+                      **{f"audit_{k}": v for k, v in audit.items()},
+                      "snap_head": head, "snap_tail": tail}
+            row = await writer.take(params)
+            if row.ok:
+                break
+            ctx.duty.forget(station)  # the roster changed since it was read: read it again
+        else:
+            raise UnavailableError("the station's roster kept changing while the call was "
+                                   "taken; retry")
         if row.event_id is None:
             return None
         record.duplicate_of = row.duplicate_of

@@ -35,6 +35,12 @@ DEFAULT_POOL_SIZE = 24
 closed as soon as they are returned, and re-opening one (TLS probe, type introspection,
 statement preparation) costs more than waiting a moment for a pooled one."""
 
+INTAKE_WRITERS = 2
+"""Transactions writing calls at once per worker (group commit: calls arriving meanwhile
+queue for the next one)."""
+INTAKE_CONNECTIONS = INTAKE_WRITERS + 2
+"""The intake's own pool: its writers and the rare roster reads of the on-duty cache."""
+
 WARM_POINT = (31.5204, 74.3587)
 """A point in Lahore routed once at start-up, so the first call does not build the
 router's single-point lookup."""
@@ -116,6 +122,14 @@ def call_service_parts(settings: Settings) -> CallServiceParts:
                        "pool_pre_ping": False,
                        "connect_args": {"timeout": PG_CONNECT_TIMEOUT_S, "server_settings": server}}
         engine = async_engine(settings, **options)
+        intake_engine = None
+        if settings.database.is_postgres:
+            # call intake on its own few connections, where PostgreSQL may keep a generic
+            # plan of the intake statement (built for it) instead of planning every call
+            intake_engine = async_engine(settings, **{
+                **options, "pool_size": INTAKE_CONNECTIONS,
+                "connect_args": {**options["connect_args"],
+                                 "server_settings": {"plan_cache_mode": "auto"}}})
         sessions = async_sessionmaker(engine, expire_on_commit=False)
         areas = BoundaryDerived(lambda: app.state.jurisdictions.boundaries, Areas)
         app.state.settings = settings
@@ -134,7 +148,7 @@ def call_service_parts(settings: Settings) -> CallServiceParts:
         )
         app.state.call_intake = CallIntake(
             app.state.call_context, sessions,
-            OneStatement(engine) if settings.database.is_postgres else None)
+            OneStatement(intake_engine, writers=INTAKE_WRITERS) if intake_engine else None)
         app.state.feeds = FeedService(sessions, channels)
         alerting = alert_parts(app, settings, sessions=sessions, publisher=publisher,
                                channels=channels, clock=clock)
@@ -151,6 +165,8 @@ def call_service_parts(settings: Settings) -> CallServiceParts:
                 tasks.cancel_scope.cancel()
         finally:
             await engine.dispose()
+            if intake_engine is not None:
+                await intake_engine.dispose()
 
     return CallServiceParts(
         route_handlers=[CallController, StationController, FeedController, station_feed_socket,

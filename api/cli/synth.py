@@ -25,6 +25,8 @@ from api.cli.progress import console, progress_bar
 if TYPE_CHECKING:
     import pandas as pd
 
+    from api.db.history_load import LoadReport
+
 app = typer.Typer(help="Synthetic call histories: generate, and replay against a local service.",
                   no_args_is_help=True)
 
@@ -281,328 +283,23 @@ def replay(
 
 # --------------------------------------------------------------------------- load
 
-LOAD_ACTOR = "safecity synth load"
-"""Who the loaded rows say created them (``created_by``, event ``actor``)."""
-LOAD_ROLE = "admin"
-LOAD_METHOD = "synth"
-"""``calls.method`` of loaded calls: the generator routed them; its method is not kept."""
-LOAD_CHUNK = 50_000
-"""Calls prepared (and copied) per step: bounds memory at full scale."""
-SQLITE_BATCH = 5_000
-"""Rows per ``executemany`` on the embedded SQLite file."""
-LOAD_NAMESPACE = __import__("uuid").UUID("6f1c2e0a-5b7d-4c1e-9a55-3d2f0c7b8e41")
-"""UUID5 namespace: a call's id is derived from its Idempotency-Key, so loads are idempotent."""
+def load_history(calls: pd.DataFrame, engine: Any, *, boundaries: Any = None,
+                 progress: Any = None, chunk: int | None = None) -> LoadReport:
+    """Write a generated history into ``calls`` and ``call_events`` (see
+    :func:`api.db.history_load.load_history`: binary COPY on PostgreSQL, ``executemany``
+    on SQLite, one transaction, idempotent)."""
+    from api.db import history_load  # noqa: PLC0415
 
-CALL_COLUMNS = ("id", "idempotency_key", "request_hash", "status", "category", "serious", "lat",
-                "lon", "radius_m", "caller_phone", "description", "received_at", "station_code",
-                "tehsil_code", "district_code", "region_code", "boundary_set", "method",
-                "out_of_coverage", "distance_m", "unstaffed", "created_by", "created_at",
-                "updated_at", "h3_r9")
-EVENT_COLUMNS = ("call_id", "type", "at", "recorded_at", "from_status", "status", "station_code",
-                 "tehsil_code", "district_code", "region_code", "reason", "actor", "role",
-                 "snapshot")
-_LIFECYCLE = (("acknowledged", "acknowledged_at"), ("dispatched", "dispatched_at"),
-              ("on_scene", "on_scene_at"), ("closed", "closed_at"))
-
-
-@dataclass
-class LoadReport:
-    """What a load wrote: calls new to the database, calls already there, their events."""
-
-    backend: str
-    calls_in_file: int
-    inserted: int = 0
-    already_present: int = 0
-    events: int = 0
-    elapsed_s: float = 0.0
-
-
-def _event_frame(calls: pd.DataFrame) -> pd.DataFrame:
-    """Every call's trail as rows ``(row, seq, type, at, status, reason)``, in trail order.
-
-    ``received`` first, then the lifecycle times the history has, in the state machine's
-    order (not sorted by time: an on-scene time before dispatch is a data fault the
-    response code must see, so it is kept as recorded). Hoax and dropped calls are
-    ``cancelled`` at their close time with the class as reason. Information calls are
-    answered on the phone: acknowledged and closed at their close time, as the state
-    machine requires an acknowledgement before a close.
-    """
-    import numpy as np  # noqa: PLC0415
-    import pandas as pd  # noqa: PLC0415
-
-    from geo.categories import load_categories  # noqa: PLC0415
-
-    klass = dict(zip(*(load_categories()[c].tolist() for c in ("code", "call_class")), strict=True))
-    call_class = calls["category"].astype(str).map(klass).fillna("case").to_numpy()
-    rows = np.arange(len(calls))
-    parts = [pd.DataFrame({"row": rows, "seq": 0, "type": "received", "at": calls["received_at"].to_numpy(),
-                           "reason": None})]
-    cancelled = np.isin(call_class, ("hoax", "dropped")) & calls["closed_at"].notna().to_numpy()
-    information = (call_class == "information") & calls["closed_at"].notna().to_numpy()
-    for seq, (kind, column) in enumerate(_LIFECYCLE, start=1):
-        at = calls[column]
-        has = at.notna().to_numpy() & ~cancelled
-        if kind in ("acknowledged", "closed"):
-            at = at.where(~pd.Series(information, index=calls.index), calls["closed_at"])
-            has |= information
-        parts.append(pd.DataFrame({"row": rows[has], "seq": seq, "type": kind,
-                                   "at": at.to_numpy()[has], "reason": None}))
-    parts.append(pd.DataFrame({"row": rows[cancelled], "seq": 9, "type": "cancelled",
-                               "at": calls["closed_at"].to_numpy()[cancelled],
-                               "reason": calls["category"].astype(str).to_numpy()[cancelled]}))
-    events = pd.concat(parts, ignore_index=True).sort_values(["row", "seq"], kind="stable")
-    events["status"] = events["type"]
-    events["from_status"] = events.groupby("row")["status"].shift(1)
-    return events.reset_index(drop=True)
+    return history_load.load_history(calls, engine, boundaries=boundaries, progress=progress,
+                                     chunk=chunk or history_load.LOAD_CHUNK)
 
 
 def prepare_history(calls: pd.DataFrame, boundary_set: str, areas: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows of ``calls`` and ``call_events`` for a generated history (columns
-    :data:`CALL_COLUMNS` and :data:`EVENT_COLUMNS`).
+    """Rows of ``calls`` and ``call_events`` for a history (see
+    :func:`api.db.history_load.prepare_history`)."""
+    from api.db.history_load import prepare_history as prepare  # noqa: PLC0415
 
-    A call's id is the UUID5 of its Idempotency-Key (the key ``synth replay`` sends), so
-    loading a file twice, or loading what was replayed, finds the same calls. Each event
-    carries the call as it stood after it (the wire form the feeds replay), built with
-    the call service's own schema; the request hash is the service's, so a later replay
-    of the same call is recognised as the same request.
-    """
-    import uuid  # noqa: PLC0415
-
-    import msgspec  # noqa: PLC0415
-    import numpy as np  # noqa: PLC0415
-    import pandas as pd  # noqa: PLC0415
-
-    from api.domain.calls.categories import Categories  # noqa: PLC0415
-    from api.domain.calls.lifecycle import allowed_events  # noqa: PLC0415
-    from api.domain.calls.schemas import Call, CallCreate  # noqa: PLC0415
-    from api.domain.calls.services import H3_RES as DUPLICATE_CELL_RES  # noqa: PLC0415
-    from api.domain.calls.services import _request_hash  # noqa: PLC0415 -- one hash rule
-    from geo.h3cells import latlng_to_cells  # noqa: PLC0415
-    from geo.synth import idempotency_key  # noqa: PLC0415
-
-    categories = Categories()
-    events = _event_frame(calls)
-    last = events.groupby("row").agg(status=("status", "last"), updated_at=("at", "max"))
-    received = pd.to_datetime(calls["received_at"], utc=True)
-    keys, ids, hashes = [], [], []
-    columns = (calls["call_id"].tolist(), received.tolist(), calls["lat"].tolist(),
-               calls["lon"].tolist(), calls["category"].astype(str).tolist(),
-               calls["caller_phone"].tolist())
-    for call_id, at, lat, lon, category, phone in zip(*columns, strict=True):
-        key = idempotency_key(int(call_id), at, float(lat), float(lon), category)
-        keys.append(key)
-        ids.append(uuid.uuid5(LOAD_NAMESPACE, key))
-        body = CallCreate(lat=float(lat), lon=float(lon), category=category,
-                          caller_phone=phone if isinstance(phone, str) and phone else None)
-        hashes.append(_request_hash(body, at.to_pydatetime()))
-    del columns
-    codes = {level: calls[f"{level}_code"].astype(str).tolist()
-             for level in ("station", "tehsil", "district", "region")}
-    rows = pd.DataFrame({
-        "id": ids, "idempotency_key": keys, "request_hash": hashes,
-        "status": last["status"].to_numpy(), "category": calls["category"].astype(str).to_numpy(),
-        "serious": calls["serious"].astype(bool).to_numpy(),
-        "lat": calls["lat"].to_numpy(dtype=float), "lon": calls["lon"].to_numpy(dtype=float),
-        "radius_m": None,
-        "caller_phone": calls["caller_phone"].to_numpy(), "description": None,
-        "received_at": received.to_numpy(), **{f"{k}_code": v for k, v in codes.items()},
-        "boundary_set": boundary_set, "method": LOAD_METHOD,
-        "out_of_coverage": calls["out_of_coverage"].astype(bool).to_numpy(), "distance_m": None,
-        "unstaffed": False, "created_by": LOAD_ACTOR, "created_at": received.to_numpy(),
-        "updated_at": pd.to_datetime(last["updated_at"], utc=True).to_numpy(),
-        # the call service's duplicate search reads the resolution-9 cell of every call
-        "h3_r9": latlng_to_cells(calls["lat"].to_numpy(dtype=float),
-                                 calls["lon"].to_numpy(dtype=float), DUPLICATE_CELL_RES).astype(np.int64),
-    })
-
-    encoder = msgspec.json.Encoder()
-    received_py = received.dt.to_pydatetime().tolist() if len(received) else []
-    labels = {code: categories.label(code) for code in set(rows["category"].tolist())}
-    names = {level: {code: areas.name(level, code) for code in set(values)}
-             for level, values in codes.items()}
-    received_allowed = list(allowed_events("received"))
-    base = [
-        Call(id=ident, status="received", category=category, category_label=labels[category],
-             serious=serious, lat=lat, lon=lon, radius_m=None, received_at=when, created_at=when,
-             updated_at=when, station_code=station, station_name=names["station"][station],
-             tehsil_code=tehsil, tehsil_name=names["tehsil"][tehsil], district_code=district,
-             district_name=names["district"][district], region_code=region,
-             region_name=names["region"][region], method=LOAD_METHOD, out_of_coverage=outside,
-             distance_m=None, sho_on_duty=None, unstaffed=False, duplicate_of=None,
-             allowed_events=received_allowed,
-             caller_phone=phone if isinstance(phone, str) and phone else None)
-        for ident, category, serious, lat, lon, when, station, tehsil, district, region, outside, phone
-        in zip(ids, rows["category"].tolist(), rows["serious"].tolist(), rows["lat"].tolist(),
-               rows["lon"].tolist(), received_py, codes["station"], codes["tehsil"],
-               codes["district"], codes["region"], rows["out_of_coverage"].tolist(),
-               calls["caller_phone"].tolist(), strict=True)
-    ]
-    at = pd.to_datetime(events["at"], utc=True)
-    allowed = {status: list(allowed_events(status)) for status in set(events["status"].tolist())}
-    snapshots = [
-        encoder.encode(msgspec.structs.replace(base[r], status=s, updated_at=t,
-                                               allowed_events=allowed[s])).decode()
-        for r, s, t in zip(events["row"].tolist(), events["status"].tolist(),
-                           at.dt.to_pydatetime().tolist(), strict=True)
-    ]
-    row_index = events["row"].to_numpy()
-    trail = pd.DataFrame({
-        "call_id": [ids[r] for r in row_index], "type": events["type"].to_numpy(), "at": at.to_numpy(),
-        "recorded_at": at.to_numpy(), "from_status": events["from_status"].to_numpy(),
-        "status": events["status"].to_numpy(),
-        **{f"{k}_code": [v[r] for r in row_index] for k, v in codes.items()},
-        "reason": events["reason"].to_numpy(), "actor": LOAD_ACTOR, "role": LOAD_ROLE,
-        "snapshot": snapshots, "seq": events["seq"].to_numpy(),
-    })
-    return rows, trail
-
-
-def _copy_frame(cursor: Any, table: str, frame: pd.DataFrame) -> None:
-    """``COPY table (columns) FROM STDIN`` as CSV written by Arrow (no per-row Python).
-
-    Arrow writes nulls as empty unquoted fields (NULL to PostgreSQL) and strings quoted
-    (an empty string stays empty), timestamps in ISO 8601 with their zone.
-    """
-    import io  # noqa: PLC0415
-
-    import pyarrow as pa  # noqa: PLC0415
-    from pyarrow import csv  # noqa: PLC0415
-
-    frame = frame.copy()
-    for name in ("id", "call_id"):
-        if name in frame.columns:
-            frame[name] = frame[name].astype(str)
-    buffer = io.BytesIO()
-    csv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), buffer,
-                  csv.WriteOptions(include_header=False))
-    columns = ", ".join(frame.columns)
-    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)") as copy:
-        copy.write(buffer.getvalue())
-
-
-def _load_postgres(engine: Any, chunks: Any, report: LoadReport, update: Any) -> None:
-    """Stage every chunk with COPY, then insert the new calls and only their events, in
-    one transaction (``ON CONFLICT DO NOTHING`` on the keys: a second load adds nothing)."""
-    call_cols = ", ".join(CALL_COLUMNS)
-    event_cols = ", ".join(EVENT_COLUMNS)
-    raw = engine.raw_connection()
-    try:
-        conn = raw.driver_connection
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE TEMP TABLE _load_calls ON COMMIT DROP AS SELECT {call_cols} "
-                        "FROM calls WITH NO DATA")
-            cur.execute(f"CREATE TEMP TABLE _load_events ON COMMIT DROP AS SELECT {event_cols} "
-                        "FROM call_events WITH NO DATA")
-            cur.execute("ALTER TABLE _load_events ADD COLUMN seq integer")
-            cur.execute("CREATE TEMP TABLE _load_new (id uuid PRIMARY KEY) ON COMMIT DROP")
-            for rows, trail, fraction in chunks:
-                _copy_frame(cur, "_load_calls", rows[list(CALL_COLUMNS)])
-                _copy_frame(cur, "_load_events", trail[[*EVENT_COLUMNS, "seq"]])
-                update(f"copied {fraction:.0%}", 0.8 * fraction)
-            update("inserting calls", 0.82)
-            cur.execute("ANALYZE _load_calls")
-            cur.execute("ANALYZE _load_events")
-            cur.execute(
-                f"WITH ins AS (INSERT INTO calls ({call_cols}, geom) SELECT {call_cols}, "
-                "ST_SetSRID(ST_MakePoint(lon, lat), 4326) FROM _load_calls "
-                "ON CONFLICT DO NOTHING RETURNING id) INSERT INTO _load_new SELECT id FROM ins")
-            report.inserted = cur.rowcount
-            cur.execute("ANALYZE _load_new")
-            update("inserting events", 0.9)
-            cur.execute(
-                f"INSERT INTO call_events ({event_cols}) SELECT {', '.join('e.' + c for c in EVENT_COLUMNS)} "
-                "FROM _load_events e JOIN _load_new n ON n.id = e.call_id ORDER BY e.at, e.call_id, e.seq")
-            report.events = cur.rowcount
-            cur.execute("ANALYZE calls")
-        conn.commit()
-    except BaseException:
-        raw.driver_connection.rollback()
-        raise
-    finally:
-        raw.close()
-
-
-def _load_sqlite(engine: Any, chunks: Any, report: LoadReport, update: Any) -> None:
-    """Insert chunk by chunk with ``executemany`` in one ``IMMEDIATE`` transaction; calls
-    already present (by id or key) are left as they are, and so are their events."""
-    from sqlalchemy import select  # noqa: PLC0415
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert  # noqa: PLC0415
-
-    from api.db.call_models import CallEventRecord, CallRecord  # noqa: PLC0415
-    from api.db.engine import SQLITE_BEGIN_OPTION  # noqa: PLC0415
-
-    calls_table: Any = CallRecord.__table__
-    events_table: Any = CallEventRecord.__table__
-    with engine.connect().execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"}) as conn, conn.begin():
-        for rows, trail, fraction in chunks:
-            new_rows = []
-            for start in range(0, len(rows), SQLITE_BATCH):
-                batch = rows.iloc[start:start + SQLITE_BATCH]
-                present = set(conn.execute(select(calls_table.c.id).where(
-                    calls_table.c.id.in_(batch["id"].tolist()))).scalars())
-                present |= set(conn.execute(select(calls_table.c.id).where(
-                    calls_table.c.idempotency_key.in_(batch["idempotency_key"].tolist()))).scalars())
-                fresh = batch[~batch["id"].isin(present)]
-                if fresh.empty:
-                    continue
-                records = fresh.to_dict("records")
-                for record, lat, lon in zip(records, fresh["lat"].tolist(), fresh["lon"].tolist(),
-                                            strict=True):
-                    record["geom"] = f"SRID=4326;POINT({lon!r} {lat!r})"
-                    for name in ("received_at", "created_at", "updated_at"):
-                        record[name] = record[name].to_pydatetime()
-                conn.execute(sqlite_insert(calls_table).on_conflict_do_nothing(), records)
-                new_rows.append(fresh["id"])
-            if new_rows:
-                new_ids = set().union(*(set(s.tolist()) for s in new_rows))
-                events = trail[trail["call_id"].isin(new_ids)].sort_values(["at", "seq"], kind="stable")
-                records = events[list(EVENT_COLUMNS)].to_dict("records")
-                for record in records:
-                    for name in ("at", "recorded_at"):
-                        record[name] = record[name].to_pydatetime()
-                    for name in ("from_status", "reason"):
-                        if not isinstance(record[name], str):
-                            record[name] = None
-                for start in range(0, len(records), SQLITE_BATCH):
-                    conn.execute(events_table.insert(), records[start:start + SQLITE_BATCH])
-                report.inserted += len(new_ids)
-                report.events += len(records)
-            update(f"inserted {fraction:.0%}", fraction)
-
-
-def load_history(calls: pd.DataFrame, engine: Any, *, boundaries: Any = None,
-                 progress: Any = None, chunk: int = LOAD_CHUNK) -> LoadReport:
-    """Write a generated history into ``calls`` and ``call_events`` of ``engine``'s database.
-
-    PostgreSQL: COPY into temporary tables, then one ``INSERT … SELECT … ON CONFLICT DO
-    NOTHING`` (seconds for a month at full scale). SQLite: ``executemany`` in batches.
-    Both in a single transaction, so a failed load leaves nothing behind, and both
-    idempotent on the call ids. The caller migrates the database first.
-    """
-    from api.domain.stations.areas import Areas  # noqa: PLC0415
-    from jurisdictions.catalog import punjab_boundary_set  # noqa: PLC0415
-
-    began = time.perf_counter()
-    update = progress or (lambda _step, _fraction: None)
-    boundaries = boundaries or punjab_boundary_set()
-    areas = Areas(boundaries)
-    calls = calls.sort_values(["received_at", "call_id"], kind="stable").reset_index(drop=True)
-    report = LoadReport(backend=engine.dialect.name, calls_in_file=len(calls))
-
-    def chunks() -> Any:
-        for start in range(0, len(calls), chunk):
-            part = calls.iloc[start:start + chunk]
-            rows, trail = prepare_history(part, str(boundaries.version), areas)
-            yield rows, trail, min(1.0, (start + len(part)) / max(len(calls), 1))
-
-    if engine.dialect.name == "postgresql":
-        _load_postgres(engine, chunks(), report, update)
-    else:
-        _load_sqlite(engine, chunks(), report, update)
-    report.already_present = report.calls_in_file - report.inserted
-    report.elapsed_s = time.perf_counter() - began
-    update("done", 1.0)
-    return report
+    return prepare(calls, boundary_set, areas)
 
 
 LOAD_COLUMNS = ("call_id", "received_at", "lat", "lon", "category", "serious", "caller_phone",
@@ -641,5 +338,6 @@ def load(
     rate = report.calls_in_file / report.elapsed_s if report.elapsed_s > 0 else 0.0
     console.print(
         f"{report.inserted:,} calls and {report.events:,} events written, "
-        f"{report.already_present:,} already present ({report.backend}); "
-        f"{report.elapsed_s:.1f} s, {rate:,.0f} calls/s")
+        f"{report.already_present:,} already present ({report.backend}"
+        + ("; indexes built after the copy" if report.rebuilt_indexes else "")
+        + f"); {report.elapsed_s:.1f} s, {rate:,.0f} calls/s")

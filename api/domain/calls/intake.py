@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from functools import cache
@@ -107,15 +107,18 @@ def take_statement() -> TextualSelect:
     event column as ``event_<name>`` (but ``id``, ``call_id``, ``snapshot``), the audit
     entry as ``audit_<name>`` (its ``detail`` as JSON text, without ``duplicate_of``), the
     snapshot as ``snap_head`` + the link + ``snap_tail``, the duplicate search
-    (``search``, ``c0`` … ``c18``, ``since``, ``until``, ``open``, ``related``, ``radius``,
+    (``search``, ``cells``, ``since``, ``until``, ``open``, ``related``, ``radius``,
     ``earth_r``) and the predicted shift (``call_sho_*``). Answers exactly one row: ``ok``
     (the prediction held), ``event_id`` (``NULL`` when nothing was written) and
     ``duplicate_of``.
 
-    Safe as a generic (cached) plan: the calls of the H3 disk in the time window are
-    materialised before they are sorted and cut to 500, so the planner never weighs
-    walking the whole window in ``(received_at, id)`` order (which a generic plan, blind
-    to the window's size, found cheap and took 9 ms over).
+    Safe as a generic (cached) plan, even one made while ``calls`` was nearly empty: each
+    cell of the disk (``cells``, an array) is one range of the ``(h3_r9, received_at)``
+    index, asked as row comparisons that no other index can serve, and the candidates
+    are materialised before they are sorted and cut to 500. A plan free to choose took
+    the ``(received_at, id)`` index and walked the whole time window, which grows with
+    every call (9 ms and more). The intake's connections also turn sequential scans off
+    (see :mod:`api.domain.calls.wiring`), for the same reason.
     """
     call_columns = _columns(_CALLS, _CALL_COMPUTED)
     event_columns = _columns(_EVENTS, {"id", "call_id", "snapshot"})
@@ -123,13 +126,12 @@ def take_statement() -> TextualSelect:
     binds = [bindparam(f"call_{c.name}", type_=_wire(c)) for c in call_columns]
     binds += [bindparam(f"event_{c.name}", type_=_wire(c)) for c in event_columns]
     binds += [bindparam(f"audit_{c.name}", type_=_wire(c)) for c in audit_columns]
-    binds += [bindparam(f"c{i}", type_=BigInteger) for i in range(DISK_CELLS)]
+    binds += [bindparam("cells", type_=ARRAY(BigInteger))]
     binds += [bindparam("audit_detail", type_=String), bindparam("snap_head", type_=String),
               bindparam("snap_tail", type_=String), bindparam("search", type_=Boolean),
               bindparam("since", type_=_TIME), bindparam("until", type_=_TIME),
               bindparam("open", type_=ARRAY(String)), bindparam("related", type_=ARRAY(String)),
               bindparam("radius", type_=Double), bindparam("earth_r", type_=Double)]
-    cells = ", ".join(f":c{i}" for i in range(DISK_CELLS))
     distance = haversine_sql(":call_lat", ":call_lon", "cand.lat", "cand.lon", ":earth_r")
     shift_matches = " AND ".join(
         f"{column} IS NOT DISTINCT FROM :call_{bound}"
@@ -148,9 +150,10 @@ WITH duty AS (
 guard AS (
     SELECT coalesce((SELECT {shift_matches} FROM duty), :call_sho_shift_id IS NULL) AS ok),
 disk AS MATERIALIZED (
-    SELECT id, duplicate_of, received_at, lat, lon, category, status FROM calls
-    WHERE :search AND h3_r9 IN ({cells})
-      AND received_at >= :since AND received_at <= :until),
+    SELECT near_cell.* FROM unnest(:cells) AS cell(h3) CROSS JOIN LATERAL (
+        SELECT id, duplicate_of, received_at, lat, lon, category, status FROM calls
+        WHERE :search AND (h3_r9, received_at) >= (cell.h3, :since)
+          AND (h3_r9, received_at) <= (cell.h3, :until)) AS near_cell),
 cand AS (
     SELECT * FROM disk ORDER BY received_at, id LIMIT {MAX_CANDIDATES}),
 near AS (
@@ -184,9 +187,6 @@ SELECT (SELECT ok FROM guard) AS ok, (SELECT id FROM new_event) AS event_id,
         ok=Boolean, event_id=BigInteger, duplicate_of=PG_UUID(as_uuid=True))
 
 
-def disk_params(cells: Sequence[int]) -> dict[str, int]:
-    """``c0`` … ``c18`` from an H3 disk (repeated cyclically if it has fewer cells)."""
-    return {f"c{i}": cells[i % len(cells)] for i in range(DISK_CELLS)}
 
 
 class Taken(NamedTuple):

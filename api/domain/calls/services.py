@@ -48,7 +48,6 @@ from api.domain.calls.intake import (
     EARTH_RADIUS_M,
     DutyCache,
     OneStatement,
-    disk_params,
 )
 from api.domain.calls.lifecycle import OPEN_STATUSES, allowed_events, next_status
 from api.domain.calls.schemas import Call, CallCreate, CallEvent, CallPage, EventCreate, OnDuty
@@ -562,7 +561,7 @@ class CallIntake(CallWriting):
         search = category.links_duplicates
         window = ctx.duplicate_window
         fixed: dict[str, Any] = {
-            **disk_params(h3_int.grid_disk(values["h3_r9"], DUPLICATE_RING)),
+            "cells": h3_int.grid_disk(values["h3_r9"], DUPLICATE_RING),
             "search": search, "since": received_at - window, "until": received_at + window,
             "open": list(OPEN_STATUSES),
             "related": list(ctx.categories.related(category.code)) if search else [],

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Protocol
 
 from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.memory import MemoryChannelsBackend
@@ -37,7 +39,36 @@ def path_channels(*paths: Mapping[str, str | None]) -> list[str]:
     return list(names)
 
 
-def build_channels_plugin(redis_url: str | None) -> ChannelsPlugin:
+class Producer(Protocol):
+    """Something that publishes on its own (not in answer to a request)."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class ServiceChannels(ChannelsPlugin):
+    """The channels plugin, which also starts its producers once the bus is up and stops
+    them before it goes down (its lifespan is the app's last to start, first to end, so a
+    producer started by another lifespan would publish into a bus not yet or no longer
+    there)."""
+
+    producers: list[Producer]
+
+    async def __aenter__(self) -> ServiceChannels:
+        await super().__aenter__()
+        for producer in getattr(self, "producers", ()):
+            producer.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc_val: BaseException | None, exc_tb: TracebackType | None) -> None:
+        for producer in reversed(getattr(self, "producers", ())):
+            await producer.stop()
+        await super().__aexit__(exc_type, exc_val, exc_tb)
+
+
+def build_channels_plugin(redis_url: str | None) -> ServiceChannels:
     """Redis pub/sub when ``redis_url`` is given, else an in-process backend."""
     if redis_url:
         from litestar.channels.backends.redis import RedisChannelsPubSubBackend  # noqa: PLC0415
@@ -45,10 +76,15 @@ def build_channels_plugin(redis_url: str | None) -> ChannelsPlugin:
 
         backend = RedisChannelsPubSubBackend(redis=Redis.from_url(redis_url),
                                              key_prefix="SAFECITY_CHANNELS")
-        return ChannelsPlugin(backend=backend, arbitrary_channels_allowed=True,
-                              subscriber_max_backlog=10_000, subscriber_backlog_strategy="dropleft")
-    return ChannelsPlugin(backend=MemoryChannelsBackend(), arbitrary_channels_allowed=True,
-                          subscriber_max_backlog=10_000, subscriber_backlog_strategy="dropleft")
+        plugin = ServiceChannels(backend=backend, arbitrary_channels_allowed=True,
+                                 subscriber_max_backlog=10_000,
+                                 subscriber_backlog_strategy="dropleft")
+    else:
+        plugin = ServiceChannels(backend=MemoryChannelsBackend(), arbitrary_channels_allowed=True,
+                                 subscriber_max_backlog=10_000,
+                                 subscriber_backlog_strategy="dropleft")
+    plugin.producers = []
+    return plugin
 
 
 class FeedPublisher:

@@ -16,9 +16,12 @@ are driven by the same closed-loop client over 32 keep-alive connections:
 Each configuration sends at most ``--requests`` requests in at most ``--seconds`` seconds
 after a warm-up; every body is a fresh call (own ``Idempotency-Key``) at a point inside
 a station. Prints req/s, p50/p99 and the ratio calls ÷ bare; ``--json`` also writes
-``ratio_one_worker`` and ``p99_ms_one_worker``. The client is a minimal HTTP/1.1
-keep-alive loop, so it costs far less than the servers it measures; all of it shares
-this machine's cores, which the table reports.
+``ratio_one_worker`` and ``p99_ms_one_worker``. The service's alert engine evaluates every
+new call shortly after it is taken; so that a fast intake cannot hide work left undone,
+each service run also reports how many calls were still waiting for their first
+evaluation when the load stopped, and how long the engine took to finish them. The
+client is a minimal HTTP/1.1 keep-alive loop, so it costs far less than the servers it
+measures; all of it shares this machine's cores, which the table reports.
 """
 
 from __future__ import annotations
@@ -157,6 +160,36 @@ def measure(port: int, requests: list[bytes], warmup: list[bytes], seconds: floa
     return asyncio.run(drive(port, requests, seconds))
 
 
+@dataclass
+class Backlog:
+    """Calls the alert engine had not evaluated yet when the load stopped."""
+
+    waiting: int
+    drained_s: float | None
+    """Seconds until none was left (``None``: still some after ``ALERT_DRAIN_S``)."""
+
+
+ALERT_DRAIN_S = 120.0
+
+
+def alert_backlog(url: str) -> Backlog:
+    """Calls never evaluated (``next_alert_at`` is their ``received_at`` until the engine
+    first looks at them) right now, then the time until there are none."""
+    import psycopg  # noqa: PLC0415
+
+    query = "SELECT count(*) FROM calls WHERE next_alert_at = received_at"
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(query).fetchone()
+        waiting = int(row[0]) if row else 0
+        left = waiting
+        while left and time.perf_counter() - started < ALERT_DRAIN_S:
+            time.sleep(0.1)
+            row = conn.execute(query).fetchone()
+            left = int(row[0]) if row else 0
+    return Backlog(waiting, None if left else time.perf_counter() - started)
+
+
 # ------------------------------------------------------------------ main
 PG_SOCKET_DIR = Path("/var/run/postgresql")
 
@@ -196,6 +229,7 @@ def main() -> None:
     token = mint_token(SECRET, "call_taker", "PK6", "province", subject="bench")
     points = station_points()
     results: dict[str, Result] = {}
+    backlogs: dict[str, Backlog] = {}
     with scratch_database("bench_service") as url:
         console.print("loading the boundary set into a scratch PostGIS database …")
         load_boundaries_into(url)
@@ -212,12 +246,20 @@ def main() -> None:
                 requests = make_requests(args.requests, points, token, seed * 2)
                 warmup = make_requests(WARMUP, points, token, seed * 2 + 1)
                 result = measure(served.port, requests, warmup, args.seconds)
+                if name == "calls":
+                    backlogs[f"{name}_{workers}"] = backlog = alert_backlog(url)
             finally:
                 served.stop()
             results[f"{name}_{workers}"] = result
             console.print(f"  {result.ok:,}/{result.sent:,} ok in {result.seconds:.1f} s: "
                           f"{result.rate:,.0f} req/s, p50 {result.percentile(50):.1f} ms, "
                           f"p99 {result.percentile(99):.1f} ms, statuses {result.statuses}")
+            if name == "calls":
+                drained = (f"all evaluated {backlog.drained_s:.1f} s later"
+                           if backlog.drained_s is not None else
+                           f"NOT all evaluated {ALERT_DRAIN_S:.0f} s later")
+                console.print(f"  alert engine: {backlog.waiting:,} calls not yet evaluated "
+                              f"when the load stopped; {drained}")
         import psycopg  # noqa: PLC0415
 
         with psycopg.connect(url) as conn:
@@ -247,6 +289,8 @@ def main() -> None:
         "rates": {k: r.rate for k, r in results.items()},
         "statuses": {k: {str(s): n for s, n in r.statuses.items()} for k, r in results.items()},
         "calls_stored": stored[0] if stored else 0, "calls_expected": expected,
+        "alert_backlog": {k: {"waiting_at_end": b.waiting, "drained_s": b.drained_s}
+                          for k, b in backlogs.items()},
     }
     write_json(args.json, payload)
 

@@ -284,7 +284,7 @@ class AlertEngine:
                      batch: int, report: TickReport) -> int:
         due = (select(CallRecord.id).where(CallRecord.next_alert_at <= now)
                .order_by(CallRecord.next_alert_at).limit(batch)
-               .with_for_update(skip_locked=True))
+               .with_for_update(skip_locked=True, key_share=True))
         ids = list((await conn.execute(due)).scalars())
         if not ids:
             return 0

@@ -203,6 +203,7 @@ def call_service_parts(settings: Settings) -> CallServiceParts:
                 yield
                 tasks.cancel_scope.cancel()
         finally:
+            gc.unfreeze()  # an app made again in this process (tests) starts from scratch
             if ticker is not None:
                 await ticker.stop()  # (stopped with the bus already, unless it failed)
                 channels.producers.remove(ticker)

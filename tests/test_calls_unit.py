@@ -3,6 +3,7 @@ duplicate search, request hashing, cursors, the feed envelope, roster checks, ch
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
@@ -162,3 +163,126 @@ def test_roster_checks() -> None:
         _checked([_shift(5, 5)])
     with pytest.raises(UnprocessableError, match="more than 48"):
         _checked([_shift(0, 49)])
+
+
+# ---------------------------------------------------------------------- intake: group commit
+class _FakeDriver:
+    """Stands in for an asyncpg connection: answers the intake statement per call, and
+    fails a whole batch (as one transaction would) when it holds a poisoned call."""
+
+    def __init__(self, key_at: int) -> None:
+        self.key_at = key_at
+        self.batches: list[int] = []
+        self.failed: list[int] = []
+
+    def _row(self, args: tuple[object, ...]) -> dict[str, object]:
+        if args[self.key_at] == "poison":
+            raise ValueError("this call cannot be written")
+        return {"ok": True, "event_id": len(self.batches), "duplicate_of": None}
+
+    async def fetchrow(self, _sql: str, *args: object) -> dict[str, object]:
+        await asyncio.sleep(0.01)
+        self.batches.append(1)
+        return self._row(args)
+
+    async def fetchmany(self, _sql: str, batch: list[tuple[object, ...]]
+                        ) -> list[dict[str, object]]:
+        await asyncio.sleep(0.01)
+        try:
+            rows = [self._row(args) for args in batch]  # any failure fails them all
+        except ValueError:
+            self.failed.append(len(batch))
+            raise
+        self.batches.append(len(batch))
+        return rows
+
+
+def test_group_commit_batches_waiting_calls_and_isolates_a_failing_one() -> None:
+    from contextlib import asynccontextmanager
+    from types import SimpleNamespace
+
+    from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+
+    from api.domain.calls.intake import OneStatement
+
+    class Writer(OneStatement):
+        @asynccontextmanager
+        async def connection(self):  # type: ignore[no-untyped-def]
+            yield driver
+
+    writer = Writer(SimpleNamespace(dialect=asyncpg_dialect()), writers=1)  # type: ignore[arg-type]
+    driver = _FakeDriver(writer.names.index("call_idempotency_key"))
+
+    async def take(key: str) -> object:
+        params = dict.fromkeys(writer.names)
+        params["call_idempotency_key"] = key
+        try:
+            return await writer.take(params)
+        except ValueError as exc:
+            return exc
+
+    async def burst() -> list[object]:
+        keys = [f"k{i}" for i in range(12)]
+        keys[7] = "poison"
+        return await asyncio.gather(*(take(key) for key in keys))
+
+    answers = asyncio.run(burst())
+    assert isinstance(answers[7], ValueError)  # the bad call fails alone
+    assert all(getattr(a, "ok", False) for i, a in enumerate(answers) if i != 7)
+    # all twelve were queued before the writer ran: one batch, which failed on the
+    # poisoned call (nothing written) and was retried one call at a time
+    assert driver.failed == [12]
+    assert driver.batches == [1] * 12
+    assert writer.batches == 11
+    assert writer.written == 11
+
+    async def two_waves() -> None:
+        first = [asyncio.ensure_future(take(f"a{i}")) for i in range(3)]
+        await asyncio.sleep(0.002)  # the first batch is in flight: these queue behind it
+        second = [asyncio.ensure_future(take(f"b{i}")) for i in range(5)]
+        await asyncio.gather(*first, *second)
+
+    driver.batches.clear()
+    asyncio.run(two_waves())
+    assert driver.batches == [3, 5]
+
+
+# ---------------------------------------------------------------------- intake: on-duty guesses
+def test_duty_cache_guesses_reads_and_forgets() -> None:
+    from api.domain.calls.intake import DutyCache
+    from api.domain.stations.services import DutyShift
+
+    now = datetime(2025, 6, 1, 12, tzinfo=UTC)
+    day = DutyShift(1, "A", "Inspector", None, now - timedelta(hours=4), now + timedelta(hours=4))
+
+    class Rows:
+        def __init__(self) -> None:
+            self.queries: list[str] = []
+
+        async def fetch(self, sql: str, *args: object) -> list[tuple[object, ...]]:
+            self.queries.append("all" if "station_code =" not in sql else "one")
+            if "station_code =" in sql:
+                return [tuple(day)]
+            return [("S1", *day)]
+
+    async def scenario() -> None:
+        cache, rows = DutyCache(), Rows()
+        assert cache.predict("S1", now) == (False, None)
+        assert await cache.load(rows, "S1", now, now) == day  # the window around the clock
+        assert cache.predict("S1", now) == (True, day)
+        assert cache.predict("S2", now) == (True, None)  # read with it: nobody on duty
+        assert cache.predict("S1", now + timedelta(hours=5)) == (True, None)
+        assert cache.predict("S1", now + timedelta(days=2)) == (False, None)
+        cache.forget("S2")  # the database disagreed about S2
+        assert cache.predict("S2", now) == (False, None)
+        assert cache.predict("S1", now) == (True, day)
+        later = now - timedelta(days=30)  # a call reported long ago: its station's window
+        assert await cache.load(rows, "S1", later, now) == on_duty_or_none(day, later)
+        assert rows.queries == ["all", "one"]
+
+    asyncio.run(scenario())
+
+
+def on_duty_or_none(shift: object, at: datetime) -> object:
+    start, end = shift.starts_at, shift.ends_at  # type: ignore[attr-defined]
+    return shift if start <= at < end else None

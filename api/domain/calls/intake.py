@@ -17,6 +17,8 @@ depends on is decided inside the one statement that writes it:
 
 Still one statement (data-modifying CTEs), so still atomic and still durable at commit,
 and the ``ON CONFLICT (idempotency_key) DO NOTHING`` keeps deciding concurrent retries.
+:class:`OneStatement` runs it with group commit: calls that arrive while a write is in
+flight are sent together as one pipelined transaction.
 """
 
 from __future__ import annotations
@@ -185,8 +187,6 @@ SELECT (SELECT ok FROM guard) AS ok, (SELECT id FROM new_event) AS event_id,
 """
     return text(sql).bindparams(*binds).columns(
         ok=Boolean, event_id=BigInteger, duplicate_of=PG_UUID(as_uuid=True))
-
-
 
 
 class Taken(NamedTuple):

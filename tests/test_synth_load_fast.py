@@ -10,6 +10,9 @@ service's ``_request_hash`` for the keys, and the trail rules written out per ca
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -338,16 +341,18 @@ def test_postgis_snapshots_round_trip_through_as_call(fresh_postgis_url: str, hi
     from datetime import UTC
 
     from sqlalchemy.orm import Session
-    from typer.testing import CliRunner
 
-    from api.cli import app
     from api.db.call_models import CallRecord
 
     url = fresh_postgis_url
     path = tmp_path / "calls.parquet"
     history.to_parquet(path)
-    result = CliRunner().invoke(app, ["synth", "load", str(path)], env={"DATABASE_URL": url})
-    assert result.exit_code == 0, result.output
+    # in its own process: settings are read once per process (get_settings is cached), so
+    # an in-process runner would write wherever an earlier test pointed this process
+    done = subprocess.run([sys.executable, "-m", "api.cli", "synth", "load", str(path)],
+                          env={**os.environ, "DATABASE_URL": url}, capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
     engine = _engine(url)
     try:
         with psycopg.connect(url, autocommit=True) as conn:

@@ -79,6 +79,19 @@ def _without_token(request: Request[Any, Any, Any]) -> str:
     return request.url.path + (f"?{urlencode(kept)}" if kept else "")
 
 
+def token_to_cookie(request: Request[Any, Any, Any]) -> Response[Any] | None:
+    """For a map link carrying its token (already checked by :func:`provide_map_principal`):
+    a redirect to the same page without it that sets the token as a ``/maps``-only
+    HttpOnly cookie, so the token leaves the address bar and history. ``None`` otherwise."""
+    in_url = _url_token(request)
+    if not in_url:
+        return None
+    cookie = Cookie(key=MAP_COOKIE, value=in_url, path="/maps", httponly=True,
+                    samesite="lax", secure=request.url.scheme == "https")
+    return Redirect(_without_token(request), status_code=303, cookies=[cookie],
+                    headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+
+
 class MapController(Controller):
     """Map pages for RPOs and CPOs; every asset they load comes from this service."""
 
@@ -107,12 +120,9 @@ class MapController(Controller):
         """calls, response, hotspots or emerging as an HTML map (deck.gl, no internet needed)."""
         import anyio  # noqa: PLC0415
 
-        in_url = _url_token(request)
-        if in_url:  # valid (the principal was built from it): swap it for the cookie
-            cookie = Cookie(key=MAP_COOKIE, value=in_url, path="/maps", httponly=True,
-                            samesite="lax", secure=request.url.scheme == "https")
-            return Redirect(_without_token(request), status_code=303, cookies=[cookie],
-                            headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+        redirect = token_to_cookie(request)
+        if redirect is not None:
+            return redirect
         query = build_query(level=level, code=code, res=res, since=since, until=until,
                             category=category, serious=serious,
                             fdr=fdr if fdr is not None else kind == "emerging", k=k, step=step,

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from api.domain.maps.services import ATTRIBUTION, _outlines, _view, offline_html
+from api.domain.maps.services import ATTRIBUTION, offline_html, outlined_deck_html
 from geo.aggregate import LOCAL_TZ
 from jurisdictions.boundaries import BoundarySet
 
@@ -99,17 +99,7 @@ def plan_map_page(plan: dict[str, Any], sites: dict[str, Any], demand: pd.DataFr
     cells = demand_layer_data(demand)
     points = site_layer_data(sites)
     area = _area(boundaries, str(plan["tehsil_code"]), demand, points)
-    west, south, east, north = area.bounds
-    tolerance = max(east - west, north - south) / 2000
-    layers = [
-        pdk.Layer("GeoJsonLayer", _outlines(boundaries, "tehsil", area, tolerance), id="tehsils",
-                  stroked=True, filled=False, get_line_color=[120, 120, 120, 160], get_line_width=0,
-                  line_width_min_pixels=1, pickable=False),
-        pdk.Layer("H3HexagonLayer", cells, id="demand", get_hexagon="h3", get_fill_color="color",
-                  stroked=False, extruded=False, filled=True, pickable=True),
-        pdk.Layer("GeoJsonLayer", _outlines(boundaries, "district", area, tolerance), id="districts",
-                  stroked=True, filled=False, get_line_color=[40, 40, 40, 220], get_line_width=0,
-                  line_width_min_pixels=2, pickable=False),
+    overlays = [
         pdk.Layer("ScatterplotLayer", points, id="coverage", get_position=["lon", "lat"],
                   get_radius=radius, get_fill_color="disk",  # radius in metres (the default)
                   get_line_color="color", stroked=True, filled=True, line_width_min_pixels=1,
@@ -118,11 +108,7 @@ def plan_map_page(plan: dict[str, Any], sites: dict[str, Any], demand: pd.DataFr
                   radius_min_pixels=4, get_fill_color="color", get_line_color=[255, 255, 255],
                   stroked=True, line_width_min_pixels=1, pickable=True),
     ]
-    deck = pdk.Deck(layers=layers, initial_view_state=pdk.ViewState(**_view(area.bounds)),
-                    map_provider=None, map_style=None,
-                    tooltip={"html": "{tip}", "style": {"fontSize": "12px"}})
-    page = deck.to_html(as_string=True, offline=False, notebook_display=False,
-                        css_background_color="#f3f1ec")
+    page = outlined_deck_html(boundaries, area, cells, "demand", overlays)
     return offline_html(page, _overlay(plan, summary, radius))
 
 

@@ -212,28 +212,40 @@ def map_page(result: CellResult, boundaries: BoundarySet, area: Any) -> str:
     import pydeck as pdk  # noqa: PLC0415
 
     cells, legend = cell_layer_data(result)
+    stations = pdk.Layer("ScatterplotLayer", _stations(boundaries, area), id="stations",
+                         get_position=["lon", "lat"], get_radius=1, radius_min_pixels=3,
+                         get_fill_color=[30, 30, 30, 200], get_line_color=[255, 255, 255],
+                         stroked=True, line_width_min_pixels=1, pickable=True)
+    page = outlined_deck_html(boundaries, area, cells, "cells", [stations])
+    return offline_html(page, _overlay(result, legend))
+
+
+def outlined_deck_html(boundaries: BoundarySet, area: Any, cells: Any, cells_id: str,
+                       overlays: list[Any]) -> str:
+    """deck.gl HTML framed on ``area``: tehsil outlines, the H3 cells (``h3``, ``color``,
+    ``tip`` columns), district outlines, then ``overlays`` — the plain base that stands in
+    for map tiles on a closed network (pass the result to :func:`offline_html`)."""
+    import pydeck as pdk  # noqa: PLC0415
+
     west, south, east, north = area.bounds
     tolerance = max(east - west, north - south) / 2000
     layers = [
         pdk.Layer("GeoJsonLayer", _outlines(boundaries, "tehsil", area, tolerance), id="tehsils",
                   stroked=True, filled=False, get_line_color=[120, 120, 120, 160], get_line_width=0,
                   line_width_min_pixels=1, pickable=False),
-        pdk.Layer("H3HexagonLayer", cells, id="cells", get_hexagon="h3", get_fill_color="color",
+        pdk.Layer("H3HexagonLayer", cells, id=cells_id, get_hexagon="h3", get_fill_color="color",
                   stroked=False, extruded=False, filled=True, pickable=True),
         pdk.Layer("GeoJsonLayer", _outlines(boundaries, "district", area, tolerance), id="districts",
                   stroked=True, filled=False, get_line_color=[40, 40, 40, 220], get_line_width=0,
                   line_width_min_pixels=2, pickable=False),
-        pdk.Layer("ScatterplotLayer", _stations(boundaries, area), id="stations",
-                  get_position=["lon", "lat"], get_radius=1, radius_min_pixels=3,
-                  get_fill_color=[30, 30, 30, 200], get_line_color=[255, 255, 255], stroked=True,
-                  line_width_min_pixels=1, pickable=True),
+        *overlays,
     ]
     deck = pdk.Deck(layers=layers, initial_view_state=pdk.ViewState(**_view(area.bounds)),
                     map_provider=None, map_style=None,
                     tooltip={"html": "{tip}", "style": {"fontSize": "12px"}})
-    page = deck.to_html(as_string=True, offline=False, notebook_display=False,
-                        css_background_color="#f3f1ec")
-    return offline_html(page, _overlay(result, legend))
+    page: str = deck.to_html(as_string=True, offline=False, notebook_display=False,
+                             css_background_color="#f3f1ec")
+    return page
 
 
 def _overlay(result: CellResult, legend: list[tuple[list[int], str]]) -> str:

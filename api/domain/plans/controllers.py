@@ -7,14 +7,12 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import Cookie
 from litestar.di import Provide
 from litestar.params import Parameter
-from litestar.response import Redirect
 
 from api.auth import Principal
 from api.domain.calls.deps import provide_principal
-from api.domain.maps.controllers import MAP_COOKIE, _url_token, _without_token, provide_map_principal
+from api.domain.maps.controllers import provide_map_principal, token_to_cookie
 from api.domain.plans.deps import provide_plans
 from api.domain.plans.schemas import Plan, PlanAccepted, PlanCreate
 from api.domain.plans.services import PlanService
@@ -80,12 +78,9 @@ class PlanMapController(Controller):
 
         from api.domain.maps.plans import plan_map_page  # noqa: PLC0415
 
-        in_url = _url_token(request)
-        if in_url:  # valid (the principal was built from it): swap it for the cookie
-            cookie = Cookie(key=MAP_COOKIE, value=in_url, path="/maps", httponly=True,
-                            samesite="lax", secure=request.url.scheme == "https")
-            return Redirect(_without_token(request), status_code=303, cookies=[cookie],
-                            headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+        redirect = token_to_cookie(request)
+        if redirect is not None:
+            return redirect
         row, sites, demand = await plans.map_data(plan_id, principal)
         boundaries = plans.boundaries
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,7 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.db.call_models import CallEventRecord, CallRecord
 from api.domain.analytics.schemas import KINDS, AreaInfo, CellQuery, CellResult, ResultMeta
-from api.errors import BadInputError, NotFoundError, UnprocessableError
+from api.domain.calls.times import plausible
+from api.errors import AppError, BadInputError, NotFoundError, UnprocessableError
 from geo.aggregate import (
     AREA_LEVELS,
     LOCAL_TZ,
@@ -280,17 +281,19 @@ def _area_km2(geometry: Any) -> float:
     return abs(area) / 1e6
 
 
-def parse_time(value: str | None, name: str) -> datetime | None:
-    """An ISO 8601 date or date-time; naive values are Pakistan time. 400 when unreadable."""
+def parse_time(value: str | None, name: str, *,
+               unreadable: type[AppError] = BadInputError) -> datetime | None:
+    """An ISO 8601 date or date-time in UTC; naive values are Pakistan time. ``unreadable``
+    (400 by default) when it does not parse, 422 outside 2000–2100."""
     if value is None or not value.strip():
         return None
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError as exc:
-        raise BadInputError(f"{name}: {value!r} is not an ISO 8601 date or date-time") from exc
+        raise unreadable(f"{name}: {value!r} is not an ISO 8601 date or date-time") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo(LOCAL_TZ))
-    return parsed.astimezone(UTC)
+    return plausible(parsed, name)
 
 
 def parse_categories(values: list[str] | None) -> tuple[str, ...] | None:

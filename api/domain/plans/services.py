@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
-from zoneinfo import ZoneInfo
 
 import anyio
 import numpy as np
@@ -44,8 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api.auth import Principal
 from api.db.plan_models import UNFINISHED, PlanRecord
 from api.domain.analytics.schemas import CellQuery
-from api.domain.analytics.services import CallHistoryRepository
-from api.domain.calls.times import plausible
+from api.domain.analytics.services import CallHistoryRepository, parse_time
 from api.domain.plans.planner import (
     STAGES,
     PlanOptionError,
@@ -62,7 +60,6 @@ from api.errors import (
     UnavailableError,
     UnprocessableError,
 )
-from geo.aggregate import LOCAL_TZ
 from geo.categories import load_categories
 from geo.coverage import CoverageError, SitePlan, UnknownTehsilError, stand_in_existing_sites, tehsil_ref
 from jurisdictions.boundaries import PROVINCE_CODE, BoundarySet
@@ -106,15 +103,7 @@ def weighted_categories() -> tuple[str, ...]:
 def window_time(value: str | None, name: str) -> datetime | None:
     """An ISO 8601 date or date-time in UTC (naive: Pakistan time); 422 when unreadable or
     outside 2000–2100."""
-    if value is None or not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError as exc:
-        raise UnprocessableError(f"{name}: {value!r} is not an ISO 8601 date or date-time") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=ZoneInfo(LOCAL_TZ))
-    return plausible(parsed, name)
+    return parse_time(value, name, unreadable=UnprocessableError)
 
 
 def plain(value: Any) -> Any:

@@ -47,6 +47,7 @@ from geo.categories import load_categories
 from geo.emerging import EmergingHotSpots
 from geo.h3cells import Cells
 from geo.hotspots import GiStar, kring_weights
+from geo.response import SlaTable, urban_tehsils
 from jurisdictions.boundaries import PROVINCE_NAME, BoundarySet
 
 MAX_CELLS = 600_000
@@ -250,17 +251,12 @@ class AnalyticsService:
         urban (census 2023 urban residents above rural ones): the category table has an
         urban and a rural limit. Categories without an SLA are left out of the share.
         """
-        tehsils = self.boundaries.layer("tehsil")
-        urban = dict(zip(tehsils["code"].astype(str),
-                         (tehsils["urban_2023"] > tehsils["rural_2023"]).tolist(), strict=True))
+        urban = urban_tehsils(self.boundaries.layer("tehsil"))
         setting = calls["tehsil_code"].map(urban).fillna(False).map({True: "urban", False: "rural"})
         keyed = calls.assign(category=calls["category"].astype(str) + "|" + setting.astype(str))
-        limits: dict[str, float] = {}
-        for code, row in self.categories.iterrows():
-            for where in ("urban", "rural"):
-                minutes = row[f"sla_{where}_min"]
-                if pd.notna(minutes):
-                    limits[f"{code}|{where}"] = float(minutes)
+        sla = SlaTable.from_categories(self.categories.reset_index())
+        limits = {**{f"{code}|urban": m for code, m in sla.urban.items()},
+                  **{f"{code}|rural": m for code, m in sla.rural.items()}}
         return keyed, ResponseSpec(sla_minutes=limits)
 
 

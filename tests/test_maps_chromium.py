@@ -110,6 +110,22 @@ class Browser:
     def screenshot(self) -> bytes:
         return base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
 
+    def render(self, url: str, shot: str, timeout_s: float = 90) -> int:
+        """Open ``url``, wait until more than 500 coloured pixels are drawn (or time out),
+        keep the screenshot as ``SHOTS/<shot>.png``; the coloured pixel count."""
+        self.call("Page.navigate", url=url)
+        png, coloured = b"", 0
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            time.sleep(1.5)
+            png = self.screenshot()
+            coloured = coloured_pixels(png)
+            if coloured > 500:
+                break
+        SHOTS.mkdir(exist_ok=True)
+        (SHOTS / f"{shot}.png").write_bytes(png)
+        return coloured
+
     def close(self) -> None:
         self.ws.close()
         self.proc.terminate()
@@ -148,17 +164,7 @@ def test_map_page_draws_hexagons_offline(service: str, browser: Browser, *, kind
                                          role: str, scope: str) -> None:
     browser.requests.clear()
     url = f"{service}/maps/{kind}?{query}"
-    browser.call("Page.navigate", url=f"{url}&token={token(role, scope)}")
-    png, coloured = b"", 0
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        time.sleep(1.5)
-        png = browser.screenshot()
-        coloured = coloured_pixels(png)
-        if coloured > 500:
-            break
-    SHOTS.mkdir(exist_ok=True)
-    (SHOTS / f"{kind}.png").write_bytes(png)
+    coloured = browser.render(f"{url}&token={token(role, scope)}", kind)
     assert coloured > 500, f"no hexagons drawn on {url} ({coloured} coloured pixels); errors {browser.errors}"
     remote = [u for u in browser.requests
               if not u.startswith("data:") and urlsplit(u).hostname != "127.0.0.1"]

@@ -367,24 +367,14 @@ def test_map_page_draws_in_chromium_without_leaving_the_machine(server: Server,
                                                                lahore_plan: dict[str, Any]) -> None:
     from urllib.parse import urlsplit
 
-    from tests.test_maps_chromium import CHROMIUM, SHOTS, Browser, coloured_pixels
+    from tests.test_maps_chromium import CHROMIUM, Browser
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing (Debian package chromium)")
     browser = Browser()
     try:
         url = f"{server.url}{lahore_plan['plan']['links']['map']}?access_token={token('planner')}"
-        browser.call("Page.navigate", url=url)
-        png, coloured = b"", 0
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            time.sleep(1.5)
-            png = browser.screenshot()
-            coloured = coloured_pixels(png)
-            if coloured > 500:
-                break
-        SHOTS.mkdir(exist_ok=True)
-        (SHOTS / "plan.png").write_bytes(png)
+        coloured = browser.render(url, "plan")
         assert coloured > 500, (f"nothing drawn on the plan map ({coloured} coloured pixels); "
                                 f"errors {browser.errors}")
         remote = [u for u in browser.requests

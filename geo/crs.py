@@ -13,6 +13,8 @@ WGS84 = "EPSG:4326"
 UTM_42N = 32642
 UTM_43N = 32643
 ZONE_EDGE_LON = 72.0
+EARTH_RADIUS_M = 6_371_008.8
+"""Mean Earth radius (IUGG) of every great-circle distance (duplicates, repeat alerts)."""
 
 
 def utm_epsg(lon: float) -> int:

@@ -294,8 +294,9 @@ def test_duplicate_distance_in_sql_is_the_python_one(db: psycopg.Connection[Any]
     two formulas must give the same number, bit for bit, near the limit and far from it."""
     import random
 
-    from api.domain.calls.intake import EARTH_RADIUS_M, haversine_sql
+    from api.domain.calls.intake import haversine_sql
     from api.domain.calls.services import _haversine_m
+    from geo.crs import EARTH_RADIUS_M
 
     rng = random.Random(15)
     pairs = []

@@ -31,11 +31,15 @@ from uuid import UUID
 import numpy as np
 import pandas as pd
 
+from api.domain.stations.areas import LEVELS
+from geo.crs import EARTH_RADIUS_M
+
 POLICY_FILE = Path(__file__).resolve().parents[3] / "data" / "alerts.toml"
 
 ALERT_TYPES = ("response_breach", "unacknowledged", "emerging_hotspot", "repeat")
 ALERT_STATES = ("open", "acknowledged", "resolved")
-COMMAND_LEVELS = ("station", "tehsil", "district", "region", "province")
+COMMAND_LEVELS = LEVELS
+"""Fine to coarse: an alert escalates along this chain."""
 
 
 class AlertPolicyError(ValueError):
@@ -284,15 +288,12 @@ def repeat_groups(call: RepeatCandidate, others: Sequence[RepeatCandidate], poli
     return out
 
 
-_EARTH_RADIUS_M = 6_371_008.8
-
-
 def haversine_m(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
     """Great-circle metres from one point to many (vectorised)."""
     p1, p2 = np.radians(lat), np.radians(lats)
     dp, dl = p2 - p1, np.radians(lons - lon)
     a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * _EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(1.0, a)))
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(1.0, a)))
 
 
 # --------------------------------------------------------------------------- hotspots

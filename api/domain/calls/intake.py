@@ -52,7 +52,6 @@ from api.db.call_models import metadata
 from api.domain.stations.services import DutyShift
 from api.errors import UnavailableError, is_connection_failure
 
-EARTH_RADIUS_M = 6_371_008.8
 MAX_CANDIDATES = 500
 """Duplicate candidates read per call (earliest first), as in the SQLite path."""
 

@@ -45,7 +45,6 @@ from api.domain.calls.audit import entry as audit_entry
 from api.domain.calls.categories import Categories, Category
 from api.domain.calls.intake import (
     DISK_CELLS,
-    EARTH_RADIUS_M,
     DutyCache,
     OneStatement,
 )
@@ -67,6 +66,7 @@ from api.errors import (
     UnavailableError,
     UnprocessableError,
 )
+from geo.crs import EARTH_RADIUS_M
 from jurisdictions.boundaries import PROVINCE_CODE
 from jurisdictions.router import Router
 

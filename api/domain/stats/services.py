@@ -20,15 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.auth import Principal
 from api.db.call_models import CallEventRecord, CallRecord
-from api.domain.stations.areas import Areas
+from api.domain.stations.areas import LEVELS, PARENT_LEVEL, Areas
 from api.errors import BadInputError, NotFoundError, UnprocessableError
 from geo.categories import load_categories
 from geo.response import SlaTable, call_sla_minutes, response_report, urban_tehsils
 from jurisdictions.boundaries import PROVINCE_CODE, BoundarySet
 
-LEVELS = ("station", "tehsil", "district", "region", "province")
-CHILD_LEVEL = {"province": "region", "region": "district", "district": "tehsil",
-               "tehsil": "station"}
+CHILD_LEVEL = {parent: child for child, parent in PARENT_LEVEL.items()}
 STAGE_EVENTS = ("acknowledged", "dispatched", "on_scene", "closed")
 
 

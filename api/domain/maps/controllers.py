@@ -79,6 +79,13 @@ def _without_token(request: Request[Any, Any, Any]) -> str:
     return request.url.path + (f"?{urlencode(kept)}" if kept else "")
 
 
+MapToken = Annotated[str | None, Parameter(
+    description="Bearer token for a browser link: answered with a redirect to this URL "
+                "without it, the token set as a cookie")]
+"""The ``?token=`` of a map page (read by :func:`provide_map_principal`; declared so the
+schema documents it)."""
+
+
 def token_to_cookie(request: Request[Any, Any, Any]) -> Response[Any] | None:
     """For a map link carrying its token (already checked by :func:`provide_map_principal`):
     a redirect to the same page without it that sets the token as a ``/maps``-only
@@ -113,9 +120,7 @@ class MapController(Controller):
                    step: Annotated[str, Parameter(description="week or month (emerging)")] = "week",
                    min_count: Annotated[int, Parameter(description="response: fewer valid times "
                                                        "is too few")] = 5,
-                   token: Annotated[str | None, Parameter(
-                       description="Bearer token for a browser link: answered with a redirect "
-                                   "to this URL without it, the token set as a cookie")] = None,
+                   token: MapToken = None,
                    ) -> Response[Any]:
         """calls, response, hotspots or emerging as an HTML map (deck.gl, no internet needed)."""
         import anyio  # noqa: PLC0415

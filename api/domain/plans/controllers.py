@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
-from litestar.params import Parameter
 
 from api.auth import Principal
 from api.domain.calls.deps import provide_principal
-from api.domain.maps.controllers import provide_map_principal, token_to_cookie
+from api.domain.maps.controllers import MapToken, provide_map_principal, token_to_cookie
 from api.domain.plans.deps import provide_plans
 from api.domain.plans.schemas import Plan, PlanAccepted, PlanCreate
 from api.domain.plans.services import PlanService
@@ -69,9 +68,7 @@ class PlanMapController(Controller):
     @get("/{plan_id:uuid}", operation_id="planMapPage", media_type="text/html")
     async def page(self, plan_id: UUID, request: Request[Any, Any, Any], plans: PlanService,
                    principal: Principal,
-                   token: Annotated[str | None, Parameter(
-                       description="Bearer token for a browser link: answered with a redirect "
-                                   "to this URL without it, the token set as a cookie")] = None,
+                   token: MapToken = None,
                    ) -> Response[Any]:
         """Demand cells by coverage, coverage disks and sites (deck.gl, no internet needed)."""
         import anyio  # noqa: PLC0415

@@ -101,7 +101,9 @@ async def evaluate_day(url: str, end: datetime) -> dict[str, float]:
                                       .where(CallEventRecord.call_id.in_(chunk)))
         read_s = time.perf_counter() - started
         async with sessions() as session, session.begin():
-            await session.execute(text("UPDATE calls SET next_alert_at = received_at"))
+            await session.execute(text(
+                "INSERT INTO alert_due (call_id, next_alert_at) SELECT id, received_at FROM calls "
+                "ON CONFLICT (call_id) DO UPDATE SET next_alert_at = excluded.next_alert_at"))
         ctx = AlertContext(sessions=sessions, policy=AlertPolicy.load(),
                            sla=SlaTable.from_categories(), urban=lambda: urban, publisher=None)
         started = time.perf_counter()

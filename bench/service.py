@@ -173,11 +173,12 @@ ALERT_DRAIN_S = 120.0
 
 
 def alert_backlog(url: str) -> Backlog:
-    """Calls never evaluated (``next_alert_at`` is their ``received_at`` until the engine
-    first looks at them) right now, then the time until there are none."""
+    """Calls never evaluated (their ``alert_due.next_alert_at`` is their ``received_at``
+    until the engine first looks at them) right now, then the time until there are none."""
     import psycopg  # noqa: PLC0415
 
-    query = "SELECT count(*) FROM calls WHERE next_alert_at = received_at"
+    query = ("SELECT count(*) FROM alert_due JOIN calls ON calls.id = alert_due.call_id "
+             "WHERE alert_due.next_alert_at = calls.received_at")
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(query).fetchone()

@@ -164,8 +164,8 @@ async def _next_alert_at(client: Any, call_id: str) -> Any:
     from sqlalchemy import text
 
     async with client.app.state.db_sessions() as session:
-        return await session.scalar(text("SELECT next_alert_at FROM calls WHERE id = :id"),
-                                    {"id": call_id})
+        return await session.scalar(
+            text("SELECT next_alert_at FROM alert_due WHERE call_id = :id"), {"id": call_id})
 
 
 def test_a_transfer_restarts_the_wait_at_the_new_station(client: Any) -> None:
@@ -416,8 +416,8 @@ def test_two_workers_never_raise_the_same_alert_twice(alerts_db: str) -> None:
         deadline = time.monotonic() + 60
         with psycopg.connect(sql_url, autocommit=True) as db:
             while time.monotonic() < deadline:
-                due = db.execute("SELECT count(*) FROM calls WHERE id = ANY(%s::uuid[]) AND "
-                                 "next_alert_at IS NOT NULL", (ids,)).fetchone()
+                due = db.execute("SELECT count(*) FROM alert_due WHERE call_id = ANY(%s::uuid[])",
+                                 (ids,)).fetchone()
                 if due is not None and due[0] == 0:
                     break
                 time.sleep(0.2)

@@ -274,7 +274,8 @@ def _database_matches(conn: psycopg.Connection[Any], rows: pd.DataFrame, trail: 
 
     stored = pd.DataFrame(conn.execute(
         f"SELECT {', '.join(CALL_COLUMNS)}, ST_X(geom), ST_Y(geom), ST_SRID(geom), "
-        "next_alert_at IS NULL AND sho_name IS NULL AND duplicate_of IS NULL FROM calls ORDER BY id"
+        "sho_name IS NULL AND duplicate_of IS NULL AND NOT EXISTS (SELECT FROM alert_due "
+        "WHERE call_id = calls.id) FROM calls ORDER BY id"
     ).fetchall(), columns=[*CALL_COLUMNS, "x", "y", "srid", "blank"])
     expected = rows.sort_values("id", key=lambda s: s.astype(str)).reset_index(drop=True)
     assert len(stored) == len(expected)

@@ -8,10 +8,14 @@
 - ``alert_events``: the append-only history (raised, escalated, calls added,
   acknowledged, resolved), each with the alert as it stood after it; its integer ``id``
   is the alert feeds' event id, so ``Last-Event-ID`` replays from here.
-- ``calls.next_alert_at`` (declared on :class:`api.db.call_models.CallRecord`): when the
-  alert engine must next look at a call. Written with the call and by every lifecycle
-  event, so deadlines survive a restart: the engine picks up whatever fell due while
-  the service was down.
+- ``alert_due``: when the alert engine must next look at a call (``next_alert_at``),
+  one row per call that has a deadline left. Written with the call and by every
+  lifecycle event, so deadlines survive a restart: the engine picks up whatever fell due
+  while the service was down. A narrow table of its own, not a column of ``calls``: the
+  engine moves a deadline after every look, and changing an indexed column of ``calls``
+  would rewrite every one of that wide table's dozen index entries each time (and keep
+  the lifecycle's status updates from being HOT updates); here it touches two small
+  indexes, and the table holds only the calls still being watched.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import datetime as dt
 from typing import Any
 from uuid import UUID
 
-from advanced_alchemy.base import IdentityBase
+from advanced_alchemy.base import DefaultBase, IdentityBase
 from advanced_alchemy.types import GUID, BigIntIdentity, DateTimeUTC
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -28,7 +32,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from api.db.models import metadata
 
-__all__ = ["AlertEventRecord", "AlertRecord", "metadata"]
+__all__ = ["AlertDueRecord", "AlertEventRecord", "AlertRecord", "metadata"]
 
 DETAIL_JSON = JSON().with_variant(JSONB(), "postgresql")
 CODE = String(64)
@@ -90,3 +94,12 @@ class AlertEventRecord(IdentityBase):
     note: Mapped[str | None] = mapped_column(Text)
     snapshot: Mapped[str] = mapped_column(Text)
     """The alert as JSON right after this entry (what live subscribers were sent)."""
+
+
+class AlertDueRecord(DefaultBase):
+    """A call's next alert deadline; no row once nothing is left to watch."""
+
+    __tablename__ = "alert_due"
+
+    call_id: Mapped[UUID] = mapped_column(GUID, ForeignKey("calls.id"), primary_key=True)
+    next_alert_at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True), index=True)

@@ -71,9 +71,6 @@ class CallRecord(UUIDAuditBase):
               sqlite_where=text("caller_phone IS NOT NULL")),
         Index("ix_calls_duplicate_of", "duplicate_of", postgresql_where=text("duplicate_of IS NOT NULL"),
               sqlite_where=text("duplicate_of IS NOT NULL")),
-        Index("ix_calls_next_alert_at", "next_alert_at",
-              postgresql_where=text("next_alert_at IS NOT NULL"),
-              sqlite_where=text("next_alert_at IS NOT NULL")),
         CheckConstraint("lat BETWEEN -90 AND 90 AND lon BETWEEN -180 AND 180",
                         name="coordinates"),
     )
@@ -111,9 +108,6 @@ class CallRecord(UUIDAuditBase):
     unstaffed: Mapped[bool] = mapped_column(Boolean)
     duplicate_of: Mapped[UUID | None] = mapped_column(GUID, ForeignKey("calls.id"))
     created_by: Mapped[str] = mapped_column(Text)
-    next_alert_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
-    """When the alert engine must next evaluate this call (see :mod:`api.db.alert_models`);
-    ``NULL`` once no rule can fire for it any more."""
 
 
 class CallEventRecord(IdentityBase):

@@ -69,7 +69,8 @@ CALL_COLUMNS = ("id", "idempotency_key", "request_hash", "status", "category", "
                 "out_of_coverage", "distance_m", "unstaffed", "created_by", "created_at",
                 "updated_at", "h3_r9")
 """Columns of ``calls`` a load writes, besides ``geom`` (named in every statement: columns
-added later, such as ``next_alert_at``, keep their default, NULL)."""
+added later keep their default, NULL). History gets no ``alert_due`` rows: the alert
+engine watches calls taken live, not closed ones loaded from the past."""
 EVENT_COLUMNS = ("call_id", "type", "at", "recorded_at", "from_status", "status", "station_code",
                  "tehsil_code", "district_code", "region_code", "reason", "actor", "role",
                  "snapshot")

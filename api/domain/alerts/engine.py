@@ -1,13 +1,14 @@
 """The alert engine: read the calls that fell due, reconcile alerts, publish what changed.
 
-Every call carries its next deadline (``calls.next_alert_at``), set when it is taken and
-by every lifecycle event. :meth:`AlertEngine.run_due` takes due calls in batches,
-locking them (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two workers share the work
-instead of repeating it; SQLite serialises writers), asks :mod:`.rules` what alerts
-should exist at ``now``, writes the difference (raise, escalate, extend, auto-resolve)
-and the call's next deadline in the same transaction, and publishes the alert events
-after the commit. ``alerts.dedup_key`` is unique, so even two engines that raced past
-the locks could not raise one alert twice.
+Every call with something left to watch has its next deadline in ``alert_due``, set
+when it is taken and by every lifecycle event. :meth:`AlertEngine.run_due` takes due
+calls in batches, locking their deadlines (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
+two workers share the work instead of repeating it; SQLite serialises writers), asks
+:mod:`.rules` what alerts should exist at ``now``, writes the difference (raise,
+escalate, extend, auto-resolve) and the call's next deadline (or drops it: nothing left
+to watch) in the same transaction, and publishes the alert events after the commit.
+``alerts.dedup_key`` is unique, so even two engines that raced past the locks could not
+raise one alert twice.
 
 The clock is injected: tests and the benchmark run the engine at chosen instants
 without sleeping, and a service started after an outage raises what fell due meanwhile.
@@ -27,13 +28,13 @@ import h3.api.basic_int as h3_int
 import msgspec
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import BigInteger, String, any_, bindparam, select, update
+from sqlalchemy import BigInteger, String, any_, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from api.channels import FeedPublisher
-from api.db.alert_models import AlertEventRecord, AlertRecord
+from api.db.alert_models import AlertDueRecord, AlertEventRecord, AlertRecord
 from api.db.call_models import CallEventRecord, CallRecord
 from api.domain.alerts.rules import (
     COMMAND_LEVELS,
@@ -61,14 +62,14 @@ SYSTEM = "safecity-alerts"
 
 _ALERTS: Any = AlertRecord.__table__
 _EVENTS: Any = AlertEventRecord.__table__
-_CALLS: Any = CallRecord.__table__
 _MUTABLE = ("state", "level", "code", "escalation", "call_ids", "summary", "detail",
             "updated_at", "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by",
             "resolution")
 _UPDATE_ALERT = (update(_ALERTS).where(_ALERTS.c.id == bindparam("b_id"))
                  .values({name: bindparam(f"b_{name}") for name in _MUTABLE}))
 _INSERT_EVENTS = _EVENTS.insert().returning(_EVENTS.c.id, sort_by_parameter_order=True)
-_RESCHEDULE = (update(_CALLS).where(_CALLS.c.id == bindparam("b_id"))
+_DUE: Any = AlertDueRecord.__table__
+_RESCHEDULE = (update(_DUE).where(_DUE.c.call_id == bindparam("b_id"))
                .values(next_alert_at=bindparam("b_next")))
 """Each evaluated call's next deadline (executemany: one round trip per batch)."""
 _LEVELS = ("station", "tehsil", "district", "region")
@@ -282,9 +283,9 @@ class AlertEngine:
 
     async def _batch(self, conn: AsyncConnection, writer: AlertWriter, now: datetime,
                      batch: int, report: TickReport) -> int:
-        due = (select(CallRecord.id).where(CallRecord.next_alert_at <= now)
-               .order_by(CallRecord.next_alert_at).limit(batch)
-               .with_for_update(skip_locked=True, key_share=True))
+        due = (select(_DUE.c.call_id).where(_DUE.c.next_alert_at <= now)
+               .order_by(_DUE.c.next_alert_at).limit(batch)
+               .with_for_update(skip_locked=True))
         ids = list((await conn.execute(due)).scalars())
         if not ids:
             return 0
@@ -304,7 +305,9 @@ class AlertEngine:
         urban = self.ctx.urban()
         wanted: list[Wanted] = []
         next_at: list[dict[str, Any]] = []
-        repeats = await self._repeat_candidates(conn, calls)
+        done: list[UUID] = []
+        originals = [call for call in calls if call["duplicate_of"] is None]
+        repeats = await self._repeat_candidates(conn, originals)
         for call in calls:
             facts = self.facts(call, trail.get(call["id"], []), urban)
             verdict = evaluate_call(facts, now, self.ctx.policy)
@@ -312,9 +315,16 @@ class AlertEngine:
             if call["duplicate_of"] is None:
                 wanted += repeat_groups(_candidate(call), repeats.near(call),
                                         self.ctx.policy)
-            next_at.append({"b_id": call["id"], "b_next": verdict.next_at})
+            if verdict.next_at is None:
+                done.append(call["id"])
+            else:
+                next_at.append({"b_id": call["id"], "b_next": verdict.next_at})
         await writer.apply(_merged(wanted), now, report)
-        await conn.execute(_RESCHEDULE, next_at)
+        if next_at:
+            await conn.execute(_RESCHEDULE, next_at)
+        if done:
+            await conn.execute(delete(_DUE).where(_among(_DUE.c.call_id, done, UUID_TYPE,
+                                                         postgres)))
         report.calls += len(ids)
         return len(ids)
 

@@ -109,7 +109,8 @@ def take_statement() -> TextualSelect:
     entry as ``audit_<name>`` (its ``detail`` as JSON text, without ``duplicate_of``), the
     snapshot as ``snap_head`` + the link + ``snap_tail``, the duplicate search
     (``search``, ``cells``, ``since``, ``until``, ``open``, ``related``, ``radius``,
-    ``earth_r``) and the predicted shift (``call_sho_*``). Answers exactly one row: ``ok``
+    ``earth_r``), the predicted shift (``call_sho_*``) and the alert deadline (``due``:
+    an ``alert_due`` row is written unless it is ``NULL``). Answers exactly one row: ``ok``
     (the prediction held), ``event_id`` (``NULL`` when nothing was written) and
     ``duplicate_of``.
 
@@ -132,7 +133,8 @@ def take_statement() -> TextualSelect:
               bindparam("snap_tail", type_=String), bindparam("search", type_=Boolean),
               bindparam("since", type_=_TIME), bindparam("until", type_=_TIME),
               bindparam("open", type_=ARRAY(String)), bindparam("related", type_=ARRAY(String)),
-              bindparam("radius", type_=Double), bindparam("earth_r", type_=Double)]
+              bindparam("radius", type_=Double), bindparam("earth_r", type_=Double),
+              bindparam("due", type_=_TIME)]
     distance = haversine_sql(":call_lat", ":call_lon", "cand.lat", "cand.lon", ":earth_r")
     shift_matches = " AND ".join(
         f"{column} IS NOT DISTINCT FROM :call_{bound}"
@@ -180,7 +182,10 @@ new_audit AS (
     SELECT new_call.id, {", ".join(f":audit_{c.name}" for c in audit_columns)},
         CAST(:audit_detail AS jsonb)
             || jsonb_build_object('duplicate_of', new_call.duplicate_of::text)
-    FROM new_call)
+    FROM new_call),
+new_due AS (
+    INSERT INTO alert_due (call_id, next_alert_at)
+    SELECT new_call.id, :due FROM new_call WHERE :due IS NOT NULL)
 SELECT (SELECT ok FROM guard) AS ok, (SELECT id FROM new_event) AS event_id,
     (SELECT duplicate_of FROM new_call) AS duplicate_of
 """

@@ -38,6 +38,7 @@ from sqlalchemy import ColumnElement, bindparam, insert, select, tuple_
 
 from api.auth import CALL_TAKER_EVENTS, Principal
 from api.channels import FeedPublisher, path_channels
+from api.db.alert_models import AlertDueRecord
 from api.db.call_models import CallEventRecord, CallRecord, metadata
 from api.db.models import SRID
 from api.domain.calls.audit import AuditService
@@ -101,7 +102,7 @@ class CallContext:
     duplicate_radius_m: float = 250.0
     duplicate_window: timedelta = timedelta(minutes=15)
     alerts: bool = True
-    """Whether calls get a stored alert deadline (``calls.next_alert_at``): due at once
+    """Whether calls get a stored alert deadline (an ``alert_due`` row): due at once
     when taken and after every event, so the alert engine (:mod:`api.domain.alerts`)
     looks at the call off the request path. ``False`` leaves alerting out entirely."""
     encoder: msgspec.json.Encoder = field(default_factory=msgspec.json.Encoder)
@@ -214,16 +215,29 @@ class CallService(CallWriting,
             return (await connection.execute(statement, values)).scalar_one_or_none() is not None
 
         async def take(self, call: dict[str, Any], event: dict[str, Any],
-                       audit: dict[str, Any]) -> int | None:
-            """Write a new call, its ``received`` event and its routing audit entry inside the
-            caller's transaction (the SQLite path); the event's id, or ``None`` when the
-            idempotency key exists (nothing written). PostgreSQL takes calls in one
-            statement instead (:func:`api.domain.calls.intake.take_statement`)."""
+                       audit: dict[str, Any], due: datetime | None) -> int | None:
+            """Write a new call, its ``received`` event, its routing audit entry and its alert
+            deadline (unless ``due`` is ``None``) inside the caller's transaction (the
+            SQLite path); the event's id, or ``None`` when the idempotency key exists
+            (nothing written). PostgreSQL takes calls in one statement instead
+            (:func:`api.domain.calls.intake.take_statement`)."""
             if not await self.insert_if_new(call):
                 return None
             event_id = await self.append_event(event)
             await (await self.session.connection()).execute(_INSERT_AUDIT, audit)
+            if due is not None:
+                await self.schedule_alerts(call["id"], due)
             return event_id
+
+        async def schedule_alerts(self, call_id: UUID, at: datetime) -> None:
+            """Have the alert engine look at the call at ``at`` (its ``alert_due`` row)."""
+            table = AlertDueRecord.__table__
+            statement = dialect_insert(self.session, table).values(call_id=call_id,
+                                                                   next_alert_at=at)
+            statement = statement.on_conflict_do_update(
+                index_elements=[table.c.call_id],
+                set_={"next_alert_at": statement.excluded.next_alert_at})
+            await (await self.session.connection()).execute(statement)
 
         async def append_event(self, values: dict[str, Any]) -> int:
             """Insert one trail entry; its id (the feed's event id)."""
@@ -272,7 +286,8 @@ class CallService(CallWriting,
 
     # ------------------------------------------------------------------ intake
     async def take_in_transaction(self, values: dict[str, Any], detail: dict[str, Any],
-                                   category: Category, principal: Principal, now: datetime
+                                   category: Category, principal: Principal, now: datetime, *,
+                                   due: datetime | None
                                    ) -> tuple[SimpleNamespace, SimpleNamespace] | None:
         """SQLite: on-duty lookup, duplicate search and the three inserts in one
         ``BEGIN IMMEDIATE`` transaction; ``None`` when the idempotency key exists."""
@@ -293,7 +308,7 @@ class CallService(CallWriting,
             lon, lat = values["lon"], values["lat"]
             event_id = await self.repository.take(
                 {**values, "geom": WKTElement(f"POINT({lon!r} {lat!r})", srid=SRID)},
-                event, audit)
+                event, audit, due)
         if event_id is None:
             return None
         return record, SimpleNamespace(id=event_id, **event)
@@ -437,13 +452,13 @@ class CallService(CallWriting,
                 await self._move(record, data.to_station, at)
             record.status = status
             record.updated_at = now
-            if ctx.alerts:  # the engine re-reads the call: resolve, escalate, reschedule
-                record.next_alert_at = now
             await session.flush()  # the call's new status and station, before the snapshot
             event = await self._append_event(
                 record, data.type, at, now, principal, from_status=from_status,
                 previous=previous if data.type == "transferred" else None,
                 reason=data.reason, note=data.note)
+            if ctx.alerts:  # the engine re-reads the call: resolve, escalate, reschedule
+                await self.repository.schedule_alerts(record.id, now)
             await self.audit.record(principal, f"event.{data.type}", now, call_id=record.id,
                               detail={"event_id": event.id, "from": from_status, "to": status,
                                       **({"to_station": record.station_code}
@@ -527,19 +542,19 @@ class CallIntake(CallWriting):
             "method": answer.method, "out_of_coverage": answer.out_of_coverage,
             "distance_m": answer.distance_m, "duplicate_of": None,
             "created_by": principal.subject, "created_at": now, "updated_at": now,
-            "next_alert_at": received_at if ctx.alerts else None,
         }
+        due = received_at if ctx.alerts else None
         detail = {"lat": data.lat, "lon": data.lon, "radius_m": data.radius_m,
                   "station": answer.station_code, "method": answer.method,
                   "out_of_coverage": answer.out_of_coverage, "distance_m": answer.distance_m,
                   "boundary_set": values["boundary_set"]}
         if self.one_statement is not None:
-            taken = await self._take_one_statement(self.one_statement, values, detail,
+            taken = await self._take_one_statement(self.one_statement, values, detail, due,
                                                    category=category, principal=principal, now=now)
         else:
             async with self.sessions() as session:
                 taken = await CallService(session, context=ctx).take_in_transaction(
-                    values, detail, category, principal, now)
+                    values, detail, category, principal, now, due=due)
         if taken is not None:
             record, event = taken
             await self._publish(event, record)
@@ -550,7 +565,8 @@ class CallIntake(CallWriting):
                                                                    now), False
 
     async def _take_one_statement(self, writer: OneStatement, values: dict[str, Any],
-                                  detail: dict[str, Any], *, category: Category,
+                                  detail: dict[str, Any], due: datetime | None, *,
+                                  category: Category,
                                   principal: Principal, now: datetime
                                   ) -> tuple[SimpleNamespace, SimpleNamespace] | None:
         """PostgreSQL: the SHO on duty guessed from :class:`DutyCache`, then one statement
@@ -565,7 +581,7 @@ class CallIntake(CallWriting):
             "search": search, "since": received_at - window, "until": received_at + window,
             "open": list(OPEN_STATUSES),
             "related": list(ctx.categories.related(category.code)) if search else [],
-            "radius": ctx.duplicate_radius_m, "earth_r": EARTH_RADIUS_M,
+            "radius": ctx.duplicate_radius_m, "earth_r": EARTH_RADIUS_M, "due": due,
         }
         for _ in range(DUTY_ATTEMPTS):
             known, shift = ctx.duty.predict(station, received_at)

@@ -8,6 +8,11 @@ are driven by the same closed-loop client over 32 keep-alive connections:
 - **bare**: a Litestar app whose ``POST /api/v1/calls`` decodes the same msgspec body
   (:class:`api.domain.calls.schemas.CallCreate`) and answers a small struct: the HTTP,
   routing-table and (de)serialisation floor;
+- **floor**: the bare app plus one durable ``INSERT`` per request (five columns, one
+  unique key) through the service's own group commit
+  (:class:`api.domain.calls.intake.GroupCommit`) on the same database: the least any
+  service that stores each call before answering can cost on this machine, where the
+  database shares the cores with the servers and the client;
 - **calls**: the real service on a scratch PostGIS database (``safecity jurisdictions
   load``): token check, routing, on-duty lookup, duplicate search, the call + event +
   audit transaction, and the live publish (in-memory channels with one worker, Redis
@@ -15,8 +20,9 @@ are driven by the same closed-loop client over 32 keep-alive connections:
 
 Each configuration sends at most ``--requests`` requests in at most ``--seconds`` seconds
 after a warm-up; every body is a fresh call (own ``Idempotency-Key``) at a point inside
-a station. Prints req/s, p50/p99 and the ratio calls ÷ bare; ``--json`` also writes
-``ratio_one_worker`` and ``p99_ms_one_worker``. The service's alert engine evaluates every
+a station. Prints req/s, p50/p99 and each server's ratio to bare; ``--json`` also writes
+``ratio_one_worker`` (calls ÷ bare), ``p99_ms_one_worker`` and the floor's ratios
+(``floor_ratio_one_worker``, ``floor_ratio_two_workers``). The service's alert engine evaluates every
 new call shortly after it is taken; so that a fast intake cannot hide work left undone,
 each service run also reports how many calls were still waiting for their first
 evaluation when the load stopped, and how long the engine took to finish them. The
@@ -33,8 +39,11 @@ import random
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -42,7 +51,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from litestar import Litestar, post  # noqa: E402
+from litestar import Litestar, Request, post  # noqa: E402
+from litestar.datastructures import State  # noqa: E402
 
 from api.domain.calls.schemas import CallCreate  # noqa: E402
 from bench._common import (  # noqa: E402
@@ -79,8 +89,50 @@ async def take(data: CallCreate) -> Taken:
 
 
 def bare_app() -> Litestar:
-    """The floor: same route, same body type, no work behind it."""
+    """The baseline: same route, same body type, no work behind it."""
     return Litestar(route_handlers=[take], debug=False)
+
+
+# ------------------------------------------------------------------ the durable floor
+FLOOR_URL_ENV = "SAFECITY_BENCH_FLOOR_URL"
+FLOOR_TABLE = "bench_floor_calls"
+_FLOOR_INSERT = (f"INSERT INTO {FLOOR_TABLE} (id, idempotency_key, lat, lon, category) "
+                 "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id")
+
+
+@post("/api/v1/calls", status_code=201)
+async def take_durably(data: CallCreate, request: Request[Any, Any, Any],
+                       state: State) -> Taken:
+    """Decode, store one row (committed with others that arrived meanwhile), answer."""
+    call_id = uuid.uuid4()
+    key = request.headers.get("idempotency-key") or str(call_id)
+    await state.floor.run((call_id, key, data.lat, data.lon, data.category))
+    return Taken(id=str(call_id), status="received", category=data.category)
+
+
+@asynccontextmanager
+async def _floor_writer(app: Litestar) -> AsyncIterator[None]:
+    from sqlalchemy import text  # noqa: PLC0415
+    from sqlalchemy.ext.asyncio import create_async_engine  # noqa: PLC0415
+
+    from api.db.engine import ASYNC_PG_DRIVER, postgres_url  # noqa: PLC0415
+    from api.domain.calls.intake import GroupCommit  # noqa: PLC0415
+
+    engine = create_async_engine(postgres_url(os.environ[FLOOR_URL_ENV], ASYNC_PG_DRIVER))
+    async with engine.begin() as conn:
+        await conn.execute(text(
+            f"CREATE TABLE IF NOT EXISTS {FLOOR_TABLE} (id uuid PRIMARY KEY, idempotency_key "
+            "text UNIQUE NOT NULL, lat float8 NOT NULL, lon float8 NOT NULL, category text)"))
+    app.state.floor = GroupCommit(engine, _FLOOR_INSERT)
+    try:
+        yield
+    finally:
+        await engine.dispose()
+
+
+def floor_app() -> Litestar:
+    """The durable floor: the bare app that also stores each call before answering."""
+    return Litestar(route_handlers=[take_durably], lifespan=[_floor_writer], debug=False)
 
 
 # ------------------------------------------------------------------ the client
@@ -218,8 +270,8 @@ def station_points() -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=4000, help="per configuration, at most")
-    parser.add_argument("--seconds", type=float, default=20.0, help="per configuration, at most")
+    parser.add_argument("--requests", type=int, default=30000, help="per configuration, at most")
+    parser.add_argument("--seconds", type=float, default=12.0, help="per configuration, at most")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
                         help="Redis for the two-worker service")
@@ -235,10 +287,13 @@ def main() -> None:
         console.print("loading the boundary set into a scratch PostGIS database …")
         load_boundaries_into(url)
         service_env = {"DATABASE_URL": _unix_socket(url), "SAFECITY_JWT_SECRET": SECRET}
+        floor_env: dict[str, str | None] = {FLOOR_URL_ENV: _unix_socket(url)}
         configs: list[tuple[str, int, str, dict[str, str | None]]] = [
             ("bare", 1, "bench.service:bare_app", {}),
+            ("floor", 1, "bench.service:floor_app", floor_env),
             ("calls", 1, "api.app:app_factory", {**service_env, "REDIS_URL": None}),
             ("bare", 2, "bench.service:bare_app", {}),
+            ("floor", 2, "bench.service:floor_app", floor_env),
             ("calls", 2, "api.app:app_factory", {**service_env, "REDIS_URL": args.redis_url})]
         for seed, (name, workers, factory, env) in enumerate(configs):
             console.print(f"{name}, {workers} worker(s): starting …")
@@ -269,12 +324,14 @@ def main() -> None:
     expected = created + 2 * WARMUP
     rows = []
     for workers in (1, 2):
-        bare, calls = results[f"bare_{workers}"], results[f"calls_{workers}"]
-        ratio = calls.rate / bare.rate if bare.rate else 0.0
-        for name, r in (("bare Litestar", bare), ("POST /api/v1/calls", calls)):
+        bare = results[f"bare_{workers}"]
+        for name, key in (("bare Litestar", "bare"), ("floor: bare + durable INSERT", "floor"),
+                          ("POST /api/v1/calls", "calls")):
+            r = results[f"{key}_{workers}"]
+            ratio = r.rate / bare.rate if bare.rate else 0.0
             rows.append([f"{name}, {workers} worker{'s' if workers > 1 else ''}", f"{r.ok:,}",
                          f"{r.rate:,.0f}", f"{r.percentile(50):.1f}", f"{r.percentile(99):.1f}",
-                         f"{ratio:.2f}" if r is calls else "1.00"])
+                         f"{ratio:.2f}"])
     print_table(f"call intake vs bare app, {CONNECTIONS} connections, {os.cpu_count()} cores "
                 "shared with the client", ["server", "ok", "req/s", "p50 ms", "p99 ms", "ratio"],
                 rows)
@@ -286,6 +343,8 @@ def main() -> None:
         "p99_ms_one_worker": results["calls_1"].percentile(99),
         "p50_ms_one_worker": results["calls_1"].percentile(50),
         "ratio_two_workers": results["calls_2"].rate / results["bare_2"].rate,
+        "floor_ratio_one_worker": results["floor_1"].rate / results["bare_1"].rate,
+        "floor_ratio_two_workers": results["floor_2"].rate / results["bare_2"].rate,
         "p99_ms_two_workers": results["calls_2"].percentile(99),
         "rates": {k: r.rate for k, r in results.items()},
         "statuses": {k: {str(s): n for s, n in r.statuses.items()} for k, r in results.items()},

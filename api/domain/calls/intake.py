@@ -17,8 +17,8 @@ depends on is decided inside the one statement that writes it:
 
 Still one statement (data-modifying CTEs), so still atomic and still durable at commit,
 and the ``ON CONFLICT (idempotency_key) DO NOTHING`` keeps deciding concurrent retries.
-:class:`OneStatement` runs it with group commit: calls that arrive while a write is in
-flight are sent together as one pipelined transaction.
+:class:`OneStatement` runs it with group commit (:class:`GroupCommit`): calls that arrive
+while a write is in flight are sent together as one pipelined transaction.
 """
 
 from __future__ import annotations
@@ -210,28 +210,26 @@ WRITERS = 2
 """Transactions writing calls at once per process (each holds a pooled connection)."""
 
 
-class OneStatement:
-    """:func:`take_statement` compiled once for asyncpg, with group commit.
+class GroupCommit:
+    """One SQL statement run for many callers with group commit.
 
-    Calls that arrive while a write is in flight queue up; the next writer sends all of
-    them (up to :data:`MAX_BATCH`) as one pipelined batch on a pooled connection's asyncpg
-    driver: one round trip, one implicit transaction, one commit (one WAL flush) for the
-    lot. Each call's statement runs after the one before it in the batch and sees what it
-    wrote, so duplicates link and repeated keys resolve exactly as if the calls had come
-    one at a time; nothing is answered before the commit. A batch that fails writes
-    nothing (one transaction), and its calls are retried one by one so one bad call
-    cannot fail the others. A lone call is simply one statement, autocommitted.
+    Arguments that arrive while a write is in flight queue up; the next writer sends all
+    of them (up to :data:`MAX_BATCH`) as one pipelined batch on a pooled connection's
+    asyncpg driver: one round trip, one implicit transaction, one commit (one WAL flush)
+    for the lot. Each statement runs after the one before it in the batch and sees what
+    it wrote; nothing is answered before the commit. A batch that fails writes nothing
+    (one transaction), and its statements are retried one by one so one bad call cannot
+    fail the others. A lone statement is simply autocommitted. :meth:`run` answers the
+    statement's one row.
     """
 
-    def __init__(self, engine: AsyncEngine, *, max_batch: int = MAX_BATCH,
+    def __init__(self, engine: AsyncEngine, sql: str, *, max_batch: int = MAX_BATCH,
                  writers: int = WRITERS) -> None:
-        compiled = take_statement().compile(dialect=engine.dialect)
         self.engine = engine
-        self.sql = str(compiled)
-        self.names = tuple(compiled.positiontup or ())
+        self.sql = sql
         self.max_batch = max_batch
         self.max_writers = writers
-        self._queue: list[tuple[tuple[Any, ...], asyncio.Future[Taken]]] = []
+        self._queue: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
         self._writers = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self.batches = 0
@@ -256,10 +254,10 @@ class OneStatement:
                                        "Idempotency-Key for calls)") from exc
             raise
 
-    async def take(self, params: dict[str, Any]) -> Taken:
-        """Queue one call's statement; its answer once the batch holding it has committed."""
-        future: asyncio.Future[Taken] = asyncio.get_running_loop().create_future()
-        self._queue.append((tuple(params[name] for name in self.names), future))
+    async def run(self, args: tuple[Any, ...]) -> Any:
+        """Queue one statement's arguments; its row once the batch holding it committed."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append((args, future))
         if self._writers < self.max_writers:
             self._writers += 1
             task = asyncio.create_task(self._write())
@@ -276,7 +274,7 @@ class OneStatement:
         finally:
             self._writers -= 1
 
-    async def _write_batch(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Taken]]]
+    async def _write_batch(self, batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]]
                            ) -> None:
         try:
             async with self.connection() as connection:
@@ -291,7 +289,7 @@ class OneStatement:
             if len(batch) == 1:
                 _fail(batch, exc)
                 return
-            for item in batch:  # nothing was written: each call on its own
+            for item in batch:  # nothing was written: each statement on its own
                 await self._write_batch([item])
             return
         except BaseException as exc:  # cancelled at shutdown: nobody waits for ever
@@ -301,12 +299,29 @@ class OneStatement:
         self.written += len(batch)
         for (_, future), row in zip(batch, rows, strict=True):
             if not future.done():
-                duplicate_of = row["duplicate_of"]
-                future.set_result(Taken(row["ok"], row["event_id"], None if duplicate_of is None
-                                        else uuid.UUID(bytes=duplicate_of.bytes)))
+                future.set_result(row)
 
 
-def _fail(batch: list[tuple[tuple[Any, ...], asyncio.Future[Taken]]],
+class OneStatement(GroupCommit):
+    """:func:`take_statement` compiled once for asyncpg and run with group commit: the
+    calls of one batch link duplicates and resolve repeated keys exactly as if they had
+    come one at a time."""
+
+    def __init__(self, engine: AsyncEngine, *, max_batch: int = MAX_BATCH,
+                 writers: int = WRITERS) -> None:
+        compiled = take_statement().compile(dialect=engine.dialect)
+        super().__init__(engine, str(compiled), max_batch=max_batch, writers=writers)
+        self.names = tuple(compiled.positiontup or ())
+
+    async def take(self, params: dict[str, Any]) -> Taken:
+        """Take one call (its binds by name); the statement's answer after the commit."""
+        row = await self.run(tuple(params[name] for name in self.names))
+        duplicate_of = row["duplicate_of"]
+        return Taken(row["ok"], row["event_id"],
+                     None if duplicate_of is None else uuid.UUID(bytes=duplicate_of.bytes))
+
+
+def _fail(batch: list[tuple[tuple[Any, ...], asyncio.Future[Any]]],
           exc: BaseException) -> None:
     for _, future in batch:
         if not future.done():

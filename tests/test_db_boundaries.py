@@ -186,6 +186,45 @@ def test_migrations_create_the_spatial_schema_and_undo_it(engine: Engine) -> Non
     assert upgrade(engine) == head_revision() == current_revision(engine)
 
 
+def test_migration_0005_moves_alert_deadlines_out_of_calls_and_back(engine: Engine) -> None:
+    """Deadlines stored on ``calls`` (0004) become ``alert_due`` rows, and return on downgrade."""
+    from advanced_alchemy.types import GUID, DateTimeUTC
+    from alembic import command
+    from sqlalchemy import bindparam
+
+    upgrade(engine, "0004")
+    point = ("ST_SetSRID(ST_MakePoint(74.3, 31.5), 4326)" if engine.dialect.name == "postgresql"
+             else "MakePoint(74.3, 31.5, 4326)")
+    insert = text(
+        "INSERT INTO calls (id, idempotency_key, request_hash, status, category, serious, lat, "
+        "lon, geom, h3_r9, received_at, station_code, tehsil_code, district_code, region_code, "
+        "boundary_set, method, out_of_coverage, unstaffed, created_by, created_at, updated_at, "
+        f"next_alert_at) VALUES (:id, :key, 'h', 'received', 'murder', true, 31.5, 74.3, {point}, "
+        "1, :at, 's', 't', 'd', 'r', 'b', 'h3', false, false, 'test', :at, :at, :due)",
+    ).bindparams(bindparam("id", type_=GUID()), bindparam("at", type_=DateTimeUTC()),
+                 bindparam("due", type_=DateTimeUTC()))
+    at = dt.datetime(2026, 11, 26, 5, tzinfo=dt.UTC)
+    watched, finished = uuid.uuid4(), uuid.uuid4()
+    with engine.begin() as conn:
+        conn.execute(insert, [
+            {"id": watched, "key": "k1", "at": at, "due": at + dt.timedelta(minutes=5)},
+            {"id": finished, "key": "k2", "at": at, "due": None}])
+    assert upgrade(engine) == head_revision()
+    with engine.connect() as conn:
+        assert "next_alert_at" not in {c["name"] for c in inspect(conn).get_columns("calls")}
+        rows = conn.execute(text("SELECT call_id, next_alert_at FROM alert_due").columns(
+            call_id=GUID(), next_alert_at=DateTimeUTC())).all()
+    assert [(r.call_id, r.next_alert_at) for r in rows] == [(watched, at + dt.timedelta(minutes=5))]
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0004")
+    with engine.connect() as conn:
+        back = conn.execute(text("SELECT id, next_alert_at FROM calls ORDER BY idempotency_key")
+                            .columns(id=GUID(), next_alert_at=DateTimeUTC())).all()
+        assert "alert_due" not in inspect(conn).get_table_names()
+    assert [(r.id, r.next_alert_at) for r in back] == [
+        (watched, at + dt.timedelta(minutes=5)), (finished, None)]
+
+
 def test_postgis_that_cannot_be_enabled_is_a_clear_error(tmp_path: Path) -> None:
     """A role that may not ``CREATE EXTENSION postgis`` gets the fix, and nothing is written."""
     suffix = uuid.uuid4().hex[:8]

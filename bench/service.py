@@ -27,7 +27,9 @@ new call shortly after it is taken; so that a fast intake cannot hide work left 
 each service run also reports how many calls were still waiting for their first
 evaluation when the load stopped, and how long the engine took to finish them. The
 client is a minimal HTTP/1.1 keep-alive loop, so it costs far less than the servers it
-measures; all of it shares this machine's cores, which the table reports.
+measures; all of it shares this machine's cores, which the table reports, with the CPU
+time per request each side spent during the load (server processes, PostgreSQL, Redis,
+this client; from ``/proc``) — where a request's cost goes, not only how long it took.
 """
 
 from __future__ import annotations
@@ -161,6 +163,11 @@ class Result:
     statuses: dict[int, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)
+    """CPU seconds each side spent during the measured load (:func:`cpu_split`)."""
+
+    def cpu_ms_per_request(self, side: str) -> float:
+        return 1000 * self.cpu.get(side, 0.0) / self.sent if self.sent else 0.0
 
     @property
     def rate(self) -> float:
@@ -207,9 +214,58 @@ async def drive(port: int, requests: list[bytes], seconds: float) -> Result:
     return result
 
 
-def measure(port: int, requests: list[bytes], warmup: list[bytes], seconds: float) -> Result:
+def measure(server_pid: int, port: int, requests: list[bytes], warmup: list[bytes],
+            seconds: float) -> Result:
+    """Warm up, then drive the measured load, accounting each side's CPU time over it."""
     asyncio.run(drive(port, warmup, seconds))
-    return asyncio.run(drive(port, requests, seconds))
+    before = cpu_split(server_pid)
+    result = asyncio.run(drive(port, requests, seconds))
+    result.cpu = {side: spent - before[side] for side, spent in cpu_split(server_pid).items()}
+    return result
+
+
+# ------------------------------------------------------------------ where the CPU goes
+PROC = Path("/proc")
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of ``pids`` (Linux ``/proc``; a process gone meanwhile counts 0)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = (PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> list[tuple[int, int, str]]:
+    """(pid, parent pid, command name) of every process."""
+    found = []
+    for entry in PROC.iterdir():
+        if entry.name.isdigit():
+            try:
+                head, tail = (entry / "stat").read_text().rsplit(")", 1)
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            found.append((int(entry.name), int(tail.split()[1]), head.split("(", 1)[1]))
+    return found
+
+
+def cpu_split(server_pid: int) -> dict[str, float]:
+    """CPU seconds so far of the server (uvicorn and its workers), of PostgreSQL (every
+    ``postgres`` process: the intake's and the alert engine's backends, the WAL writer),
+    of Redis, and of this client; zeros where there is no ``/proc``."""
+    if not PROC.is_dir():
+        return {"server": 0.0, "postgres": 0.0, "redis": 0.0, "client": 0.0}
+    processes = _processes()
+    server = [server_pid, *(pid for pid, parent, _ in processes if parent == server_pid)]
+    return {"server": _cpu_seconds(server),
+            "postgres": _cpu_seconds([pid for pid, _, name in processes if name == "postgres"]),
+            "redis": _cpu_seconds([pid for pid, _, name in processes
+                                   if name.startswith("redis-server")]),
+            "client": time.process_time()}
 
 
 @dataclass
@@ -245,6 +301,7 @@ def alert_backlog(url: str) -> Backlog:
 
 # ------------------------------------------------------------------ main
 PG_SOCKET_DIR = Path("/var/run/postgresql")
+SIDES = ("server", "postgres", "redis", "client")
 
 
 def _unix_socket(url: str) -> str:
@@ -301,7 +358,8 @@ def main() -> None:
             try:
                 requests = make_requests(args.requests, points, token, seed * 2)
                 warmup = make_requests(WARMUP, points, token, seed * 2 + 1)
-                result = measure(served.port, requests, warmup, args.seconds)
+                result = measure(served.process.pid, served.port, requests, warmup,
+                                 args.seconds)
                 if name == "calls":
                     backlogs[f"{name}_{workers}"] = backlog = alert_backlog(url)
             finally:
@@ -322,19 +380,21 @@ def main() -> None:
             stored = conn.execute("SELECT count(*) FROM calls").fetchone()
     created = sum(r.statuses.get(201, 0) for k, r in results.items() if k.startswith("calls"))
     expected = created + 2 * WARMUP
-    rows = []
+    rows, cpu_rows = [], []
     for workers in (1, 2):
         bare = results[f"bare_{workers}"]
         for name, key in (("bare Litestar", "bare"), ("floor: bare + durable INSERT", "floor"),
                           ("POST /api/v1/calls", "calls")):
             r = results[f"{key}_{workers}"]
             ratio = r.rate / bare.rate if bare.rate else 0.0
-            rows.append([f"{name}, {workers} worker{'s' if workers > 1 else ''}", f"{r.ok:,}",
-                         f"{r.rate:,.0f}", f"{r.percentile(50):.1f}", f"{r.percentile(99):.1f}",
-                         f"{ratio:.2f}"])
+            label = f"{name}, {workers} worker{'s' if workers > 1 else ''}"
+            rows.append([label, f"{r.ok:,}", f"{r.rate:,.0f}", f"{r.percentile(50):.1f}",
+                         f"{r.percentile(99):.1f}", f"{ratio:.2f}"])
+            cpu_rows.append([label, *(f"{r.cpu_ms_per_request(side):.3f}" for side in SIDES)])
     print_table(f"call intake vs bare app, {CONNECTIONS} connections, {os.cpu_count()} cores "
                 "shared with the client", ["server", "ok", "req/s", "p50 ms", "p99 ms", "ratio"],
                 rows)
+    print_table("CPU ms per request during the load", ["server", *SIDES], cpu_rows)
     console.print(f"calls stored: {stored[0] if stored else 0:,} (expected {expected:,}: every "
                   "201 plus the warm-ups)")
     payload = {
@@ -347,6 +407,8 @@ def main() -> None:
         "floor_ratio_two_workers": results["floor_2"].rate / results["bare_2"].rate,
         "p99_ms_two_workers": results["calls_2"].percentile(99),
         "rates": {k: r.rate for k, r in results.items()},
+        "cpu_ms_per_request": {k: {side: r.cpu_ms_per_request(side) for side in SIDES}
+                               for k, r in results.items()},
         "statuses": {k: {str(s): n for s, n in r.statuses.items()} for k, r in results.items()},
         "calls_stored": stored[0] if stored else 0, "calls_expected": expected,
         "alert_backlog": {k: {"waiting_at_end": b.waiting, "drained_s": b.drained_s}

@@ -38,11 +38,9 @@ DEFAULT_POOL_SIZE = 24
 closed as soon as they are returned, and re-opening one (TLS probe, type introspection,
 statement preparation) costs more than waiting a moment for a pooled one."""
 
-INTAKE_WRITERS = 2
-"""Transactions writing calls at once per worker (group commit: calls arriving meanwhile
-queue for the next one)."""
-INTAKE_CONNECTIONS = INTAKE_WRITERS + 2
-"""The intake's own pool: its writers and the rare roster reads of the on-duty cache."""
+INTAKE_SPARE_CONNECTIONS = 2
+"""The intake's own pool holds its writers (:data:`api.domain.calls.intake.WRITERS`) and
+these, for the rare roster reads of the on-duty cache."""
 
 WARM_POINT = (31.5204, 74.3587)
 """A point in Lahore routed once at start-up, so the first call does not build the
@@ -129,7 +127,7 @@ def call_service_parts(settings: Settings) -> CallServiceParts:
 
         from api.db.engine import async_engine  # noqa: PLC0415
         from api.domain.calls.categories import Categories  # noqa: PLC0415
-        from api.domain.calls.intake import OneStatement  # noqa: PLC0415
+        from api.domain.calls.intake import WRITERS, OneStatement  # noqa: PLC0415
         from api.domain.calls.services import CallContext, CallIntake, utc_now  # noqa: PLC0415
         from api.domain.feeds.services import FeedService  # noqa: PLC0415
 
@@ -153,7 +151,7 @@ def call_service_parts(settings: Settings) -> CallServiceParts:
             # no sequential scans there: a plan cached while a fresh database's calls table
             # is nearly empty would otherwise scan it whole for every call as it grows
             intake_engine = async_engine(settings, **{
-                **options, "pool_size": INTAKE_CONNECTIONS,
+                **options, "pool_size": WRITERS + INTAKE_SPARE_CONNECTIONS,
                 "connect_args": {**options["connect_args"], "server_settings": {
                     "plan_cache_mode": "auto", "enable_seqscan": "off"}}})
         sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -175,7 +173,7 @@ def call_service_parts(settings: Settings) -> CallServiceParts:
         )
         app.state.call_intake = CallIntake(
             app.state.call_context, sessions,
-            OneStatement(intake_engine, writers=INTAKE_WRITERS) if intake_engine else None)
+            OneStatement(intake_engine) if intake_engine else None)
         app.state.feeds = FeedService(sessions, channels)
         alerting = alert_parts(app, settings, sessions=sessions, publisher=publisher,
                                channels=channels, clock=clock)

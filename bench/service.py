@@ -7,7 +7,7 @@ are driven by the same closed-loop client over 32 keep-alive connections:
 
 - **bare**: a Litestar app whose ``POST /api/v1/calls`` decodes the same msgspec body
   (:class:`api.domain.calls.schemas.CallCreate`) and answers a small struct: the HTTP,
-  routing-table and (de)serialisation floor;
+  routing-table and (de)serialisation baseline every ratio is taken against;
 - **floor**: the bare app plus one durable ``INSERT`` per request (five columns, one
   unique key) through the service's own group commit
   (:class:`api.domain.calls.intake.GroupCommit`) on the same database: the least any
@@ -22,8 +22,8 @@ Each configuration sends at most ``--requests`` requests in at most ``--seconds`
 after a warm-up; every body is a fresh call (own ``Idempotency-Key``) at a point inside
 a station. Prints req/s, p50/p99 and each server's ratio to bare; ``--json`` also writes
 ``ratio_one_worker`` (calls ÷ bare), ``p99_ms_one_worker`` and the floor's ratios
-(``floor_ratio_one_worker``, ``floor_ratio_two_workers``). The service's alert engine evaluates every
-new call shortly after it is taken; so that a fast intake cannot hide work left undone,
+(``floor_ratio_one_worker``, ``floor_ratio_two_workers``). The service's alert engine
+evaluates every new call shortly after it is taken; so that a fast intake cannot hide work left undone,
 each service run also reports how many calls were still waiting for their first
 evaluation when the load stopped, and how long the engine took to finish them. The
 client is a minimal HTTP/1.1 keep-alive loop, so it costs far less than the servers it

@@ -143,7 +143,8 @@ def event_overhead(url: str, events: int, seconds: float) -> dict[str, Result]:
                     (f"bench-{seed}",)).fetchall()]
             admin = mint_token(SECRET, "admin", "PK6", "province", subject="bench")
             requests = event_requests(ids, admin)
-            result = measure(served.port, requests[200:], requests[:200], seconds)
+            result = measure(served.process.pid, served.port, requests[200:], requests[:200],
+                         seconds)
         finally:
             served.stop()
         results[name] = result

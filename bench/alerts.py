@@ -48,8 +48,9 @@ from bench.service import (
 )
 
 
-def load_day(url: str, seed: int) -> tuple[int, datetime]:
-    """One day of a full-scale month in the database; (calls, the day's end)."""
+def load_day(url: str, seed: int, scale: float = 1.0) -> tuple[int, datetime]:
+    """One day of a generated month (``scale`` 1: full Punjab volume) in the database;
+    (calls, the day's end)."""
     import pandas as pd  # noqa: PLC0415
 
     from api.cli.synth import load_history  # noqa: PLC0415
@@ -58,8 +59,8 @@ def load_day(url: str, seed: int) -> tuple[int, datetime]:
     from api.settings import DatabaseSettings  # noqa: PLC0415
     from geo.synth.generate import generate_calls  # noqa: PLC0415
 
-    console.print("generating a full-scale month …")
-    calls, _ = generate_calls(1, seed, 1.0, "2024-03")
+    console.print(f"generating a month at scale {scale:g} …")
+    calls, _ = generate_calls(1, seed, scale, "2024-03")
     local = pd.to_datetime(calls["received_at"], utc=True).dt.tz_convert("Asia/Karachi")
     day = calls[local.dt.day == 12].reset_index(drop=True)
     console.print(f"loading one day: {len(day):,} calls …")
@@ -165,6 +166,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2000, help="events per configuration")
     parser.add_argument("--seconds", type=float, default=20.0, help="per configuration, at most")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="share of Punjab's call volume (1: full scale, ~60k calls a day)")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--profile", type=Path, default=None,
                         help="write a cProfile of the rules pass here")
@@ -172,7 +175,7 @@ def main() -> None:
     with scratch_database("bench_alerts") as url:
         console.print("loading the boundary set into a scratch PostGIS database …")
         load_boundaries_into(url)
-        calls, end = load_day(url, args.seed)
+        calls, end = load_day(url, args.seed, args.scale)
         if args.profile:
             import cProfile  # noqa: PLC0415
 
@@ -185,7 +188,7 @@ def main() -> None:
         events = event_overhead(url, args.events, args.seconds)
     off, on = events["rules off"], events["rules on"]
     ratio = on.rate / off.rate if off.rate else 0.0
-    print_table(f"one day of full-scale traffic ({calls:,} calls), all call rules",
+    print_table(f"one day of traffic at scale {args.scale:g} ({calls:,} calls), all call rules",
                 ["pass", "seconds", "calls/s", "ratio"],
                 [["read calls + events (baseline)", f"{day['read_s']:.2f}",
                   f"{calls / day['read_s']:,.0f}", "1.00"],

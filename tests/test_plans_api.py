@@ -315,6 +315,96 @@ def test_planner_scoped_to_another_region_is_refused(client: httpx.Client,
     assert answer.status_code == 403
 
 
+# ------------------------------------------------------------------ the list
+
+
+def all_pages(client: httpx.Client, auth: dict[str, str], **params: Any) -> list[dict[str, Any]]:
+    """Every plan ``GET /plans`` lists with ``params``, following ``next_cursor``."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        answer = client.get("/api/v1/plans", headers=auth,
+                            params={**params, **({"cursor": cursor} if cursor else {})})
+        assert answer.status_code == 200, answer.text
+        page = answer.json()
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+
+
+@pytest.fixture(scope="module")
+def sheikhupura_plan(server: Server) -> dict[str, Any]:
+    """A second finished plan, in another district and region than Lahore City's."""
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        answer = post_plan(client, {"tehsil": "PK63305", "sites": 1, **WINDOW})
+        assert answer.status_code == 202, answer.text
+        plan, _ = wait(client, answer.headers["location"])
+    assert plan["state"] == "succeeded", plan
+    return plan
+
+
+def test_plans_are_listed_newest_first_page_by_page(client: httpx.Client, db: psycopg.Connection[Any],
+                                                   lahore_plan: dict[str, Any],
+                                                   sheikhupura_plan: dict[str, Any]) -> None:
+    listed = all_pages(client, PLANNER)
+    ids = [plan["id"] for plan in listed]
+    assert {lahore_plan["plan"]["id"], sheikhupura_plan["id"]} <= set(ids)
+    stored = db.execute("SELECT count(*) FROM plans").fetchone()
+    assert stored is not None
+    assert len(ids) == len(set(ids)) == stored[0]
+    order = [(datetime.fromisoformat(plan["created_at"]), uuid.UUID(plan["id"])) for plan in listed]
+    assert order == sorted(order, reverse=True)
+    assert [plan["id"] for plan in all_pages(client, PLANNER, limit=1)] == ids
+    shown = next(plan for plan in listed if plan["id"] == lahore_plan["plan"]["id"])
+    assert shown == lahore_plan["plan"] | {"updated_at": shown["updated_at"]}  # as GET /plans/{id}
+
+
+def test_plans_list_filters_within_scope(client: httpx.Client, lahore_plan: dict[str, Any],
+                                         sheikhupura_plan: dict[str, Any]) -> None:
+    lahore, sheikhupura = lahore_plan["plan"]["id"], sheikhupura_plan["id"]
+    in_tehsil = all_pages(client, PLANNER, tehsil=TEHSIL)
+    assert {plan["tehsil_code"] for plan in in_tehsil} == {TEHSIL}
+    assert lahore in {plan["id"] for plan in in_tehsil}
+    done = all_pages(client, PLANNER, state="succeeded")
+    assert {plan["state"] for plan in done} == {"succeeded"}
+    assert {lahore, sheikhupura} <= {plan["id"] for plan in done}
+
+    dpo = headers("dpo", SHEIKHUPURA_DISTRICT)
+    own = all_pages(client, dpo)
+    assert {plan["district_code"] for plan in own} == {SHEIKHUPURA_DISTRICT}
+    assert sheikhupura in {plan["id"] for plan in own}
+    refused = client.get("/api/v1/plans", params={"tehsil": TEHSIL}, headers=dpo)
+    assert refused.status_code == 403, refused.text
+    assert "outside your scope (district PK633)" in refused.json()["detail"]
+    rpo = all_pages(client, headers("rpo", "LHR"))  # Sheikhupura lies in the Lahore region
+    assert {plan["region_code"] for plan in rpo} == {"LHR"}
+    assert {lahore, sheikhupura} <= {plan["id"] for plan in rpo}
+    elsewhere = all_pages(client, headers("rpo", "RWP"))
+    assert not {lahore, sheikhupura} & {plan["id"] for plan in elsewhere}
+    assert {plan["region_code"] for plan in elsewhere} <= {"RWP"}
+
+
+@pytest.mark.parametrize(("params", "status", "message"), [
+    ({"state": "done"}, 400, "unknown state 'done'"),
+    ({"limit": 0}, 400, "limit"),
+    ({"limit": 1000}, 400, "limit"),
+    ({"tehsil": "PK69999"}, 422, "no tehsil with code 'PK69999'"),
+    ({"cursor": "not-a-cursor"}, 400, "invalid cursor"),
+])
+def test_plans_list_refuses_bad_queries(client: httpx.Client, params: dict[str, Any], status: int,
+                                        message: str) -> None:
+    answer = client.get("/api/v1/plans", params=params, headers=PLANNER)
+    assert answer.status_code == status, answer.text
+    assert message in answer.text
+
+
+def test_plans_list_needs_a_planning_role(client: httpx.Client) -> None:
+    assert client.get("/api/v1/plans").status_code == 401
+    answer = client.get("/api/v1/plans", headers=headers("sho", "PK61702-001"))
+    assert answer.status_code == 403, answer.text
+
+
 # ------------------------------------------------------------------ the map page
 
 

@@ -17,8 +17,6 @@ call's path (a transfer also to the path it left).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import math
 import uuid
@@ -67,6 +65,7 @@ from api.errors import (
     UnavailableError,
     UnprocessableError,
 )
+from api.pagination import decode_cursor, encode_cursor
 from geo.crs import EARTH_RADIUS_M
 from jurisdictions.boundaries import PROVINCE_CODE
 from jurisdictions.router import Router
@@ -397,13 +396,14 @@ class CallService(CallWriting,
             conditions.append(CallRecord.received_at >= since)
         if until is not None:
             conditions.append(CallRecord.received_at < until)
-        after = _decode_cursor(cursor) if cursor else None
+        after = decode_cursor(cursor) if cursor else None
         async with self.repository.session.begin():
             rows = await self.repository.page(conditions, after, limit + 1)
             shown = rows[:limit]
             await self.audit.record(principal, "call.list", self.ctx.clock(),
                               detail={"calls": [str(r.id) for r in shown]})
-        next_cursor = _encode_cursor(shown[-1]) if len(rows) > limit else None
+        next_cursor = (encode_cursor(shown[-1].received_at, shown[-1].id)
+                       if len(rows) > limit else None)
         return CallPage(items=[self.as_call(r, principal) for r in shown], next_cursor=next_cursor)
 
     async def list_events(self, call_id: UUID, principal: Principal) -> list[CallEvent]:
@@ -730,23 +730,6 @@ def _request_hash(data: CallCreate, received_at: datetime | None) -> str:
     zones, are the same request)."""
     canonical = msgspec.structs.replace(data, received_at=received_at)
     return hashlib.sha256(msgspec.json.encode(canonical)).hexdigest()
-
-
-def _encode_cursor(record: CallRecord) -> str:
-    raw = f"{record.received_at.isoformat()}|{record.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, _, ident = raw.partition("|")
-        when = datetime.fromisoformat(at)
-        if when.tzinfo is None:
-            raise ValueError("naive time")
-        return when, UUID(ident)
-    except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
-        raise BadInputError("invalid cursor (pass back next_cursor unchanged)") from exc
 
 
 def _haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
+from litestar.params import Parameter
 
 from api.auth import Principal
 from api.domain.calls.deps import provide_principal
 from api.domain.maps.controllers import MapToken, provide_map_principal, token_to_cookie
 from api.domain.plans.deps import provide_plans
-from api.domain.plans.schemas import Plan, PlanAccepted, PlanCreate
-from api.domain.plans.services import PlanService
+from api.domain.plans.schemas import Plan, PlanAccepted, PlanCreate, PlanPage
+from api.domain.plans.services import DEFAULT_PAGE, MAX_PAGE, PlanService
 
 SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
 GEOJSON = "application/geo+json"
@@ -38,6 +39,25 @@ class PlanController(Controller):
         """Start a tehsil's camera-site plan (MCLP or LSCP) as a background job."""
         accepted = await plans.create(data, principal)
         return Response(accepted, status_code=202, headers={"Location": accepted.links.self})
+
+    @get("/", operation_id="listPlans")
+    async def list_plans(
+        self,
+        *,
+        plans: PlanService,
+        principal: Principal,
+        tehsil: Annotated[str | None, Parameter(max_length=64)] = None,
+        district: Annotated[str | None, Parameter(max_length=64)] = None,
+        region: Annotated[str | None, Parameter(max_length=64)] = None,
+        plan_state: Annotated[str | None, Parameter(query="state", max_length=16, description=(
+            "queued, running, succeeded or failed"))] = None,
+        limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
+        cursor: Annotated[str | None, Parameter(max_length=200)] = None,
+    ) -> PlanPage:
+        """Plans in the caller's scope, newest first, one page at a time."""
+        return await plans.list_plans(principal, tehsil=tehsil, district=district,
+                                      region=region, state=plan_state, limit=limit,
+                                      cursor=cursor)
 
     @get("/{plan_id:uuid}", operation_id="getPlan")
     async def get_plan(self, plan_id: UUID, plans: PlanService, principal: Principal) -> Plan:

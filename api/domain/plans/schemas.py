@@ -98,3 +98,10 @@ class Plan(msgspec.Struct):
     summary: dict[str, Any] | None
     """Covered share before and after, greedy baseline, solver, status, gap, solve time, …"""
     links: PlanLinks
+
+
+class PlanPage(msgspec.Struct):
+    """One page of plans, newest first; pass ``next_cursor`` back as ``cursor``."""
+
+    items: list[Plan]
+    next_cursor: str | None

@@ -31,13 +31,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 from uuid import UUID, uuid4
 
 import anyio
 import numpy as np
 import pandas as pd
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.auth import Principal
@@ -51,15 +51,25 @@ from api.domain.plans.planner import (
     build_instance,
     solve_instance,
 )
-from api.domain.plans.schemas import Plan, PlanAccepted, PlanCreate, PlanLinks
+from api.domain.plans.schemas import (
+    Plan,
+    PlanAccepted,
+    PlanCreate,
+    PlanLinks,
+    PlanPage,
+    PlanState,
+)
 from api.domain.stations.areas import Areas
 from api.errors import (
     AppError,
+    BadInputError,
     ConflictError,
+    ForbiddenError,
     NotFoundError,
     UnavailableError,
     UnprocessableError,
 )
+from api.pagination import decode_cursor, encode_cursor
 from geo.categories import load_categories
 from geo.coverage import CoverageError, SitePlan, UnknownTehsilError, stand_in_existing_sites, tehsil_ref
 from jurisdictions.boundaries import PROVINCE_CODE, BoundarySet
@@ -148,6 +158,14 @@ _STATUS_COLUMNS = (PlanRecord.id, PlanRecord.state, PlanRecord.stage, PlanRecord
                    PlanRecord.error, PlanRecord.summary)
 
 
+DEFAULT_PAGE, MAX_PAGE = 50, 200
+"""Plans per page of ``GET /plans``: by default, and at most."""
+PLAN_STATES: tuple[str, ...] = get_args(PlanState)
+_AREA_COLUMN: dict[str, Any] = {"tehsil": PlanRecord.tehsil_code,
+                                "district": PlanRecord.district_code,
+                                "region": PlanRecord.region_code}
+
+
 class PlanStore:
     """Reads and writes of ``plans`` (one short transaction each)."""
 
@@ -170,6 +188,16 @@ class PlanStore:
                                            .where(PlanRecord.id == plan_id))
             row = result.mappings().first()
         return dict(row) if row is not None else None
+
+    async def page(self, conditions: list[Any], after: tuple[datetime, UUID] | None,
+                   limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` jobs matching ``conditions``, newest first, after the cursor."""
+        stmt = select(*_STATUS_COLUMNS).where(*conditions)
+        if after is not None:
+            stmt = stmt.where(tuple_(PlanRecord.created_at, PlanRecord.id) < after)
+        stmt = stmt.order_by(PlanRecord.created_at.desc(), PlanRecord.id.desc()).limit(limit)
+        async with self.sessions() as session:
+            return [dict(row) for row in (await session.execute(stmt)).mappings()]
 
     async def claim(self, plan_id: UUID, owner: str, now: datetime) -> dict[str, Any] | None:
         """Mark a queued job running for ``owner``; its row, or ``None`` if it is not queued."""
@@ -540,6 +568,41 @@ class PlanService:
 
     async def get(self, plan_id: UUID, principal: Principal) -> Plan:
         return as_plan(await self._visible(plan_id, principal), utcnow())
+
+    async def list_plans(self, principal: Principal, *, tehsil: str | None = None,
+                         district: str | None = None, region: str | None = None,
+                         state: str | None = None, limit: int = DEFAULT_PAGE,
+                         cursor: str | None = None) -> PlanPage:
+        """Plans newest first within the principal's scope; a filter outside it is 403."""
+        principal.require("plan.read")
+        if not 1 <= limit <= MAX_PAGE:
+            raise BadInputError(f"limit must be between 1 and {MAX_PAGE}")
+        if state is not None and state not in PLAN_STATES:
+            raise BadInputError(f"unknown state {state!r}; states are {', '.join(PLAN_STATES)}")
+        areas = self._areas()
+        conditions: list[Any] = []
+        for level, code in (("tehsil", tehsil), ("district", district), ("region", region)):
+            if code is not None:
+                try:
+                    area = areas.get(level, code)
+                except NotFoundError as exc:
+                    raise UnprocessableError(f"no {level} with code {code!r}") from exc
+                principal.require_scope(area.path, f"{level} {code}")
+                conditions.append(_AREA_COLUMN[level] == code)
+        if principal.role != "admin" and principal.level != "province":
+            column = _AREA_COLUMN.get(principal.level)
+            if column is None:  # no role that reads plans has a narrower scope
+                raise ForbiddenError(f"plans are not kept per {principal.level}")
+            conditions.append(column == principal.scope)
+        if state is not None:
+            conditions.append(PlanRecord.state == state)
+        after = decode_cursor(cursor) if cursor else None
+        rows = await self.store.page(conditions, after, limit + 1)
+        shown = rows[:limit]
+        now = utcnow()
+        return PlanPage(items=[as_plan(row, now) for row in shown],
+                        next_cursor=encode_cursor(shown[-1]["created_at"], shown[-1]["id"])
+                        if len(rows) > limit else None)
 
     async def _finished(self, plan_id: UUID, principal: Principal, *extra: Any) -> dict[str, Any]:
         row = await self._visible(plan_id, principal, *extra)

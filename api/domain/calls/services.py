@@ -371,23 +371,9 @@ class CallService(CallWriting,
             self.ctx.categories.get(category)
         if status is not None and status not in (*OPEN_STATUSES, "closed", "cancelled"):
             raise BadInputError(f"unknown status {status!r}")
-        areas = self.ctx.areas()
-        conditions: list[ColumnElement[bool]] = []
-        filters = {"station": (station, CallRecord.station_code),
-                   "tehsil": (tehsil, CallRecord.tehsil_code),
-                   "district": (district, CallRecord.district_code),
-                   "region": (region, CallRecord.region_code)}
-        for level, (code, column) in filters.items():
-            if code is not None:
-                try:
-                    area = areas.get(level, code)
-                except NotFoundError as exc:
-                    raise UnprocessableError(f"no {level} with code {code!r}") from exc
-                principal.require_scope(area.path, f"{level} {code}")
-                conditions.append(column == code)
-        scope_column = _SCOPE_COLUMN.get(principal.level)
-        if principal.role != "admin" and scope_column is not None:
-            conditions.append(scope_column == principal.scope)
+        conditions: list[ColumnElement[bool]] = self.ctx.areas().conditions(
+            principal, _SCOPE_COLUMN,
+            {"station": station, "tehsil": tehsil, "district": district, "region": region})
         if status is not None:
             conditions.append(CallRecord.status == status)
         if category is not None:

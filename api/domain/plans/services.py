@@ -64,7 +64,6 @@ from api.errors import (
     AppError,
     BadInputError,
     ConflictError,
-    ForbiddenError,
     NotFoundError,
     UnavailableError,
     UnprocessableError,
@@ -579,21 +578,8 @@ class PlanService:
             raise BadInputError(f"limit must be between 1 and {MAX_PAGE}")
         if state is not None and state not in PLAN_STATES:
             raise BadInputError(f"unknown state {state!r}; states are {', '.join(PLAN_STATES)}")
-        areas = self._areas()
-        conditions: list[Any] = []
-        for level, code in (("tehsil", tehsil), ("district", district), ("region", region)):
-            if code is not None:
-                try:
-                    area = areas.get(level, code)
-                except NotFoundError as exc:
-                    raise UnprocessableError(f"no {level} with code {code!r}") from exc
-                principal.require_scope(area.path, f"{level} {code}")
-                conditions.append(_AREA_COLUMN[level] == code)
-        if principal.role != "admin" and principal.level != "province":
-            column = _AREA_COLUMN.get(principal.level)
-            if column is None:  # no role that reads plans has a narrower scope
-                raise ForbiddenError(f"plans are not kept per {principal.level}")
-            conditions.append(column == principal.scope)
+        conditions = self._areas().conditions(
+            principal, _AREA_COLUMN, {"tehsil": tehsil, "district": district, "region": region})
         if state is not None:
             conditions.append(PlanRecord.state == state)
         after = decode_cursor(cursor) if cursor else None

@@ -6,11 +6,15 @@ checks and code validation all agree with the router.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from api.errors import NotFoundError
+from api.errors import ForbiddenError, NotFoundError, UnprocessableError
 from jurisdictions.boundaries import PROVINCE_CODE, PROVINCE_NAME, BoundarySet
+
+if TYPE_CHECKING:
+    from api.auth import Principal
 
 LEVELS = ("station", "tehsil", "district", "region", "province")
 """Fine to coarse (the order of a call's path)."""
@@ -78,3 +82,29 @@ class Areas:
 
     def count(self, level: str) -> int:
         return len(self._by_level[level])
+
+    def conditions(self, principal: Principal, columns: Mapping[str, Any],
+                   wanted: Mapping[str, str | None]) -> list[Any]:
+        """SQL conditions of a list endpoint's area filters and the caller's scope.
+
+        ``columns`` maps each level to the column holding its code; ``wanted`` the levels
+        a request filters on to their codes (``None``: no filter). Each wanted area must
+        exist (422) and lie in the principal's scope (403); rows outside the principal's
+        own scope are left out even without a filter.
+        """
+        found: list[Any] = []
+        for level, code in wanted.items():
+            if code is None:
+                continue
+            try:
+                area = self.get(level, code)
+            except NotFoundError as exc:
+                raise UnprocessableError(f"no {level} with code {code!r}") from exc
+            principal.require_scope(area.path, f"{level} {code}")
+            found.append(columns[level] == code)
+        if principal.role != "admin" and principal.level != "province":
+            column = columns.get(principal.level)
+            if column is None:  # such a scope cannot see these rows: refuse, never show all
+                raise ForbiddenError(f"these records are not kept per {principal.level}")
+            found.append(column == principal.scope)
+        return found

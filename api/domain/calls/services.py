@@ -294,7 +294,7 @@ class CallService(CallWriting,
         received_at = values["received_at"]
         async with single_statement_unit(session):
             shift = await self.roster.on_duty(values["station_code"], received_at)
-            _staff(values, shift)
+            values.update(staffing(shift))
             duplicate_of = await self._duplicate_of(category, values["lat"], values["lon"],
                                                     received_at)
             values["duplicate_of"] = duplicate_of
@@ -467,13 +467,8 @@ class CallService(CallWriting,
         record.tehsil_code = target.path["tehsil"]
         record.district_code = target.path["district"]
         record.region_code = target.path["region"]
-        record.sho_shift_id = shift.id if shift else None
-        record.sho_name = shift.officer_name if shift else None
-        record.sho_rank = shift.rank if shift else None
-        record.sho_phone = shift.phone if shift else None
-        record.sho_shift_start = shift.starts_at if shift else None
-        record.sho_shift_end = shift.ends_at if shift else None
-        record.unstaffed = shift is None
+        for column, value in staffing(shift).items():
+            setattr(record, column, value)
 
     # ------------------------------------------------------------------ helpers
     async def _append_event(self, record: CallRecord, kind: str, at: datetime, now: datetime,
@@ -574,7 +569,7 @@ class CallIntake(CallWriting):
             if not known:
                 async with writer.connection() as connection:
                     shift = await ctx.duty.load(connection, station, received_at, now)
-            _staff(values, shift)
+            values.update(staffing(shift))
             record = SimpleNamespace(**values)
             event = self._event_values(record, "received", received_at, now, principal,
                                        from_status=None)
@@ -681,13 +676,15 @@ def _path(record: CallRecord | SimpleNamespace) -> dict[str, str]:
             "province": PROVINCE_CODE}
 
 
-def _staff(values: dict[str, Any], shift: DutyShift | None) -> None:
-    """Put the SHO on duty (or nobody: ``unstaffed``) into a new call's column values."""
-    values.update(
-        sho_shift_id=shift.id if shift else None, sho_name=shift.officer_name if shift else None,
-        sho_rank=shift.rank if shift else None, sho_phone=shift.phone if shift else None,
-        sho_shift_start=shift.starts_at if shift else None,
-        sho_shift_end=shift.ends_at if shift else None, unstaffed=shift is None)
+def staffing(shift: DutyShift | None) -> dict[str, Any]:
+    """A call's columns naming the SHO on duty (or nobody: ``unstaffed``), for a new call
+    and for one transferred to another station alike."""
+    return {
+        "sho_shift_id": shift.id if shift else None,
+        "sho_name": shift.officer_name if shift else None,
+        "sho_rank": shift.rank if shift else None, "sho_phone": shift.phone if shift else None,
+        "sho_shift_start": shift.starts_at if shift else None,
+        "sho_shift_end": shift.ends_at if shift else None, "unstaffed": shift is None}
 
 
 _NO_LINK = ',"duplicate_of":null,'

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Protocol
 
-from litestar.channels import ChannelsPlugin
+from litestar.channels import ChannelsBackend, ChannelsPlugin
 from litestar.channels.backends.memory import MemoryChannelsBackend
 
 FEED_LEVELS = ("station", "tehsil", "district", "region", "province")
@@ -53,38 +53,33 @@ class ServiceChannels(ChannelsPlugin):
     producer started by another lifespan would publish into a bus not yet or no longer
     there)."""
 
-    producers: list[Producer]
+    def __init__(self, backend: ChannelsBackend) -> None:
+        super().__init__(backend=backend, arbitrary_channels_allowed=True,
+                         subscriber_max_backlog=10_000, subscriber_backlog_strategy="dropleft")
+        self.producers: list[Producer] = []
 
     async def __aenter__(self) -> ServiceChannels:
         await super().__aenter__()
-        for producer in getattr(self, "producers", ()):
+        for producer in self.producers:
             producer.start()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc_val: BaseException | None, exc_tb: TracebackType | None) -> None:
-        for producer in reversed(getattr(self, "producers", ())):
+        for producer in reversed(self.producers):
             await producer.stop()
         await super().__aexit__(exc_type, exc_val, exc_tb)
 
 
 def build_channels_plugin(redis_url: str | None) -> ServiceChannels:
     """Redis pub/sub when ``redis_url`` is given, else an in-process backend."""
-    if redis_url:
-        from litestar.channels.backends.redis import RedisChannelsPubSubBackend  # noqa: PLC0415
-        from redis.asyncio import Redis  # noqa: PLC0415
+    if not redis_url:
+        return ServiceChannels(MemoryChannelsBackend())
+    from litestar.channels.backends.redis import RedisChannelsPubSubBackend  # noqa: PLC0415
+    from redis.asyncio import Redis  # noqa: PLC0415
 
-        backend = RedisChannelsPubSubBackend(redis=Redis.from_url(redis_url),
-                                             key_prefix="SAFECITY_CHANNELS")
-        plugin = ServiceChannels(backend=backend, arbitrary_channels_allowed=True,
-                                 subscriber_max_backlog=10_000,
-                                 subscriber_backlog_strategy="dropleft")
-    else:
-        plugin = ServiceChannels(backend=MemoryChannelsBackend(), arbitrary_channels_allowed=True,
-                                 subscriber_max_backlog=10_000,
-                                 subscriber_backlog_strategy="dropleft")
-    plugin.producers = []
-    return plugin
+    return ServiceChannels(RedisChannelsPubSubBackend(redis=Redis.from_url(redis_url),
+                                                      key_prefix="SAFECITY_CHANNELS"))
 
 
 class FeedPublisher:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from api.db.boundary_store import router_from_database
 from api.db.errors import NoBoundarySetError
 from api.settings import Settings, get_settings
+from geo.progress import Progress, no_progress
 from jurisdictions.catalog import punjab_router
-from jurisdictions.index import Progress, no_progress
 from jurisdictions.router import Router
 
 

@@ -95,15 +95,15 @@ class AreaRef:
         return self.level if self.code is None else f"{self.level}:{self.code}"
 
 
-def area_geometry(area: AreaRef | str, boundaries: BoundarySet | None = None) -> shapely.Geometry:
-    """Polygon (EPSG:4326) of a study area from a boundary set (default: the shipped Punjab set)."""
+def area_geometry(area: AreaRef | str, boundaries: BoundarySet) -> shapely.Geometry:
+    """Polygon (EPSG:4326) of a study area in a boundary set.
+
+    The caller passes the set it serves (the database's, or the shipped one in a notebook);
+    this module reads no file. Raises :class:`StudyAreaError` for a code the set lacks.
+    """
     import shapely  # noqa: PLC0415 -- shapely is already loaded with the boundary set
 
     ref = AreaRef.parse(area) if isinstance(area, str) else area
-    if boundaries is None:
-        from jurisdictions.catalog import punjab_boundary_set  # noqa: PLC0415 -- heavy, on demand
-
-        boundaries = punjab_boundary_set()
     layer = boundaries.province if ref.level == "province" else boundaries.layer(ref.level)
     if ref.code is None:
         return shapely.union_all(layer.geometry.values)
@@ -124,12 +124,19 @@ def study_area_cells(area: AreaRef | str | shapely.Geometry, res: int,
                      boundaries: BoundarySet | None = None) -> Cells:
     """Every H3 cell at ``res`` whose centre lies in the area (sorted ``uint64``).
 
-    ``area`` is an :class:`AreaRef`, a ``LEVEL:CODE`` string, or a (Multi)Polygon in
-    longitude/latitude. Cells are found by H3's centre-containment rule for the whole
-    polygon at once (no per-cell Python); a cell without calls is still a cell.
+    ``area`` is a (Multi)Polygon in longitude/latitude, or an :class:`AreaRef` or
+    ``LEVEL:CODE`` string of an area in ``boundaries`` (then required). Cells are found by
+    H3's centre-containment rule for the whole polygon at once (no per-cell Python); a cell
+    without calls is still a cell.
     """
     check_resolution(res)
-    geometry = area_geometry(area, boundaries) if isinstance(area, AreaRef | str) else area
+    if isinstance(area, AreaRef | str):
+        if boundaries is None:
+            raise StudyAreaError(f"the study area {area} is named by level and code: "
+                                 "give the boundary set it belongs to")
+        geometry = area_geometry(area, boundaries)
+    else:
+        geometry = area
     cells = h3cells.polygon_to_cells(geometry, res)
     if cells.size == 0:
         raise StudyAreaError(f"the area holds no cell centre at resolution {res}; use a finer one")
@@ -325,7 +332,25 @@ def as_study_cells(cells: Cells) -> Cells:
 # --------------------------------------------------------------------------- counts
 
 
-def cell_counts(calls: Any, cells: Cells, *, where: CallFilter | None = None) -> pd.DataFrame:
+@dataclass(frozen=True)
+class CellCounts:
+    """Calls per study-area cell, and the selected calls that no cell counted.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        One row per study-area cell in ascending cell order: ``cell`` (uint64), ``h3``
+        (hex string) and ``count`` (int64, 0 for empty cells).
+    outside : int
+        Selected calls not counted: outside the area, or without a valid position or
+        reception time (reported beside a map so nobody mistakes them for zeros).
+    """
+
+    frame: pd.DataFrame
+    outside: int
+
+
+def cell_counts(calls: Any, cells: Cells, *, where: CallFilter | None = None) -> CellCounts:
     """Calls per cell over the whole study area, zero cells kept.
 
     Parameters
@@ -340,11 +365,8 @@ def cell_counts(calls: Any, cells: Cells, *, where: CallFilter | None = None) ->
 
     Returns
     -------
-    pandas.DataFrame
-        One row per study-area cell in ascending cell order: ``cell`` (uint64), ``h3``
-        (hex string) and ``count`` (int64, 0 for empty cells). ``attrs["outside"]`` is
-        the number of selected calls not counted: outside the area, or without a valid
-        position or reception time.
+    CellCounts
+        The per-cell counts and the number of selected calls outside the area.
     """
     cells = as_study_cells(cells)
     res = cells_resolution(cells)
@@ -355,8 +377,7 @@ def cell_counts(calls: Any, cells: Cells, *, where: CallFilter | None = None) ->
     pos, inside = h3cells.lookup(cells, key_cells)
     counts = np.bincount(pos[inside], weights=key_counts[inside], minlength=len(cells)).astype(np.int64)
     frame = pd.DataFrame({"cell": cells, "h3": h3cells.hex_strings(cells), "count": counts})
-    frame.attrs["outside"] = int(key_counts[~inside].sum())
-    return frame
+    return CellCounts(frame, int(key_counts[~inside].sum()))
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,10 @@
 serious crime, its on-scene SLAs for urban and rural stations, the group used to link
 duplicate calls, the weight used for Safe City planning demand, its volume in the
 reference month (PUCAR-15, April 2020) and its hour-of-day profile key. Its sources and
-assumptions are in ``data/CATEGORIES.md``. :func:`load_categories` validates the table
-once and caches it; callers get a fresh copy each time, so nobody can alter the cache.
+assumptions are in ``data/CATEGORIES.md``. :func:`read_categories` validates a table
+file once and caches it; callers get a fresh copy each time, so nobody can alter the cache.
+The library takes the file as an argument; the application knows where the shipped one is
+(``api.shipped.load_categories``).
 """
 
 from __future__ import annotations
@@ -16,9 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-CATEGORIES_FILE = Path(__file__).resolve().parents[1] / "data" / "categories.csv"
-"""The shipped table (the packages are installed in editable mode beside ``data/``)."""
 
 CALL_CLASSES = ("case", "information", "hoax", "dropped")
 """``case``: dispatched to a station; ``information``: answered by the call taker, no
@@ -115,11 +114,13 @@ def _cached(path: Path) -> pd.DataFrame:
                                            na_values=[""]))
 
 
-def load_categories(path: Path | None = None) -> pd.DataFrame:
-    """The validated category table (a copy of the cached one), in file order.
+def read_categories(path: Path | str) -> pd.DataFrame:
+    """The validated category table of the CSV file ``path`` (a copy of the cached one), in
+    file order.
 
     Columns: ``code, label, call_class, serious, sla_urban_min, sla_rural_min,
     related_group, seriousness_weight, basis_calls, share, peak_profile``; SLAs are
     minutes from call receipt to on scene (NaN where the category is not dispatched).
+    Raises :class:`CategoryTableError` when the file is missing or breaks a rule.
     """
-    return _cached((path or CATEGORIES_FILE).resolve()).copy()
+    return _cached(Path(path).resolve()).copy()

@@ -309,12 +309,13 @@ def hotspots(calls: Any, area: AreaRef | str | shapely.Geometry, res: int, *, k:
              boundaries: BoundarySet | None = None) -> GiStar:
     """Gi* hot spots of calls over a study area: aggregate (zero cells kept), then Gi*.
 
-    ``calls`` may be pandas or Dask; ``area`` is ``LEVEL:CODE``, an :class:`AreaRef` or a
-    polygon. The counts are integral but returned as floats in ``GiStar.y``.
+    ``calls`` may be pandas or Dask; ``area`` is a polygon, or ``LEVEL:CODE`` or an
+    :class:`AreaRef` of an area in ``boundaries``. The counts are integral but returned as
+    floats in ``GiStar.y``.
     """
     cells = study_area_cells(area, res, boundaries)
-    counts = cell_counts(calls, cells, where=where)
-    return GiStar(counts["count"].to_numpy(dtype=np.float64), kring_weights(cells, k), fdr=fdr)
+    counts = cell_counts(calls, cells, where=where).frame["count"]
+    return GiStar(counts.to_numpy(dtype=np.float64), kring_weights(cells, k), fdr=fdr)
 
 
 # --------------------------------------------------------------------------- local Moran

@@ -28,7 +28,6 @@ import numpy.typing as npt
 import pandas as pd
 
 from geo.aggregate import LOCAL_TZ
-from geo.categories import load_categories
 
 STAGES = ("received_at", "acknowledged_at", "dispatched_at", "on_scene_at", "closed_at")
 """Lifecycle stamps in the order a consistent call passes them."""
@@ -112,8 +111,9 @@ class SlaTable:
     rural: Mapping[str, float]
 
     @classmethod
-    def from_categories(cls, table: pd.DataFrame | None = None) -> SlaTable:
-        table = load_categories() if table is None else table
+    def from_categories(cls, table: pd.DataFrame) -> SlaTable:
+        """Both limits of every dispatched category of a category table
+        (:func:`geo.categories.read_categories`)."""
         limits = {where: {str(code): float(minutes)
                           for code, minutes in zip(table["code"], table[f"sla_{where}_min"],
                                                    strict=True) if pd.notna(minutes)}

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import geopandas as gpd
 
+from geo.progress import Progress, no_progress
 from jurisdictions.boundaries import SOURCE_FILES, BoundarySet, load_punjab
-from jurisdictions.index import FINE_RES, Progress, RoutingIndex, compile_index, no_progress
+from jurisdictions.index import FINE_RES, RoutingIndex, compile_index
 from jurisdictions.router import DEFAULT_NEAREST_LIMIT_M, Router
 from jurisdictions.sources import cache_dir, fingerprint, verified_source
 from jurisdictions.stations import StandInParameters, build_stand_in_stations

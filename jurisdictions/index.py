@@ -21,7 +21,6 @@ The index is keyed by the boundary set's version and saved as one ``.npz`` file.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +31,7 @@ import pandas as pd
 import shapely
 
 from geo import h3cells
+from geo.progress import Progress, no_progress
 from jurisdictions.postgis_semantics import covers_xy
 
 FINE_RES = 11
@@ -41,14 +41,6 @@ COARSE_RES = 5
 """Coarsest resolution kept in the compacted interior set."""
 
 FORMAT_VERSION = 1
-
-Progress = Callable[[str, float], None]
-
-
-def no_progress(_step: str, _fraction: float) -> None:
-    """The :data:`Progress` callback that reports nothing (the default everywhere)."""
-    return
-
 
 @dataclass
 class RoutingIndex:

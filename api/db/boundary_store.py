@@ -59,8 +59,8 @@ from api.db.errors import (
 )
 from api.db.models import BOUNDARY_SETS, CURRENT_TABLES, HISTORY_TABLES, SRID
 from api.settings import Settings
+from geo.progress import Progress, no_progress
 from jurisdictions.boundaries import LEVELS, PARENT_COLUMN, BoundarySet, as_multipolygons
-from jurisdictions.index import Progress, no_progress
 from jurisdictions.router import Router
 
 STORED_LEVELS = ("province", *LEVELS)

@@ -24,7 +24,8 @@ where lower means more need (``direction = lower``): 1 is the most need. Ranks r
 min-max because one outlier (a planted hotspot in a small tehsil is eight times the median
 rate) would otherwise squash every other tehsil to the bottom of the scale. A tehsil
 without a value gets the median scaled value of the others (neutral) and a note. With the
-configured weights ``w_c`` (``data/planning_weights.csv``, normalised to sum 1) a tehsil
+configured weights ``w_c`` (a table like ``data/planning_weights.csv``, read by
+:func:`read_planning_weights` and normalised to sum 1) a tehsil
 earns ``points_c = 100 · w_c · scaled_c`` per component and its ``score`` is the sum of its
 points (0..100): the ranking shows every tehsil's score by its parts.
 """
@@ -50,16 +51,11 @@ from geo.coverage import (
     aggregate_demand,
     call_serious,
     call_weights,
-    default_boundaries,
-    stand_in_existing_sites,
 )
 from geo.crs import WGS84, utm_epsg_array
 
 if TYPE_CHECKING:
     from jurisdictions.boundaries import BoundarySet
-
-WEIGHTS_FILE = Path(__file__).resolve().parents[1] / "data" / "planning_weights.csv"
-"""The shipped component weights (see ``data/PLANNING.md``)."""
 
 COMPONENTS = ("serious_per_100k", "p90_response_min", "demand_growth", "covered_share")
 """The need components, in output order."""
@@ -75,14 +71,15 @@ class PlanningWeightsError(CoverageInputError):
     """The planning weights table is missing, malformed or inconsistent."""
 
 
-def load_planning_weights(path: Path | str | None = None) -> pd.DataFrame:
-    """The component weights: ``component, weight, direction, description, raw_weight``.
+def read_planning_weights(path: Path | str) -> pd.DataFrame:
+    """The component weights of the CSV file ``path``: ``component, weight, direction,
+    description, raw_weight``.
 
     ``weight`` is ``raw_weight`` normalised to sum 1. Every component of
     :data:`COMPONENTS` must appear once, with a weight ≥ 0 (at least one above 0) and a
     direction ``higher`` or ``lower``; a weight of 0 leaves a component out of the score.
     """
-    source = Path(path) if path is not None else WEIGHTS_FILE
+    source = Path(path)
     try:
         table = pd.read_csv(source)
     except (OSError, ValueError) as exc:
@@ -147,18 +144,17 @@ def existing_coverage(demand: pd.DataFrame, existing: gpd.GeoDataFrame, radius_m
     return covered
 
 
-def tehsil_metrics(calls: pd.DataFrame, *, boundaries: BoundarySet | None = None,
-                   existing: gpd.GeoDataFrame | None = None, radius_m: float = DEFAULT_RADIUS_M,
-                   res: int = DEFAULT_RES, categories: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The raw need components of every tehsil (one row per tehsil, even without calls).
+def tehsil_metrics(calls: pd.DataFrame, *, boundaries: BoundarySet, existing: gpd.GeoDataFrame,
+                   categories: pd.DataFrame, radius_m: float = DEFAULT_RADIUS_M,
+                   res: int = DEFAULT_RES) -> pd.DataFrame:
+    """The raw need components of every tehsil of ``boundaries`` (one row per tehsil, even
+    without calls).
 
     Columns: ``tehsil_code, tehsil, district_code, district, population_2023, calls,
-    serious_calls, demand, on_scene_calls`` and the four :data:`COMPONENTS`.
-    ``existing`` defaults to the stand-in layer (:func:`geo.coverage.stand_in_existing_sites`).
+    serious_calls, demand, on_scene_calls`` and the four :data:`COMPONENTS`. ``existing``
+    are the existing Safe City sites (the real layer, or the stand-in of
+    :func:`geo.coverage.stand_in_existing_sites`); ``categories`` weighs the calls.
     """
-    boundaries = boundaries or default_boundaries()
-    if existing is None:
-        existing = stand_in_existing_sites(boundaries)
     tehsils = pd.DataFrame(boundaries.tehsils.drop(columns="geometry"))
     districts = boundaries.districts.set_index("code")["name"]
     base = pd.DataFrame({
@@ -221,7 +217,7 @@ def score_components(metrics: pd.DataFrame, weights: pd.DataFrame) -> pd.DataFra
 
     Adds ``<component>_points`` for each component, ``score`` (their sum, 0..100) and
     ``notes`` (components imputed as neutral). ``weights`` comes from
-    :func:`load_planning_weights`.
+    :func:`read_planning_weights`.
 
     >>> m = pd.DataFrame({"serious_per_100k": [10.0, 20.0], "p90_response_min": [30.0, 20.0],
     ...                   "demand_growth": [0.0, 0.5], "covered_share": [0.5, 0.0]})
@@ -255,10 +251,9 @@ def score_components(metrics: pd.DataFrame, weights: pd.DataFrame) -> pd.DataFra
     return out
 
 
-def rank_tehsils(calls: pd.DataFrame, *, boundaries: BoundarySet | None = None,
-                 existing: gpd.GeoDataFrame | None = None, radius_m: float = DEFAULT_RADIUS_M,
-                 res: int = DEFAULT_RES, weights: pd.DataFrame | None = None,
-                 categories: pd.DataFrame | None = None) -> pd.DataFrame:
+def rank_tehsils(calls: pd.DataFrame, *, boundaries: BoundarySet, existing: gpd.GeoDataFrame,
+                 weights: pd.DataFrame, categories: pd.DataFrame,
+                 radius_m: float = DEFAULT_RADIUS_M, res: int = DEFAULT_RES) -> pd.DataFrame:
     """Rank every tehsil by need for Safe City expansion, the score explained by its parts.
 
     Parameters
@@ -267,12 +262,16 @@ def rank_tehsils(calls: pd.DataFrame, *, boundaries: BoundarySet | None = None,
         Any call history: ``lat, lon`` (or point geometry), ``category``; ``tehsil_code``
         (else tehsils are found by position), ``received_at`` and ``on_scene_at`` for the
         response and growth components.
-    existing : geopandas.GeoDataFrame, optional
-        Existing Safe City sites; default the stand-in layer.
+    boundaries : BoundarySet
+        The tehsils to rank (with census population).
+    existing : geopandas.GeoDataFrame
+        Existing Safe City sites (the real layer, or the stand-in one).
+    weights : pandas.DataFrame
+        From :func:`read_planning_weights`.
+    categories : pandas.DataFrame
+        The category table (seriousness weights and flags).
     radius_m, res : float, int
         Coverage radius and H3 resolution for ``covered_share``.
-    weights : pandas.DataFrame, optional
-        From :func:`load_planning_weights`; default ``data/planning_weights.csv``.
 
     Returns
     -------
@@ -280,9 +279,8 @@ def rank_tehsils(calls: pd.DataFrame, *, boundaries: BoundarySet | None = None,
         Sorted by score: ``tehsil_code, tehsil, district, score``, the four components, their
         ``*_points`` (which sum to ``score``), ``rank`` and the counts behind them.
     """
-    weights = load_planning_weights() if weights is None else weights
-    metrics = tehsil_metrics(calls, boundaries=boundaries, existing=existing, radius_m=radius_m,
-                             res=res, categories=categories)
+    metrics = tehsil_metrics(calls, boundaries=boundaries, existing=existing, categories=categories,
+                             radius_m=radius_m, res=res)
     scored = score_components(metrics, weights)
     scored = scored.sort_values(["score", "tehsil_code"], ascending=[False, True], ignore_index=True)
     scored["rank"] = np.arange(1, len(scored) + 1)

@@ -26,16 +26,15 @@ import pyarrow as pa
 import shapely
 
 from geo import h3cells
-from geo.categories import load_categories
 from geo.crs import WGS84
+from geo.progress import Progress, no_progress
 from geo.synth.config import LOCAL_UTC_OFFSET_HOURS, SynthConfig
 from geo.synth.hotspots import PlantedHotspot, choose_cells, classes_for, points_in_cells, schedule
 from geo.synth.places import GEOGRAPHY_SEED, SettlementModel, build_settlements, scatter
 from geo.synth.response import draw_lifecycle
 from geo.synth.timing import SECONDS_PER_HOUR, Period, draw_times, draw_times_in, hourly_intensity
-from jurisdictions.index import Progress, no_progress
 
-if TYPE_CHECKING:  # imported lazily at run time: importing geo.synth stays cheap
+if TYPE_CHECKING:  # types only: the caller brings the boundary set and the router
     from jurisdictions.boundaries import BoundarySet
     from jurisdictions.router import Router
 
@@ -63,7 +62,13 @@ COLUMNS = ("call_id", "received_at", "lat", "lon", "category", "serious", "calle
 
 @dataclass(frozen=True)
 class World:
-    """What every generation run shares: router, settlements, station classes, pilot."""
+    """What every generation run shares: router, settlements, station classes, pilot.
+
+    Build it with :func:`build_world` (seconds: towns, villages, a routed pilot sample),
+    or read a saved one back with :func:`load_world` (about a second); both depend only on
+    the router's stations and the settlement settings of a :class:`SynthConfig`
+    (:func:`world_key`), so one world serves every seed, scale and period.
+    """
 
     router: Router
     settlements: SettlementModel
@@ -71,6 +76,8 @@ class World:
     """Per router station row: most of its expected calls come from towns."""
     pilot_lat: npt.NDArray[np.float64]
     pilot_lon: npt.NDArray[np.float64]
+    key: tuple[object, ...]
+    """:func:`world_key` of the config it was built for."""
 
     def hierarchy(self) -> dict[str, npt.NDArray[np.str_]]:
         """Per router station row: its station, tehsil, district and region codes."""
@@ -86,78 +93,54 @@ class World:
         return rows >= 0
 
 
-_WORLDS: dict[tuple[object, ...], World] = {}
 WORLD_FORMAT = 1
 """Bumped whenever the settlement model or the pilot changes, so disk caches rebuild."""
 
 
-def _settlement_key(config: SynthConfig) -> tuple[object, ...]:
+def world_key(config: SynthConfig) -> tuple[object, ...]:
+    """What a world depends on besides the router: the settlement settings of ``config``."""
     return (WORLD_FORMAT, GEOGRAPHY_SEED, PILOT_CALLS, config.urban_call_rate_ratio,
             config.town_scale_m_per_sqrt_person, config.town_scale_min_m,
             config.town_scale_max_m, config.persons_per_village, config.village_scale_m)
 
 
-def _world_path(version: str, config: SynthConfig) -> Path:
-    """Disk cache of the shipped set's world (beside the routing index, outside git)."""
-    from jurisdictions.sources import cache_dir  # noqa: PLC0415
-
-    digest = hashlib.sha256(json.dumps([version, *_settlement_key(config)]).encode()).hexdigest()
-    return cache_dir() / f"synth-world-{digest[:16]}.npz"
+def world_file(cache_dir: Path, router_version: str, config: SynthConfig) -> Path:
+    """Where the world of a routing-index version and ``config`` is saved in ``cache_dir``."""
+    digest = hashlib.sha256(json.dumps([router_version, *world_key(config)]).encode()).hexdigest()
+    return Path(cache_dir) / f"synth-world-{digest[:16]}.npz"
 
 
-def _save_world(world: World, path: Path) -> None:
+def save_world(world: World, path: Path) -> Path:
+    """Write a world's arrays (not its router) to ``path`` (atomically)."""
     arrays: dict[str, Any] = {f"s_{k}": np.asarray(v) for k, v in asdict(world.settlements).items()}
     arrays |= {"station_urban": world.station_urban, "pilot_lat": world.pilot_lat,
                "pilot_lon": world.pilot_lon}
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(tmp, **arrays)
     tmp.replace(path)
+    return path
 
 
-def _load_world(path: Path, router: Router) -> World | None:
+def load_world(path: Path, router: Router, config: SynthConfig) -> World | None:
+    """The world saved at ``path`` for ``router`` and ``config``, or ``None`` when the file
+    holds another station count (a world of another layer)."""
     with np.load(path) as data:
         if data["station_urban"].size != len(router.codes):
             return None
         fields = {f.name: data[f"s_{f.name}"] for f in dataclass_fields(SettlementModel)}
         fields["village_scale_m"] = float(fields["village_scale_m"])
         return World(router, SettlementModel(**fields), data["station_urban"].astype(bool),
-                     data["pilot_lat"], data["pilot_lon"])
+                     data["pilot_lat"], data["pilot_lon"], world_key(config))
 
 
-def build_world(config: SynthConfig, boundaries: BoundarySet | None = None,
-                router: Router | None = None) -> World:
-    """The shared world for a boundary set and router (cached per version and settings).
-
-    Without arguments: the shipped Punjab set with its stand-in stations and its
-    compiled router; that world is also cached on disk beside the routing index, so a
-    later run loads it in about a second instead of rebuilding towns and villages.
+def build_world(config: SynthConfig, *, router: Router, boundaries: BoundarySet,
+                towns: pd.DataFrame) -> World:
+    """The world of ``router``'s stations: settlements from the tehsils of ``boundaries``
+    (census population) and ``towns`` (``name, lon, lat, population``, e.g. GeoNames'),
+    and each station's urban or rural class from a routed pilot sample.
     """
-    from jurisdictions.catalog import load_index, punjab_boundary_set, punjab_router  # noqa: PLC0415
-    from jurisdictions.router import Router as RouterClass  # noqa: PLC0415
-    from jurisdictions.stations import town_points  # noqa: PLC0415
-
-    shipped = boundaries is None and router is None
-    key: tuple[object, ...] = (
-        boundaries.version if boundaries is not None else "shipped",
-        router.index.version if router is not None else "shipped",
-        id(router), *_settlement_key(config))
-    if key in _WORLDS:
-        return _WORLDS[key]
-    path: Path | None = None
-    if shipped:
-        router = punjab_router()
-        # one thread: the router's thread pool has aborted the interpreter at exit
-        # ("unaligned tcache chunk") in this environment, and on 2 cores it gains nothing
-        router.threads = 1
-        path = _world_path(router.index.version, config)
-        cached = _load_world(path, router) if path.exists() else None
-        if cached is not None:
-            _WORLDS[key] = cached
-            return cached
-    boundaries = boundaries or punjab_boundary_set()
-    router = router or RouterClass(load_index(boundaries), threads=1)
     settlements = build_settlements(
-        boundaries.tehsils, town_points(),
+        boundaries.tehsils, towns,
         town_scale_m_per_sqrt_person=config.town_scale_m_per_sqrt_person,
         town_scale_min_m=config.town_scale_min_m, town_scale_max_m=config.town_scale_max_m,
         persons_per_village=config.persons_per_village, village_scale_m=config.village_scale_m)
@@ -169,11 +152,7 @@ def build_world(config: SynthConfig, boundaries: BoundarySet | None = None,
     calls = np.bincount(rows[ok], minlength=n_st)
     urban_calls = np.bincount(rows[ok], weights=pilot.urban[ok], minlength=n_st)
     station_urban = urban_calls > 0.5 * np.maximum(calls, 1)
-    world = World(router, settlements, station_urban, pilot.lat, pilot.lon)
-    if path is not None:
-        _save_world(world, path)
-    _WORLDS[key] = world
-    return world
+    return World(router, settlements, station_urban, pilot.lat, pilot.lon, world_key(config))
 
 
 def _phones(ids: npt.NDArray[np.int64]) -> pd.Series:
@@ -268,26 +247,26 @@ def _timestamps(start_us: int, seconds: npt.NDArray[np.float64]) -> pd.Series:
 
 
 def generate_calls(months: int, seed: int, scale: float = 1.0, start: str = DEFAULT_START,
-                   config: SynthConfig | None = None, *, boundaries: BoundarySet | None = None,
-                   router: Router | None = None, progress: Progress = no_progress
-                   ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+                   config: SynthConfig | None = None, *, world: World, categories: pd.DataFrame,
+                   progress: Progress = no_progress) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     """A deterministic call history of ``months`` months from ``start`` (``YYYY-MM``, local).
 
     ``scale`` multiplies the full-scale volume (PUCAR-15, April 2020: 1,879,001 calls in
-    30 days); the same ``(months, seed, scale, start, config)`` gives the same frame.
-    Returns the calls (columns :data:`COLUMNS`, EPSG:4326 points, sorted by
+    30 days); the same ``(months, seed, scale, start, config)`` on the same ``world``
+    (:func:`build_world` for ``config``) and ``categories`` (the category table) gives the
+    same frame. Returns the calls (columns :data:`COLUMNS`, EPSG:4326 points, sorted by
     ``received_at``) and the ground truth (planted hotspots, slow stations, faulty
     records, surges, counts and the config used) as a JSON-ready dict.
     """
     config = config or SynthConfig()
     if not 0 < scale <= 10:
         raise ValueError(f"scale must lie in (0, 10], got {scale}")
-    categories = load_categories()
+    if world.key != world_key(config):
+        raise ValueError("the world was built for other settlement settings than this config; "
+                         "build it with the same SynthConfig")
     codes = categories["code"].tolist()
     config.validate(codes)
     period = Period.parse(start, months)
-    progress("loading router and settlements", 0.02)
-    world = build_world(config, boundaries, router)
     rng_time, rng_place, rng_hoax, rng_follow, rng_hot, rng_resp, rng_phone, rng_slow = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8))
     klass = categories["call_class"].to_numpy(dtype=str)

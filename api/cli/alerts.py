@@ -61,6 +61,7 @@ async def _async_run(what: str, at: datetime | None) -> Any:
     )
     from api.routing import current_router  # noqa: PLC0415
     from api.settings import get_settings  # noqa: PLC0415
+    from api.shipped import load_categories  # noqa: PLC0415
     from geo.response import SlaTable, urban_tehsils  # noqa: PLC0415
 
     settings = get_settings()
@@ -71,7 +72,8 @@ async def _async_run(what: str, at: datetime | None) -> Any:
     try:
         sessions = async_sessionmaker(engine, expire_on_commit=False)
         ctx = AlertContext(sessions=sessions, policy=AlertPolicy.load(settings.alerts.policy_path),
-                           sla=SlaTable.from_categories(), urban=lambda: urban, publisher=None)
+                           sla=SlaTable.from_categories(load_categories()), urban=lambda: urban,
+                           publisher=None)
         if what == "engine":
             return await AlertEngine(ctx).run_due(when)
         router = current_router(settings)

@@ -68,17 +68,19 @@ def gi(*, calls: CallsOpt, res: ResOpt, out: OutOpt, area: AreaOpt = "province",
     """Getis-Ord Gi* per cell: columns h3, count, z, p, bin (±3/±2/±1 = 99/95/90 %)."""
     from geo.aggregate import HotspotError, cell_counts, read_calls, study_area_cells  # noqa: PLC0415
     from geo.hotspots import GiStar, kring_weights  # noqa: PLC0415
+    from jurisdictions.catalog import punjab_boundary_set  # noqa: PLC0415
 
     try:
         with progress_bar("hot spots") as update:
             update("reading calls", 0.05)
             frame = read_calls(calls, columns=_needed(category))
             update("study area cells", 0.3)
-            cells = study_area_cells(area, res)
+            cells = study_area_cells(area, res, punjab_boundary_set())
             update(f"counting {len(frame):,} calls in {len(cells):,} cells", 0.5)
             counts = cell_counts(frame, cells, where=_where(category, since, until))
             update("Gi*", 0.8)
-            result = GiStar(counts["count"].to_numpy(dtype=float), kring_weights(cells, k), fdr=fdr).frame()
+            result = GiStar(counts.frame["count"].to_numpy(dtype=float), kring_weights(cells, k),
+                            fdr=fdr).frame()
             update("writing", 0.95)
             _write(result, out)
             update("done", 1.0)
@@ -87,7 +89,7 @@ def gi(*, calls: CallsOpt, res: ResOpt, out: OutOpt, area: AreaOpt = "province",
     if int(result["count"].sum()) == 0:
         console.print("[yellow]warning:[/yellow] no call of the selection lies in the area; every z is 0")
     bins = result["bin"].value_counts()
-    console.print(f"{len(result):,} cells ({counts.attrs['outside']:,} calls outside {area}) → {out}; "
+    console.print(f"{len(result):,} cells ({counts.outside:,} calls outside {area}) → {out}; "
                   f"hot 99/95/90 %: {bins.get(3, 0)}/{bins.get(2, 0)}/{bins.get(1, 0)}, "
                   f"cold: {bins.get(-3, 0)}/{bins.get(-2, 0)}/{bins.get(-1, 0)}"
                   + (" (FDR)" if fdr else ""))
@@ -107,6 +109,7 @@ def emerging(*, calls: CallsOpt, res: ResOpt, out: OutOpt,
     """Emerging hot spots: h3, count, z, p, bin (final step), category, trend_tau, trend_p."""
     from geo.aggregate import HotspotError, cube_counts, read_calls, study_area_cells  # noqa: PLC0415
     from geo.emerging import EmergingHotSpots  # noqa: PLC0415
+    from jurisdictions.catalog import punjab_boundary_set  # noqa: PLC0415
 
     if step not in {"week", "month"}:
         raise typer.BadParameter("--step must be week or month")
@@ -117,7 +120,7 @@ def emerging(*, calls: CallsOpt, res: ResOpt, out: OutOpt,
             update("reading calls", 0.05)
             frame = read_calls(calls, columns=_needed(category))
             update("study area cells", 0.2)
-            cells = study_area_cells(area, res)
+            cells = study_area_cells(area, res, punjab_boundary_set())
             update(f"space-time cube of {len(frame):,} calls", 0.35)
             cube = cube_counts(frame, cells, cast("Step", step), where=_where(category, since, until))
             update(f"Gi* on {cube.shape[0]:,} cells × {cube.shape[1]} {step}s, trends, classes", 0.6)

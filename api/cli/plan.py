@@ -8,7 +8,7 @@ Three commands over any call history (``--calls FILE``: GeoParquet, Parquet or C
 - ``plan curve``: one tehsil's covered share for 0..N new sites.
 
 Without ``--calls`` a small deterministic synthetic history is generated (3 months at 1 %
-of full volume, seed 15, by :func:`geo.synth.generate_calls`); results on it illustrate
+of full volume, seed 15, by :func:`api.shipped.generate_calls`); results on it illustrate
 the method, they are not findings. Existing sites are the documented stand-in layer
 unless ``--existing FILE`` gives the real ones.
 """
@@ -28,6 +28,8 @@ from api.cli.progress import console
 if TYPE_CHECKING:
     import geopandas as gpd
     import pandas as pd
+
+    from jurisdictions.boundaries import BoundarySet
 
 app = typer.Typer(help="Safe City expansion: rank tehsils by need, site cameras, coverage curves.",
                   no_args_is_help=True)
@@ -79,12 +81,8 @@ def _load_calls(path: Path | None) -> tuple[pd.DataFrame, str]:
             raise _fail(exc) from exc
         console.print(f"read {len(frame):,} calls from {path}")
         return frame, f"file: {path}"
-    try:
-        from geo.synth import generate_calls  # noqa: PLC0415
-    except ImportError as exc:
-        raise typer.BadParameter("no synthetic generator (geo.synth) here: give --calls FILE",
-                                 param_hint="--calls") from exc
     from api.cli.progress import progress_bar  # noqa: PLC0415
+    from api.shipped import generate_calls  # noqa: PLC0415
 
     with progress_bar("synthetic calls") as update:
         calls, _ = generate_calls(SYNTH_MONTHS, SYNTH_SEED, SYNTH_SCALE, progress=update)
@@ -94,11 +92,12 @@ def _load_calls(path: Path | None) -> tuple[pd.DataFrame, str]:
     return calls, source
 
 
-def _load_existing(path: Path | None) -> gpd.GeoDataFrame:
-    from geo.coverage import SiteFileError, read_sites, stand_in_existing_sites  # noqa: PLC0415
+def _load_existing(path: Path | None, boundaries: BoundarySet) -> gpd.GeoDataFrame:
+    from api.shipped import stand_in_sites  # noqa: PLC0415
+    from geo.coverage import SiteFileError, read_sites  # noqa: PLC0415
 
     if path is None:
-        sites = stand_in_existing_sites()
+        sites = stand_in_sites(boundaries)
         console.print(f"[yellow]existing sites: the stand-in layer[/yellow] ({len(sites):,} points over "
                       "district headquarters' urban cores; give --existing FILE for the real ones)")
         return sites
@@ -136,14 +135,17 @@ def rank(
     """
     import sys  # noqa: PLC0415
 
+    from api.shipped import load_categories, load_planning_weights  # noqa: PLC0415
     from geo.coverage import CoverageError  # noqa: PLC0415
-    from geo.planning import load_planning_weights, rank_tehsils  # noqa: PLC0415
+    from geo.planning import rank_tehsils  # noqa: PLC0415
+    from jurisdictions.catalog import punjab_boundary_set  # noqa: PLC0415
 
     frame, source = _load_calls(calls)
-    sites = _load_existing(existing)
+    boundaries = punjab_boundary_set()
+    sites = _load_existing(existing, boundaries)
     try:
-        table = rank_tehsils(frame, existing=sites, radius_m=radius_m, res=res,
-                             weights=load_planning_weights(weights))
+        table = rank_tehsils(frame, boundaries=boundaries, existing=sites, radius_m=radius_m, res=res,
+                             weights=load_planning_weights(weights), categories=load_categories())
     except CoverageError as exc:
         raise _fail(exc) from exc
     if out is None:
@@ -192,7 +194,9 @@ def sites(
         summary_rows,
         summary_title,
     )
+    from api.shipped import load_categories  # noqa: PLC0415
     from geo.coverage import CoverageError, read_sites  # noqa: PLC0415
+    from jurisdictions.catalog import punjab_boundary_set  # noqa: PLC0415
 
     try:
         options = SiteOptions(new_sites=new_sites, radius_m=radius_m, model=model.value, target=target,
@@ -200,10 +204,12 @@ def sites(
     except PlanOptionError as exc:
         raise typer.BadParameter(str(exc), param_hint=f"--{exc.option.replace('_', '-')}") from exc
     frame, source = _load_calls(calls)
-    existing_sites = _load_existing(existing)
+    boundaries = punjab_boundary_set()
+    existing_sites = _load_existing(existing, boundaries)
     try:
         candidate_sites = None if candidates is None else read_sites(candidates, existing=False)
-        plan = plan_tehsil(frame, tehsil, options, candidates=candidate_sites, existing=existing_sites)
+        plan = plan_tehsil(frame, tehsil, options, candidates=candidate_sites, existing=existing_sites,
+                           categories=load_categories(), boundaries=boundaries)
     except CoverageError as exc:
         raise _fail(exc) from exc
     plan.summary["calls_source"] = source
@@ -231,19 +237,24 @@ def curve(
     time_limit: TimeLimitOption = 120.0,
 ) -> None:
     """A tehsil's coverage curve: covered share for 0..N new sites (MCLP each), with greedy."""
+    from api.shipped import load_categories  # noqa: PLC0415
     from geo.coverage import CoverageError, plan_curve, read_sites  # noqa: PLC0415
+    from jurisdictions.catalog import punjab_boundary_set  # noqa: PLC0415
 
     frame, _ = _load_calls(calls)
-    existing_sites = _load_existing(existing)
+    boundaries = punjab_boundary_set()
+    existing_sites = _load_existing(existing, boundaries)
     try:
         candidate_sites = None if candidates is None else read_sites(candidates, existing=False)
-        table = plan_curve(frame, tehsil, max_sites=max_sites, radius_m=radius_m, res=res,
-                           candidates=candidate_sites, existing=existing_sites, solver=solver.value,
-                           time_limit=time_limit)
+        result = plan_curve(frame, tehsil, max_sites=max_sites, radius_m=radius_m, res=res,
+                            candidates=candidate_sites, existing=existing_sites,
+                            categories=load_categories(), boundaries=boundaries,
+                            solver=solver.value, time_limit=time_limit)
     except CoverageError as exc:
         raise _fail(exc) from exc
+    table = result.table
     table.to_csv(out, index=False)
-    shown = Table(title=f"{table.attrs['tehsil']} ({table.attrs['tehsil_code']}): coverage curve, "
+    shown = Table(title=f"{result.tehsil.name} ({result.tehsil.code}): coverage curve, "
                   f"{radius_m:g} m")
     for name in ("sites", "covered_share", "greedy_share", "gap", "status"):
         shown.add_column(name, justify="left" if name == "status" else "right")

@@ -203,14 +203,15 @@ def calls(
                                                      "slow stations, faults) as JSON here")] = None,
 ) -> None:
     """Generate a deterministic call history for Punjab as GeoParquet."""
-    from geo.synth import DEFAULT_START, generate_calls, save_calls, save_truth  # noqa: PLC0415
+    from api.shipped import generate_calls  # noqa: PLC0415
+    from geo.synth import save_calls, save_truth  # noqa: PLC0415
 
     if truth is not None and truth.resolve() == out.resolve():
         raise typer.BadParameter("--truth must be another file than --out")
     began = time.perf_counter()
     with progress_bar("synth calls") as update:
         try:
-            frame, facts = generate_calls(months, seed, scale, start or DEFAULT_START,
+            frame, facts = generate_calls(months, seed, scale, start,
                                           progress=lambda step, f: update(step, 0.9 * f))
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc

@@ -599,7 +599,7 @@ def _trails(calls: pd.DataFrame, received: npt.NDArray[np.int64]) -> dict[str, n
     answered on the phone: acknowledged and closed at their close time, as the state
     machine requires an acknowledgement before a close.
     """
-    from geo.categories import load_categories  # noqa: PLC0415
+    from api.shipped import load_categories  # noqa: PLC0415
 
     table = load_categories()
     klass = dict(zip(table["code"].tolist(), table["call_class"].tolist(), strict=True))

@@ -29,6 +29,7 @@ from api.db.call_models import CallEventRecord, CallRecord
 from api.domain.analytics.schemas import KINDS, AreaInfo, CellQuery, CellResult, ResultMeta
 from api.domain.calls.times import plausible
 from api.errors import AppError, BadInputError, NotFoundError, UnprocessableError
+from api.shipped import load_categories
 from geo.aggregate import (
     AREA_LEVELS,
     LOCAL_TZ,
@@ -43,7 +44,6 @@ from geo.aggregate import (
     response_heatmap,
     study_area_cells,
 )
-from geo.categories import load_categories
 from geo.emerging import EmergingHotSpots
 from geo.h3cells import Cells
 from geo.hotspots import GiStar, kring_weights
@@ -218,14 +218,14 @@ class AnalyticsService:
     @staticmethod
     def _calls(calls: pd.DataFrame, cells: Cells, query: CellQuery) -> Computed:
         counts = cell_counts(calls, cells)
-        return counts[["h3", "count"]], int(counts.attrs["outside"]), {}
+        return counts.frame[["h3", "count"]], counts.outside, {}
 
     @staticmethod
     def _hotspots(calls: pd.DataFrame, cells: Cells, query: CellQuery) -> Computed:
         counts = cell_counts(calls, cells)
-        gi = GiStar(counts["count"].to_numpy(dtype=np.float64), kring_weights(cells, query.k),
+        gi = GiStar(counts.frame["count"].to_numpy(dtype=np.float64), kring_weights(cells, query.k),
                     fdr=query.fdr)
-        return gi.frame(), int(counts.attrs["outside"]), {}
+        return gi.frame(), counts.outside, {}
 
     @staticmethod
     def _emerging(calls: pd.DataFrame, cells: Cells, query: CellQuery) -> Computed:

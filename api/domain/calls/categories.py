@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from api.errors import UnprocessableError
-from geo.categories import load_categories
+from api.shipped import load_categories
 
 
 @dataclass(frozen=True, slots=True)

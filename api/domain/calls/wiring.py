@@ -332,11 +332,12 @@ def alert_parts(app: Litestar, settings: Settings, *, sessions: Any, publisher: 
     from api.domain.alerts.rules import AlertPolicy  # noqa: PLC0415
     from api.domain.alerts.services import AlertService, HotspotScanner  # noqa: PLC0415
     from api.domain.stats.services import ResponseStatsService  # noqa: PLC0415
+    from api.shipped import load_categories  # noqa: PLC0415
     from geo.response import SlaTable, urban_tehsils  # noqa: PLC0415
 
     urban = BoundaryDerived(lambda: app.state.jurisdictions.boundaries,
                             lambda boundaries: urban_tehsils(boundaries.layer("tehsil")))
-    sla = SlaTable.from_categories()
+    sla = SlaTable.from_categories(load_categories())
     ctx = AlertContext(sessions=sessions, policy=AlertPolicy.load(settings.alerts.policy_path),
                        sla=sla, urban=urban.get,
                        publisher=publisher, clock=clock)

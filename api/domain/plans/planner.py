@@ -28,15 +28,12 @@ from geo.coverage import (
     DEFAULT_TIME_LIMIT_S,
     SOLVERS,
     CoverageInputError,
-    MaximalCoverage,
     ModelName,
-    SetCoverage,
     SitePlan,
     Solver,
     TehsilInstance,
     TehsilRef,
-    _plan_from,
-    greedy_coverage,
+    solve_plan,
     tehsil_instance,
 )
 
@@ -110,47 +107,33 @@ class SiteOptions:
 
 
 def build_instance(calls: pd.DataFrame, tehsil: str | TehsilRef, options: SiteOptions, *,
-                   existing: gpd.GeoDataFrame | None = None,
+                   existing: gpd.GeoDataFrame, categories: pd.DataFrame,
                    candidates: gpd.GeoDataFrame | None = None,
                    boundaries: BoundarySet | None = None) -> TehsilInstance:
     """Stage 2: the tehsil's demand cells, existing and candidate sites, coverage matrix.
 
     Raises :class:`geo.coverage.NoDemandError` when the tehsil has no weighted calls.
     """
-    return tehsil_instance(calls, tehsil, radius_m=options.radius_m, res=options.res,
-                           candidates=candidates, existing=existing, boundaries=boundaries)
+    return tehsil_instance(calls, tehsil, existing=existing, categories=categories,
+                           radius_m=options.radius_m, res=options.res, candidates=candidates,
+                           boundaries=boundaries)
 
 
 def solve_instance(instance: TehsilInstance, options: SiteOptions) -> SitePlan:
-    """Stage 3: the plan by the chosen model, with the greedy baseline in its summary.
+    """Stage 3: the plan by the chosen model, with the greedy baseline in its summary
+    (:func:`geo.coverage.solve_plan`).
 
     Raises :class:`geo.coverage.InfeasiblePlanError` when the request cannot be met and
     :class:`geo.coverage.SolverError` when the solver fails.
     """
     options = options.check()
-    matrix = instance.matrix
-    solved: MaximalCoverage | SetCoverage
-    if options.model == "mclp":
-        assert options.new_sites is not None
-        solved = MaximalCoverage(matrix, options.new_sites).solve(
-            options.solver, time_limit=options.time_limit, gap_rel=options.gap_rel)
-        greedy = greedy_coverage(matrix, options.new_sites)
-        target = None
-    else:
-        target = 1.0 if options.target is None else float(options.target)
-        solved = SetCoverage(matrix, target, options.new_sites).solve(
-            options.solver, time_limit=options.time_limit, gap_rel=options.gap_rel)
-        greedy = greedy_coverage(matrix, target=target)
-    extra: dict[str, Any] = {"model": options.model, "target": target,
-                             "sites_requested": options.new_sites,
-                             "greedy_covered_share": greedy.covered_share,
-                             "greedy_new_sites": int(greedy.order.size)}
-    assert solved.report is not None
-    return _plan_from(instance, solved.selected, {**extra, **solved.report.to_dict()})
+    return solve_plan(instance, model=options.model, new_sites=options.new_sites,
+                      target=options.target, solver=options.solver, time_limit=options.time_limit,
+                      gap_rel=options.gap_rel)
 
 
 def plan_tehsil(calls: pd.DataFrame, tehsil: str | TehsilRef, options: SiteOptions, *,
-                existing: gpd.GeoDataFrame | None = None,
+                existing: gpd.GeoDataFrame, categories: pd.DataFrame,
                 candidates: gpd.GeoDataFrame | None = None,
                 boundaries: BoundarySet | None = None,
                 progress: Progress | None = None) -> SitePlan:
@@ -158,8 +141,8 @@ def plan_tehsil(calls: pd.DataFrame, tehsil: str | TehsilRef, options: SiteOptio
     update = progress or (lambda _stage, _fraction: None)
     options = options.check()
     update("building coverage", STAGES["building coverage"])
-    instance = build_instance(calls, tehsil, options, existing=existing, candidates=candidates,
-                              boundaries=boundaries)
+    instance = build_instance(calls, tehsil, options, existing=existing, categories=categories,
+                              candidates=candidates, boundaries=boundaries)
     update("solving", STAGES["solving"])
     return solve_instance(instance, options)
 

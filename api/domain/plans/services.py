@@ -69,8 +69,8 @@ from api.errors import (
     UnprocessableError,
 )
 from api.pagination import decode_cursor, encode_cursor
-from geo.categories import load_categories
-from geo.coverage import CoverageError, SitePlan, UnknownTehsilError, stand_in_existing_sites, tehsil_ref
+from api.shipped import load_categories, stand_in_sites
+from geo.coverage import CoverageError, SitePlan, UnknownTehsilError, tehsil_ref
 from jurisdictions.boundaries import PROVINCE_CODE, BoundarySet
 
 log = logging.getLogger(__name__)
@@ -435,12 +435,13 @@ class PlanRunner:
                               until=_parse_utc(params.get("until")))
             calls = await self.history.calls(query, self.categories)
             calls = calls.assign(tehsil_code=code)  # every selected call was routed to it
-            existing = await anyio.to_thread.run_sync(lambda: stand_in_existing_sites(boundaries),
+            existing = await anyio.to_thread.run_sync(lambda: stand_in_sites(boundaries),
                                                       abandon_on_cancel=True)
             await enter("building coverage")
             instance = await anyio.to_thread.run_sync(
                 lambda: build_instance(calls, tehsil_ref(code, boundaries), options, existing=existing,
-                                       boundaries=boundaries), abandon_on_cancel=True)
+                                       categories=load_categories(), boundaries=boundaries),
+                abandon_on_cancel=True)
             await enter("solving")
             plan = await anyio.to_thread.run_sync(lambda: solve_instance(instance, options),
                                                   abandon_on_cancel=True)

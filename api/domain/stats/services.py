@@ -22,7 +22,7 @@ from api.auth import Principal
 from api.db.call_models import CallEventRecord, CallRecord
 from api.domain.stations.areas import LEVELS, PARENT_LEVEL, Areas
 from api.errors import BadInputError, NotFoundError, UnprocessableError
-from geo.categories import load_categories
+from api.shipped import load_categories
 from geo.response import SlaTable, call_sla_minutes, response_report, urban_tehsils
 from jurisdictions.boundaries import PROVINCE_CODE, BoundarySet
 
@@ -76,8 +76,9 @@ class ResponseStatsService:
         self.sessions = sessions
         self.boundaries = boundaries
         self.areas = areas
-        self.sla = sla or SlaTable.from_categories()
-        self.categories = set(load_categories()["code"].astype(str))
+        table = load_categories()
+        self.sla = sla or SlaTable.from_categories(table)
+        self.categories = set(table["code"].astype(str))
 
     def check(self, query: ResponseQuery, principal: Principal) -> dict[str, Any]:
         """The area (level, code, name) after the checks; 4xx naming the first problem."""

@@ -329,6 +329,7 @@ def test_response_statistics_api_and_cli_agree_with_geo_on_the_same_calls(
     import numpy as np
     import pandas as pd
 
+    from api.shipped import load_categories
     from geo.response import SlaTable, response_report
 
     t0 = T0 + timedelta(days=40)
@@ -353,7 +354,7 @@ def test_response_statistics_api_and_cli_agree_with_geo_on_the_same_calls(
     assert answer.status_code == 200, answer.text
     body = answer.json()
     frame = pd.DataFrame(rows)
-    sla = SlaTable.from_categories()
+    sla = SlaTable.from_categories(load_categories())
     expected = response_report(frame, sla.minutes(frame["category"], pd.Series([True] * len(frame))))
     assert body["calls"] == 5
     for name, stats in expected["intervals"].items():
@@ -439,8 +440,7 @@ def test_two_workers_never_raise_the_same_alert_twice(alerts_db: str) -> None:
     assert not any("Traceback" in log for log in logs), logs
 
 
-def test_emerging_hot_spots_raise_alerts_through_the_framework(client: Any, alerts_db: str,
-                                                                punjab_set: Any) -> None:
+def test_emerging_hot_spots_raise_alerts_through_the_framework(client: Any, alerts_db: str) -> None:
     """Alert 3: the detector of the hot-spot issue, on a generated history in the database,
     raises one alert per new (or intensifying) cell, addressed to the cell's district;
     the planted new hot spots are among them, and a rescan raises nothing twice."""
@@ -451,9 +451,9 @@ def test_emerging_hot_spots_raise_alerts_through_the_framework(client: Any, aler
     from api.domain.alerts.rules import AlertPolicy
     from api.domain.alerts.services import HotspotScanner
     from api.settings import DatabaseSettings
-    from geo.synth.generate import generate_calls
+    from api.shipped import generate_calls
 
-    calls, truth = generate_calls(6, 3, 0.005, "2024-01", boundaries=punjab_set)
+    calls, truth = generate_calls(6, 3, 0.005, "2024-01")
     engine = create_sync_engine(DatabaseSettings(url=alerts_db))
     try:
         load_history(calls, engine)

@@ -25,7 +25,7 @@ def load_small_history(url: str) -> int:
     from api.db.engine import create_sync_engine
     from api.db.migrate import upgrade
     from api.settings import DatabaseSettings
-    from geo.synth import generate_calls
+    from api.shipped import generate_calls
 
     calls, _ = generate_calls(3, 11, 0.003, "2024-01")
     engine = create_sync_engine(DatabaseSettings(url=url))

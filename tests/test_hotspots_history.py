@@ -28,11 +28,10 @@ def province_cells(punjab_set: Any) -> np.ndarray:
 
 @pytest.mark.parametrize("seed", [3, 11])
 def test_planted_hot_spots_are_recovered_from_the_generated_history(
-        seed: int, punjab_set: Any, province_cells: np.ndarray,
-        capsys: pytest.CaptureFixture[str]) -> None:
-    from geo.synth.generate import generate_calls
+        seed: int, province_cells: np.ndarray, capsys: pytest.CaptureFixture[str]) -> None:
+    from api.shipped import generate_calls
 
-    calls, truth = generate_calls(6, seed, 0.02, "2024-01", boundaries=punjab_set)
+    calls, truth = generate_calls(6, seed, 0.02, "2024-01")
     planted = truth["hotspots"]
     categories = sorted({c for h in planted for c in h["categories"]})
     cases = calls[calls["category"].isin(categories)]

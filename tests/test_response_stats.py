@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from api.shipped import load_categories
 from geo.response import (
     EXCLUDED,
     MISSING,
@@ -81,11 +82,10 @@ def test_hour_weekday_table_counts_in_pakistan_time() -> None:
 
 
 @pytest.fixture(scope="module")
-def history(tmp_path_factory: pytest.TempPathFactory, punjab_set: Any
-            ) -> tuple[Path, pd.DataFrame, dict[str, Any]]:
-    from geo.synth.generate import generate_calls
+def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame, dict[str, Any]]:
+    from api.shipped import generate_calls
 
-    calls, truth = generate_calls(1, 7, 0.1, "2024-03", boundaries=punjab_set)
+    calls, truth = generate_calls(1, 7, 0.1, "2024-03")
     path = tmp_path_factory.mktemp("history") / "calls.parquet"
     calls.to_parquet(path)
     return path, calls, truth
@@ -108,7 +108,7 @@ def test_planted_slow_stations_are_the_ones_flagged(history: Any, punjab_set: An
     assert recall == 1.0
     assert precision >= 0.8
     # the SLA view agrees: planted stations breach far more often than their peers
-    limits = call_sla_minutes(calls, SlaTable.from_categories(),
+    limits = call_sla_minutes(calls, SlaTable.from_categories(load_categories()),
                               urban_tehsils(punjab_set.layer("tehsil")))
     within = within_sla(iv, limits)
     slow_share = within[calls["station_code"].isin(planted)].mean()
@@ -126,7 +126,7 @@ def test_cli_on_a_calls_file_matches_the_frame_function(history: Any, punjab_set
     assert done.returncode == 0, done.stderr
     body = json.loads(done.stdout)
     subset = calls[(calls["district_code"] == district) & calls["serious"]].reset_index(drop=True)
-    limits = call_sla_minutes(subset, SlaTable.from_categories(),
+    limits = call_sla_minutes(subset, SlaTable.from_categories(load_categories()),
                               urban_tehsils(punjab_set.layer("tehsil")))
     expected = response_report(subset, limits, subset["tehsil_code"])
     assert body["calls"] == len(subset) > 0

@@ -22,7 +22,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from geo.categories import CategoryTableError, load_categories, validate_categories
+from api.shipped import CATEGORIES_FILE, load_categories
+from geo.categories import CategoryTableError, read_categories, validate_categories
 from geo.synth.config import LOCAL_UTC_OFFSET_HOURS, SynthConfig, SynthConfigError, hour_profile
 from geo.synth.timing import Period, draw_times, hourly_intensity
 
@@ -38,7 +39,7 @@ def _local_hour(times: pd.Series) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def history() -> tuple[Any, dict[str, Any]]:
-    from geo.synth import generate_calls
+    from api.shipped import generate_calls
 
     return generate_calls(MONTHS, SEED, SCALE, start=START)
 
@@ -80,6 +81,19 @@ def test_category_loader_returns_copies(categories: pd.DataFrame) -> None:
 
 
 @pytest.mark.unit
+def test_category_reader_reads_the_file_it_is_given(tmp_path: Path) -> None:
+    """``geo.categories`` reads the table its caller names, and says so when it is absent."""
+    raw = pd.read_csv(CATEGORIES_FILE, dtype=str, keep_default_na=False, na_values=[""])
+    mine = tmp_path / "categories.csv"
+    raw.assign(label=raw["label"].where(raw["code"] != "fire", "Fire (copy)")).to_csv(mine, index=False)
+    table = read_categories(mine)
+    assert table.set_index("code").loc["fire", "label"] == "Fire (copy)"
+    assert load_categories().set_index("code").loc["fire", "label"] != "Fire (copy)"
+    with pytest.raises(CategoryTableError, match="not found"):
+        read_categories(tmp_path / "absent.csv")
+
+
+@pytest.mark.unit
 @pytest.mark.parametrize(("change", "message"), [
     (lambda f: f.assign(sla_urban_min=f["sla_urban_min"].where(f["code"] != "murder", "")), "SLA"),
     (lambda f: pd.concat([f, f.iloc[[0]]]), "duplicate"),
@@ -89,8 +103,6 @@ def test_category_loader_returns_copies(categories: pd.DataFrame) -> None:
     (lambda f: f.drop(columns="related_group"), "related_group"),
 ])
 def test_category_validation_names_the_broken_rule(change: Any, message: str) -> None:
-    from geo.categories import CATEGORIES_FILE
-
     raw = pd.read_csv(CATEGORIES_FILE, dtype=str, keep_default_na=False, na_values=[""])
     validate_categories(raw)  # the shipped table passes
     broken = change(raw.fillna(""))
@@ -152,17 +164,35 @@ def test_bad_settings_are_refused(categories: pd.DataFrame) -> None:
 # ----------------------------------------------------------------------------- history
 @pytest.mark.slow
 def test_deterministic_for_a_seed() -> None:
-    from geo.synth import generate as synth_generate
-    from geo.synth import generate_calls
+    from api.shipped import generate_calls, synth_world
+    from geo import synth
+    from jurisdictions.sources import cache_dir
 
     a, truth_a = generate_calls(1, 5, 0.004, start="2024-02")
-    synth_generate._WORLDS.clear()  # the second run loads the world from the disk cache
-    b, truth_b = generate_calls(1, 5, 0.004, start="2024-02")
+    # the same history from the world saved on disk, read back by the library
+    world = synth_world(SynthConfig())
+    saved = synth.load_world(synth.world_file(cache_dir(), world.router.index.version, SynthConfig()),
+                             world.router, SynthConfig())
+    assert saved is not None
+    b, truth_b = synth.generate_calls(1, 5, 0.004, "2024-02", world=saved, categories=load_categories())
     c, _ = generate_calls(1, 6, 0.004, start="2024-02")
     pd.testing.assert_frame_equal(a.drop(columns="geometry"), b.drop(columns="geometry"))
     assert a.geometry.geom_equals_exact(b.geometry, 0).all()
     assert json.dumps(truth_a) == json.dumps(truth_b)
     assert len(a) != len(c) or not np.array_equal(a["lat"], c["lat"])
+
+
+@pytest.mark.slow
+def test_a_world_serves_only_the_settlement_settings_it_was_built_for() -> None:
+    from dataclasses import replace
+
+    from api.shipped import synth_world
+    from geo import synth
+
+    world = synth_world(SynthConfig())
+    other = replace(SynthConfig(), persons_per_village=2 * SynthConfig().persons_per_village)
+    with pytest.raises(ValueError, match="settlement settings"):
+        synth.generate_calls(1, 1, 0.001, "2024-01", other, world=world, categories=load_categories())
 
 
 @pytest.mark.slow
@@ -188,10 +218,10 @@ def test_columns_and_truth_kept_apart(history: tuple[Any, dict[str, Any]]) -> No
 
 @pytest.mark.slow
 def test_every_call_routed_and_coverage_bounded(history: tuple[Any, dict[str, Any]]) -> None:
-    from geo.synth import build_world
+    from api.shipped import synth_world
 
     calls, _ = history
-    world = build_world(SynthConfig())
+    world = synth_world(SynthConfig())
     stations = world.router.index.stations.set_index("code")
     assert calls["station_code"].astype(str).isin(stations.index).all()
     st = stations.loc[calls["station_code"].astype(str)]
@@ -387,7 +417,7 @@ def test_cli_writes_geoparquet_and_a_separate_truth(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_full_scale_month_within_a_minute(history: tuple[Any, dict[str, Any]]) -> None:
     """The issue's budget: one month at full scale in ≤ 60 s (router and towns cached)."""
-    from geo.synth import generate_calls
+    from api.shipped import generate_calls
 
     began = time.perf_counter()
     calls, _ = generate_calls(1, 1, 1.0, start="2024-04")

@@ -50,7 +50,7 @@ def history() -> pd.DataFrame:
     phones needing JSON escapes, non-ASCII, empty or missing; whole-number and tiny-fraction
     coordinates; a time on a whole second; a value whose 7th decimal is a near tie."""
     from api.cli.synth import LOAD_COLUMNS
-    from geo.synth import generate_calls
+    from api.shipped import generate_calls
 
     calls, _ = generate_calls(1, 7, 0.002, "2024-03")
     frame = pd.DataFrame(calls[list(LOAD_COLUMNS)])
@@ -176,7 +176,7 @@ def test_keys_ids_and_hashes_equal_the_per_call_rules(history: pd.DataFrame,
 
 def test_trails_and_call_state_follow_the_per_call_rules(history: pd.DataFrame,
                                                          prepared: tuple[pd.DataFrame, pd.DataFrame]) -> None:
-    from geo.categories import load_categories
+    from api.shipped import load_categories
 
     table = load_categories()
     klass = dict(zip(table["code"], table["call_class"], strict=True))

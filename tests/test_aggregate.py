@@ -15,6 +15,7 @@ from geo.aggregate import (
     CallFilter,
     ResponseSpec,
     StudyAreaError,
+    area_geometry,
     cell_counts,
     cube_counts,
     local_times,
@@ -56,6 +57,36 @@ def test_study_area_cells_are_h3_polygon_to_cells() -> None:
         study_area_cells(LAHORE_BOX, 11)
 
 
+def _one_district_set(polygon: shapely.Geometry):  # type: ignore[no-untyped-def]
+    """A hand-made boundary set: one region, district, tehsil and station, all ``polygon``."""
+    import geopandas as gpd
+
+    from jurisdictions.boundaries import BoundarySet
+
+    def layer(code: str, **parent: str) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame({"code": [code], "name": [code], **{k: [v] for k, v in parent.items()}},
+                                geometry=[shapely.MultiPolygon([polygon])], crs=4326)
+
+    return BoundarySet(regions=layer("R1"), districts=layer("D1", region_code="R1"),
+                       tehsils=layer("T1", district_code="D1"), stations=layer("S1", tehsil_code="T1"),
+                       province=layer("P"), version="hand-made-1")
+
+
+@pytest.mark.unit
+def test_a_named_area_is_looked_up_in_the_boundary_set_the_caller_gives() -> None:
+    """No hidden default set: the library answers from the set it is handed, or says it needs one."""
+    boundaries = _one_district_set(LAHORE_BOX)
+    assert area_geometry("district:D1", boundaries).equals(shapely.MultiPolygon([LAHORE_BOX]))
+    assert area_geometry(AreaRef("province"), boundaries).equals(LAHORE_BOX)
+    assert np.array_equal(study_area_cells("district:D1", 8, boundaries), study_area_cells(LAHORE_BOX, 8))
+    with pytest.raises(StudyAreaError, match="give the boundary set"):
+        study_area_cells("district:D1", 8)
+    with pytest.raises(StudyAreaError, match="hand-made-1"):
+        area_geometry("district:D2", boundaries)
+    with pytest.raises(TypeError):
+        area_geometry("district:D1")  # type: ignore[call-arg]
+
+
 @pytest.mark.unit
 def test_study_area_of_a_district_from_the_boundary_set(punjab_set) -> None:  # type: ignore[no-untyped-def]
     district = punjab_set.districts.iloc[0]
@@ -84,13 +115,14 @@ def test_zero_cells_are_kept_and_outside_calls_counted() -> None:
     calls = _calls_at(np.concatenate([busy, outside]), ["2024-03-01T10:00"] * 6)
     calls.loc[len(calls)] = pd.Series({"lat": np.nan, "lon": 74.3, "received_at": "2024-03-01T10:00"})
     calls.loc[len(calls)] = pd.Series({"lat": 31.5, "lon": 74.3, "received_at": None})  # no time
-    counts = cell_counts(calls, cells)
+    result = cell_counts(calls, cells)
+    counts = result.frame
     assert len(counts) == len(cells)
     assert np.array_equal(counts["cell"].to_numpy(), cells)
     assert counts["count"].sum() == 5
     assert (counts["count"] == 0).sum() == len(cells) - 3
     assert counts.loc[3, "count"] == 3
-    assert counts.attrs["outside"] == 3  # outside the box, no position, no time
+    assert result.outside == 3  # outside the box, no position, no time
     assert counts.loc[3, "h3"] == h3.int_to_str(int(cells[3]))
 
 
@@ -105,7 +137,7 @@ def test_filter_by_category_window_hour_weekday_in_local_time() -> None:
     assert local.iloc[1] == pd.Timestamp("2024-03-05T01:30")
 
     def counted(where: CallFilter) -> list[int]:
-        frame = cell_counts(calls, cells, where=where)
+        frame = cell_counts(calls, cells, where=where).frame
         return frame.index[frame["count"] > 0].tolist()
 
     assert counted(CallFilter(categories=("theft",))) == [0, 1, 3]
@@ -244,7 +276,7 @@ def test_geoparquet_points_stand_in_for_lat_lon(tmp_path) -> None:  # type: igno
     path = tmp_path / "calls.parquet"
     geo.to_crs(32643).to_parquet(path)  # a metric CRS is converted back
     frame = read_calls(path)
-    assert np.array_equal(cell_counts(frame, cells)["count"], cell_counts(plain, cells)["count"])
+    assert np.array_equal(cell_counts(frame, cells).frame["count"], cell_counts(plain, cells).frame["count"])
 
 
 @pytest.mark.slow
@@ -276,12 +308,13 @@ def test_dask_local_cluster_gets_the_pandas_answer() -> None:
                                geometry=gpd.points_from_xy(calls["lon"], calls["lat"]), crs=4326)
         counts_g = cell_counts(dask_geopandas.from_geopandas(gdf, npartitions=3), cells, where=where)
     counts_p = cell_counts(calls, cells, where=where)
-    pd.testing.assert_frame_equal(counts_d, counts_p)
-    pd.testing.assert_frame_equal(counts_g, counts_p)
+    pd.testing.assert_frame_equal(counts_d.frame, counts_p.frame)
+    pd.testing.assert_frame_equal(counts_g.frame, counts_p.frame)
+    assert counts_d.outside == counts_g.outside == counts_p.outside
     cube_p = cube_counts(calls, cells, "month", where=where)
     assert np.array_equal(cube_d.counts, cube_p.counts)
     assert list(cube_d.starts) == list(cube_p.starts)
     pd.testing.assert_frame_equal(heat_d, response_heatmap(calls, cells, spec, min_count=3))
     w = kring_weights(cells, 1)
-    gi_d, gi_p = GiStar(counts_d["count"], w), GiStar(counts_p["count"], w)
+    gi_d, gi_p = GiStar(counts_d.frame["count"], w), GiStar(counts_p.frame["count"], w)
     assert np.array_equal(gi_d.z, gi_p.z)

@@ -18,6 +18,7 @@ import pulp
 import pytest
 import shapely
 
+from api.shipped import load_categories, load_planning_weights
 from geo import coverage
 from geo.coverage import (
     CoverageInputError,
@@ -34,7 +35,7 @@ from geo.coverage import (
     greedy_coverage,
     read_sites,
 )
-from geo.planning import COMPONENTS, load_planning_weights, score_components
+from geo.planning import COMPONENTS, read_planning_weights, score_components
 
 pytestmark = [
     # the spopt reference models build pulp variables the way pulp 3.3 deprecates, on pulp's
@@ -297,11 +298,11 @@ def test_tehsil_without_calls_is_a_clear_error() -> None:
     calls = pd.DataFrame({"lat": [31.55], "lon": [74.35], "category": ["murder"],
                           "tehsil_code": ["PKOTHER"]})
     with pytest.raises(NoDemandError, match=r"Test Tehsil \(PKTEST1\) has no calls"):
-        demand_cells(calls, square_tehsil())
+        demand_cells(calls, square_tehsil(), categories=load_categories())
     with pytest.raises(NoDemandError, match="no calls"):
-        demand_cells(calls.iloc[:0], square_tehsil())
+        demand_cells(calls.iloc[:0], square_tehsil(), categories=load_categories())
     with pytest.raises(ValueError, match="no calls"):  # also a ValueError for generic callers
-        demand_cells(calls, square_tehsil())
+        demand_cells(calls, square_tehsil(), categories=load_categories())
 
 
 @pytest.mark.unit
@@ -309,19 +310,51 @@ def test_only_unweighted_calls_and_unknown_categories() -> None:
     calls = pd.DataFrame({"lat": [31.55, 31.56], "lon": [74.35, 74.36],
                           "category": ["hoax", "information"]})
     with pytest.raises(NoDemandError, match="seriousness weight above zero"):
-        demand_cells(calls, square_tehsil())
+        demand_cells(calls, square_tehsil(), categories=load_categories())
     with pytest.raises(CoverageInputError, match="unknown category"):
-        demand_cells(calls.assign(category=["hoax", "alien_landing"]), square_tehsil())
+        demand_cells(calls.assign(category=["hoax", "alien_landing"]), square_tehsil(),
+                     categories=load_categories())
 
 
 @pytest.mark.unit
 def test_demand_cells_weights_and_position_filter() -> None:
     calls = pd.DataFrame({"lat": [31.55, 31.55, 31.58, 32.5], "lon": [74.35, 74.35, 74.31, 74.35],
                           "category": ["murder", "other_crime", "hoax", "murder"]})
-    demand = demand_cells(calls, square_tehsil())  # no tehsil_code: by position
+    demand = demand_cells(calls, square_tehsil(), categories=load_categories())  # by position
     assert demand["demand"].sum() == 12.0  # murder 10 + other crime 2; hoax 0; one call outside
     assert demand["serious_calls"].sum() == 1
     assert len(demand) == 1
+
+
+@pytest.mark.unit
+def test_demand_is_weighted_by_the_category_table_it_is_given() -> None:
+    calls = pd.DataFrame({"lat": [31.55, 31.55], "lon": [74.35, 74.35], "category": ["murder", "hoax"]})
+    table = load_categories()
+    table.loc[table["code"] == "hoax", "seriousness_weight"] = 1.0
+    demand = demand_cells(calls, square_tehsil(), categories=table)
+    assert demand["demand"].sum() == 11.0  # murder 10 + hoax 1 under this table
+
+
+@pytest.mark.unit
+def test_a_tehsil_named_by_code_needs_the_boundary_set() -> None:
+    calls = pd.DataFrame({"lat": [31.55], "lon": [74.35], "category": ["murder"]})
+    with pytest.raises(CoverageInputError, match="give the boundary set"):
+        coverage.tehsil_instance(calls, "PK61702", existing=read_sites_frame([]),
+                                 categories=load_categories())
+    instance = coverage.tehsil_instance(calls, square_tehsil(), existing=read_sites_frame([]),
+                                        categories=load_categories())
+    assert instance.tehsil.code == "PKTEST1"
+    assert instance.matrix.n_clients == 1
+
+
+@pytest.mark.unit
+def test_stand_in_cache_file_is_keyed_by_set_version_and_parameters(tmp_path: Path) -> None:
+    one = coverage.stand_in_sites_file(tmp_path, "set-1")
+    assert one.parent == tmp_path
+    assert one == coverage.stand_in_sites_file(tmp_path, "set-1", coverage.ExistingSiteParameters())
+    assert one != coverage.stand_in_sites_file(tmp_path, "set-2")
+    assert one != coverage.stand_in_sites_file(tmp_path, "set-1",
+                                               coverage.ExistingSiteParameters(spacing_m=250.0))
 
 
 @pytest.mark.unit
@@ -381,7 +414,7 @@ def test_bad_weights_table(tmp_path: Path) -> None:
     path = tmp_path / "w.csv"
     path.write_text("component,weight,direction\nserious_per_100k,1,higher\n")
     with pytest.raises(coverage.CoverageInputError, match="missing"):
-        load_planning_weights(path)
+        read_planning_weights(path)
 
 
 @pytest.mark.unit
@@ -406,12 +439,19 @@ def test_score_is_the_sum_of_its_parts() -> None:
 
 @pytest.mark.unit
 def test_module_doctests() -> None:
+    import importlib
+    import pkgutil
+
     from geo import planning
 
-    for module in (coverage, planning):
+    modules = [importlib.import_module(f"geo.coverage.{info.name}")
+               for info in pkgutil.iter_modules(coverage.__path__)]
+    attempted = 0
+    for module in (*modules, planning):
         result = doctest.testmod(module)
-        assert result.failed == 0
-        assert result.attempted > 0
+        assert result.failed == 0, module.__name__
+        attempted += result.attempted
+    assert attempted >= 6  # the models, matrix, greedy and demand examples, the score
 
 
 # --------------------------------------------------------------------------- real tehsils (slow)
@@ -442,7 +482,7 @@ def test_plan_sites_end_to_end(punjab_set, tmp_path: Path) -> None:  # type: ign
     existing.to_csv(path, index=False)
     sites = read_sites(path, existing=True)
     plan = coverage.plan_sites(lahore_calls(), LAHORE_CITY, new_sites=2, radius_m=500, existing=sites,
-                               boundaries=punjab_set)
+                               categories=load_categories(), boundaries=punjab_set)
     s = plan.summary
     assert s["tehsil"] == "Lahore City"
     assert s["epsg"] == 32643
@@ -458,17 +498,23 @@ def test_plan_sites_end_to_end(punjab_set, tmp_path: Path) -> None:  # type: ign
     assert collection["type"] == "FeatureCollection"
     assert len(collection["features"]) == 4
     lscp = coverage.plan_sites(lahore_calls(), LAHORE_CITY, model="lscp", target=0.5, radius_m=500,
-                               existing=sites, boundaries=punjab_set)
+                               existing=sites, categories=load_categories(), boundaries=punjab_set)
     assert lscp.summary["covered_share_after"] >= 0.5
     assert lscp.summary["new_sites"] <= lscp.summary["greedy_new_sites"]
+    curve = coverage.plan_curve(lahore_calls(), LAHORE_CITY, max_sites=2, radius_m=500, existing=sites,
+                                categories=load_categories(), boundaries=punjab_set)
+    assert (curve.tehsil.code, curve.existing_sites, curve.radius_m) == (LAHORE_CITY, 2, 500.0)
+    assert curve.table["sites"].tolist() == [0, 1, 2]
+    assert curve.table["covered_share"].iloc[0] == pytest.approx(s["covered_share_before"])
+    assert curve.table["covered_share"].iloc[2] == pytest.approx(s["covered_share_after"])
 
 
 @pytest.mark.slow
 def test_stand_in_existing_sites_are_deterministic_and_labelled(punjab_set) -> None:  # type: ignore[no-untyped-def]
     towns = pd.DataFrame({"name": ["Lahore", "Faisalabad"], "lon": [74.35071, 73.08969],
                           "lat": [31.55800, 31.41554], "population": [13_004_135, 3_800_193]})
-    first = coverage.stand_in_existing_sites(punjab_set, towns=towns)
-    again = coverage.stand_in_existing_sites(punjab_set, towns=towns)
+    first = coverage.stand_in_existing_sites(punjab_set, towns)
+    again = coverage.stand_in_existing_sites(punjab_set, towns)
     assert first["site_id"].tolist() == again["site_id"].tolist()
     assert first["stand_in"].all()
     assert first["existing"].all()
@@ -486,7 +532,8 @@ def test_rank_tehsils_components(punjab_set) -> None:  # type: ignore[no-untyped
 
     calls = lahore_calls()
     sites = read_sites_frame([(31.4697, 74.2728)])
-    ranking = rank_tehsils(calls, boundaries=punjab_set, existing=sites)
+    ranking = rank_tehsils(calls, boundaries=punjab_set, existing=sites, weights=load_planning_weights(),
+                           categories=load_categories())
     assert list(ranking.columns[:4]) == ["tehsil_code", "tehsil", "district", "score"]
     assert set(COMPONENTS) <= set(ranking.columns)
     assert len(ranking) == len(punjab_set.tehsils)
@@ -503,9 +550,9 @@ def test_rank_tehsils_components(punjab_set) -> None:  # type: ignore[no-untyped
 
 
 def read_sites_frame(points: list[tuple[float, float]]) -> gpd.GeoDataFrame:
-    lat, lon = zip(*points, strict=True)
-    return coverage._site_frame([f"s{i}" for i in range(len(points))], [f"s{i}" for i in range(len(points))],
-                                gpd.points_from_xy(lon, lat), existing=True, stand_in=False, source="test")
+    lat, lon = [p[0] for p in points], [p[1] for p in points]
+    return coverage.site_frame([f"s{i}" for i in range(len(points))], [f"s{i}" for i in range(len(points))],
+                               gpd.points_from_xy(lon, lat), existing=True, stand_in=False, source="test")
 
 
 @pytest.mark.slow

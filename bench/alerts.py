@@ -57,7 +57,7 @@ def load_day(url: str, seed: int, scale: float = 1.0) -> tuple[int, datetime]:
     from api.db.engine import create_sync_engine  # noqa: PLC0415
     from api.db.migrate import upgrade  # noqa: PLC0415
     from api.settings import DatabaseSettings  # noqa: PLC0415
-    from geo.synth.generate import generate_calls  # noqa: PLC0415
+    from api.shipped import generate_calls  # noqa: PLC0415
 
     console.print(f"generating a month at scale {scale:g} …")
     calls, _ = generate_calls(1, seed, scale, "2024-03")
@@ -84,6 +84,7 @@ async def evaluate_day(url: str, end: datetime) -> dict[str, float]:
     from api.domain.alerts.engine import _FACT_COLUMNS, AlertContext, AlertEngine  # noqa: PLC0415
     from api.domain.alerts.rules import AlertPolicy  # noqa: PLC0415
     from api.settings import DatabaseSettings, Settings  # noqa: PLC0415
+    from api.shipped import load_categories  # noqa: PLC0415
     from geo.response import SlaTable, urban_tehsils  # noqa: PLC0415
     from jurisdictions.catalog import punjab_boundary_set  # noqa: PLC0415
 
@@ -106,7 +107,8 @@ async def evaluate_day(url: str, end: datetime) -> dict[str, float]:
                 "INSERT INTO alert_due (call_id, next_alert_at) SELECT id, received_at FROM calls "
                 "ON CONFLICT (call_id) DO UPDATE SET next_alert_at = excluded.next_alert_at"))
         ctx = AlertContext(sessions=sessions, policy=AlertPolicy.load(),
-                           sla=SlaTable.from_categories(), urban=lambda: urban, publisher=None)
+                           sla=SlaTable.from_categories(load_categories()), urban=lambda: urban,
+                           publisher=None)
         started = time.perf_counter()
         report = await AlertEngine(ctx).run_due(end + timedelta(hours=1))
         rules_s = time.perf_counter() - started

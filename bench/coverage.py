@@ -33,6 +33,7 @@ import pulp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from api.shipped import load_categories, stand_in_sites
 from bench._common import console, print_table, timed, write_json
 from geo.coverage import (
     MaximalCoverage,
@@ -40,7 +41,6 @@ from geo.coverage import (
     call_weights,
     greedy_coverage,
     solver_label,
-    stand_in_existing_sites,
     tehsil_instance,
 )
 from jurisdictions.catalog import punjab_boundary_set
@@ -51,14 +51,14 @@ def load_calls(path: Path | None, months: int, scale: float, seed: int) -> tuple
         from geo.aggregate import read_calls  # noqa: PLC0415 (only with --calls)
 
         return read_calls(path, columns=("lat", "lon", "category")), f"file: {path}"
-    from geo.synth import generate_calls  # noqa: PLC0415 (only without --calls)
+    from api.shipped import generate_calls  # noqa: PLC0415 (only without --calls)
 
     calls, _ = generate_calls(months, seed, scale)
     return calls, f"synthetic: generate_calls(months={months}, seed={seed}, scale={scale})"
 
 
 def largest_tehsil(calls: pd.DataFrame) -> str:
-    weights = pd.Series(call_weights(calls), index=calls.index)
+    weights = pd.Series(call_weights(calls, load_categories()), index=calls.index)
     return str(weights.groupby(calls["tehsil_code"].astype(str).to_numpy()).sum().idxmax())
 
 
@@ -166,11 +166,12 @@ def main() -> None:
     console.print("loading calls ...")
     calls, source = load_calls(args.calls, args.months, args.scale, args.seed)
     boundaries = punjab_boundary_set()
-    existing = stand_in_existing_sites(boundaries)
+    existing = stand_in_sites(boundaries)
     tehsil = largest_tehsil(calls)
     results = []
     for radius in args.radius_m:
-        instance = tehsil_instance(calls, tehsil, radius_m=radius, boundaries=boundaries, existing=existing)
+        instance = tehsil_instance(calls, tehsil, radius_m=radius, boundaries=boundaries, existing=existing,
+                                   categories=load_categories())
         results.append(run_radius(instance, radius=radius, sites=args.sites, time_limit=args.time_limit,
                                   spopt_cells=args.spopt_cells, solvers=args.solvers))
     name = f"{instance.tehsil.name} ({tehsil})"

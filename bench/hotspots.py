@@ -35,6 +35,7 @@ from geo import h3cells
 from geo.aggregate import SpaceTimeCube, area_geometry, study_area_cells
 from geo.emerging import EmergingHotSpots
 from geo.hotspots import GiStar, kring_weights
+from jurisdictions.catalog import punjab_boundary_set
 
 
 def synthetic_counts(cells: npt.NDArray[np.uint64], seed: int,
@@ -64,7 +65,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
-    geometry = area_geometry("province")
+    geometry = area_geometry("province", punjab_boundary_set())
     t_area, cells = timed(lambda: study_area_cells(geometry, args.res))
     y = synthetic_counts(cells, args.seed)[:, 0].astype(np.float64)
     console.print(f"province at res {args.res}: {len(cells):,} cells, {int(y.sum()):,} synthetic calls")

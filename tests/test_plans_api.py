@@ -538,16 +538,20 @@ def test_runner_reports_every_stage_in_order(history: str, punjab_set: Any) -> N
 def test_staged_plan_equals_plan_sites(punjab_set: Any) -> None:
     """The planner's stages give the plan :func:`geo.coverage.plan_sites` gives."""
     from api.domain.plans.planner import SiteOptions, plan_tehsil
+    from api.shipped import load_categories
     from geo.coverage import plan_sites
     from tests.test_coverage import lahore_calls, read_sites_frame
 
     calls = lahore_calls()
+    categories = load_categories()
     existing = read_sites_frame([(31.4697, 74.2728)])
     timing = {"build_seconds", "solve_seconds"}
     for options in (SiteOptions(new_sites=3), SiteOptions(model="lscp", target=0.6)):
-        staged = plan_tehsil(calls, TEHSIL, options, existing=existing, boundaries=punjab_set)
+        staged = plan_tehsil(calls, TEHSIL, options, existing=existing, categories=categories,
+                             boundaries=punjab_set)
         direct = plan_sites(calls, TEHSIL, new_sites=options.new_sites, model=options.model,
-                            target=options.target, existing=existing, boundaries=punjab_set)
+                            target=options.target, existing=existing, categories=categories,
+                            boundaries=punjab_set)
         assert {k: v for k, v in staged.summary.items() if k not in timing} == \
                {k: v for k, v in direct.summary.items() if k not in timing}
         assert staged.sites["site_id"].tolist() == direct.sites["site_id"].tolist()

@@ -198,7 +198,7 @@ def hour_weekday_table(received_at: pd.Series, seconds: pd.Series) -> dict[str, 
     local = _utc(received_at).dt.tz_convert(LOCAL_TZ)
     valid = seconds.notna().to_numpy()
     hours = local.dt.hour.to_numpy()[valid]
-    days = local.dt.dayofweek.to_numpy()[valid]
+    days = local.dt.day_of_week.to_numpy()[valid]
     values = seconds.to_numpy(dtype=np.float64)[valid] / 60.0
     frame = pd.DataFrame({"hour": hours, "day": days, "minutes": values})
     grouped = frame.groupby(["hour", "day"])["minutes"]

@@ -34,3 +34,7 @@ class OutsidePunjabError(JurisdictionsError, ValueError):
 
 class NoStationNearbyError(JurisdictionsError, ValueError):
     """A location is covered by no station and none lies within the nearest-station limit."""
+
+
+class NegativeRadiusError(JurisdictionsError, ValueError):
+    """An uncertainty radius below zero: a call's circle cannot be smaller than its point."""

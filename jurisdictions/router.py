@@ -20,21 +20,30 @@ from array import array
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from enum import IntEnum
 from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import shapely
+
+# The one-point path calls the compiled functions beneath the public wrappers. Measured on
+# 20,000 interior and boundary points, interleaved in one process: h3's public
+# ``h3.api.basic_int.latlng_to_cell`` adds about 5 % to ``Router.resolve`` and shapely's
+# public ``points``/``intersects_xy``/``dwithin`` about 5 % more, against a budget
+# (bench/routing.py: ≥ 30x PostGIS per point) the router only just meets. pyproject.toml
+# pins h3 and shapely to the minor versions these names were checked on, and
+# tests/test_router.py fails by name if one of them moves.
 from h3._cy import latlng_to_cell as _latlng_to_cell
 from pyproj import Transformer
-from shapely.lib import dwithin as _dwithin  # the ufuncs, without the wrappers' µs
+from shapely.lib import dwithin as _dwithin
 from shapely.lib import intersects_xy as _intersects_xy
 from shapely.lib import points as _points
 
 from geo import h3cells
 from geo.crs import UTM_42N, UTM_43N, WGS84, ZONE_EDGE_LON
-from jurisdictions.errors import NoStationNearbyError, OutsidePunjabError
+from jurisdictions.errors import NegativeRadiusError, NoStationNearbyError, OutsidePunjabError
 from jurisdictions.index import RoutingIndex, covering_rows, first_per_group
 from jurisdictions.postgis_semantics import NEAR_EDGE_DEG, covers_xy
 
@@ -46,6 +55,26 @@ ANSWER_COLUMNS = (*HIERARCHY, "method", "out_of_coverage", "distance_m")
 
 PARALLEL_CHUNK = 100_000
 """Batches larger than this are split across threads."""
+
+
+class Rejection(IntEnum):
+    """Why :meth:`Router.resolve_many` answered a row ``rejected`` (``NONE``: it did not)."""
+
+    NONE = 0
+    INVALID_COORDINATE = 1
+    OUTSIDE_EXTENT = 2
+    NEGATIVE_RADIUS = 3
+    NO_STATION_NEARBY = 4
+
+    def text(self, nearest_limit_m: float) -> str:
+        """The ``reason`` column's words for this code (part of the batch answer's contract)."""
+        return {
+            Rejection.NONE: "",
+            Rejection.INVALID_COORDINATE: "not a valid latitude/longitude",
+            Rejection.OUTSIDE_EXTENT: "outside Punjab's extent",
+            Rejection.NEGATIVE_RADIUS: "radius_m must not be negative",
+            Rejection.NO_STATION_NEARBY: f"no station within {nearest_limit_m:.0f} m",
+        }[self]
 
 _M_PER_DEG_LAT = 110_574.0
 _M_PER_DEG_LON_EQ = 111_320.0
@@ -121,6 +150,8 @@ class Router:
             The point lies outside Punjab's extent (or is not a valid coordinate).
         NoStationNearbyError
             No station covers the point and none lies within ``nearest_limit_m``.
+        NegativeRadiusError
+            ``radius_m`` is below zero.
         """
         minx, miny, maxx, maxy = self.extent
         if not (miny <= lat <= maxy and minx <= lon <= maxx):
@@ -262,19 +293,16 @@ class Router:
         rows = np.full(n, -1, dtype=np.int64)
         method = np.full(n, METHODS.index("rejected"), dtype=np.int8)
         distance = np.full(n, np.nan)
-        reasons = ["", "not a valid latitude/longitude", "outside Punjab's extent",
-                   "radius_m must not be negative",
-                   f"no station within {self.nearest_limit_m:.0f} m"]
-        reason = np.zeros(n, dtype=np.int8)
+        reason = np.full(n, Rejection.NONE, dtype=np.int8)
 
         minx, miny, maxx, maxy = self.extent
         valid = np.isfinite(lat_a) & np.isfinite(lon_a) & (np.abs(lat_a) <= 90) & (np.abs(lon_a) <= 180)
         inside = valid & (lat_a >= miny) & (lat_a <= maxy) & (lon_a >= minx) & (lon_a <= maxx)
-        reason[~valid] = 1
-        reason[valid & ~inside] = 2
+        reason[~valid] = Rejection.INVALID_COORDINATE
+        reason[valid & ~inside] = Rejection.OUTSIDE_EXTENT
         if (radius < 0).any():
             bad = radius < 0
-            reason[bad] = 3
+            reason[bad] = Rejection.NEGATIVE_RADIUS
             inside &= ~bad
 
         point_rows = np.nonzero(inside & (radius == 0))[0]
@@ -295,7 +323,7 @@ class Router:
             rows[lost[ok]] = near[ok]
             method[lost[ok]] = METHODS.index("nearest")
             distance[lost[ok]] = dist[ok]
-            reason[lost[~ok]] = 4
+            reason[lost[~ok]] = Rejection.NO_STATION_NEARBY
 
         # categorical columns: building a million station-code strings would cost more
         # than routing them; "" stands for "no station"
@@ -309,7 +337,7 @@ class Router:
             "method": _categorical(method, METHODS),
             "out_of_coverage": method == METHODS.index("nearest"),
             "distance_m": distance,
-            "reason": _categorical(reason, reasons),
+            "reason": _categorical(reason, [r.text(self.nearest_limit_m) for r in Rejection]),
         })
 
     # ------------------------------------------------------------------ metric helpers
@@ -388,7 +416,7 @@ class Router:
 
     def _overlap(self, lat: float, lon: float, radius_m: float) -> RouteAnswer:
         if radius_m < 0:
-            raise ValueError("radius_m must not be negative")
+            raise NegativeRadiusError(Rejection.NEGATIVE_RADIUS.text(self.nearest_limit_m))
         row = int(self._overlap_rows(np.array([lat]), np.array([lon]), np.array([radius_m]))[0])
         if row < 0:
             return self.resolve(lat, lon)

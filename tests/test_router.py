@@ -11,9 +11,14 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jurisdictions.errors import NoStationNearbyError, OutsidePunjabError
+from jurisdictions.errors import (
+    JurisdictionsError,
+    NegativeRadiusError,
+    NoStationNearbyError,
+    OutsidePunjabError,
+)
 from jurisdictions.index import RoutingIndex, compile_index
-from jurisdictions.router import Router
+from jurisdictions.router import Rejection, Router
 
 pytestmark = pytest.mark.unit
 
@@ -97,6 +102,49 @@ def test_beyond_limit_and_outside_extent_are_clear_errors(router: Router) -> Non
         router.resolve(24.86, 67.0)  # Karachi
     with pytest.raises(OutsidePunjabError, match="valid"):
         router.resolve(float("nan"), X0)
+
+
+def test_negative_radius_is_the_packages_error_and_a_value_error(router: Router) -> None:
+    with pytest.raises(NegativeRadiusError, match="must not be negative") as caught:
+        router.resolve(Y0 + 0.05, X0 + 0.05, radius_m=-5.0)
+    assert isinstance(caught.value, JurisdictionsError)
+    assert isinstance(caught.value, ValueError)  # generic callers keep catching it
+    out = router.resolve_many([Y0 + 0.05], [X0 + 0.05], [-5.0])
+    assert out["method"].tolist() == ["rejected"]
+    assert out["reason"].tolist() == [str(caught.value)]
+
+
+def test_rejection_codes_name_the_batch_reasons(router: Router) -> None:
+    """The ``reason`` words are the batch answer's contract; the codes only name them."""
+    assert [r.text(500) for r in Rejection] == [
+        "", "not a valid latitude/longitude", "outside Punjab's extent",
+        "radius_m must not be negative", "no station within 500 m"]
+    out = router.resolve_many([np.nan, 24.86, Y0 + 0.05], [X0, 67.0, X0 + 0.05], [0.0, 0.0, -1.0])
+    expected = [Rejection.INVALID_COORDINATE, Rejection.OUTSIDE_EXTENT, Rejection.NEGATIVE_RADIUS]
+    assert out["reason"].tolist() == [r.text(router.nearest_limit_m) for r in expected]
+
+
+def test_the_private_fast_path_symbols_still_exist_and_agree() -> None:
+    """The one-point path imports h3's and shapely's compiled functions directly (see the
+    comment above those imports in jurisdictions/router.py, and the pins in pyproject.toml).
+    If an upgrade moves them, this test names the symbol instead of failing at import."""
+    import importlib
+
+    import h3.api.basic_int as h3_int
+
+    h3_cy = importlib.import_module("h3._cy")
+    shapely_lib = importlib.import_module("shapely.lib")
+    for module, name in ((h3_cy, "latlng_to_cell"), (shapely_lib, "points"),
+                         (shapely_lib, "intersects_xy"), (shapely_lib, "dwithin")):
+        assert hasattr(module, name), f"{module.__name__}.{name} is gone: see jurisdictions/router.py"
+    lat, lon = 31.5204, 74.3587
+    assert h3_cy.latlng_to_cell(lat, lon, 11) == h3_int.latlng_to_cell(lat, lon, 11)
+    square = np.array([shapely.box(74.0, 31.0, 75.0, 32.0)], dtype=object)
+    point = shapely_lib.points(np.array([lon, lat]), np.intc(0))
+    assert point.equals(shapely.Point(lon, lat))
+    assert shapely_lib.intersects_xy(square, lon, lat).tolist() == [True]
+    assert shapely_lib.dwithin(shapely.boundary(square), point, 1.0).tolist() == [True]
+    assert shapely_lib.dwithin(shapely.boundary(square), point, 1e-9).tolist() == [False]
 
 
 def test_uncertainty_circle_goes_to_greatest_overlap(router: Router) -> None:

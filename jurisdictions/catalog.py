@@ -18,7 +18,7 @@ from jurisdictions.boundaries import SOURCE_FILES, BoundarySet, load_punjab
 from jurisdictions.index import FINE_RES, RoutingIndex, compile_index
 from jurisdictions.router import DEFAULT_NEAREST_LIMIT_M, Router
 from jurisdictions.sources import cache_dir, fingerprint, verified_source
-from jurisdictions.stations import StandInParameters, build_stand_in_stations
+from jurisdictions.stations import StandInParameters, build_stand_in_stations, town_points
 
 
 def stand_in_version(base_version: str, params: StandInParameters) -> str:
@@ -39,7 +39,7 @@ def punjab_boundary_set(params: StandInParameters | None = None, *, refresh: boo
         stations = gpd.read_parquet(path)
     else:
         progress("building stand-in stations", 0.0)
-        stations = build_stand_in_stations(base.tehsils, params)
+        stations = build_stand_in_stations(base.tehsils, town_points(), params)
         tmp = path.with_suffix(".tmp")
         stations.to_parquet(tmp)
         tmp.replace(path)

@@ -175,17 +175,17 @@ def _place(tehsil: pd.Series, polygon_m: shapely.Geometry, towns_m: pd.DataFrame
     return placed
 
 
-def build_stand_in_stations(tehsils: gpd.GeoDataFrame,
-                            params: StandInParameters | None = None,
-                            towns: pd.DataFrame | None = None) -> gpd.GeoDataFrame:
+def build_stand_in_stations(tehsils: gpd.GeoDataFrame, towns: pd.DataFrame,
+                            params: StandInParameters | None = None) -> gpd.GeoDataFrame:
     """The stand-in station layer for the given tehsils (codes ``<tehsil P-code>-NNN``).
 
-    ``tehsils`` needs ``code, name, population_2023, rural_2023, urban_2023, geometry``.
+    ``tehsils`` needs ``code, name, population_2023, rural_2023, urban_2023, geometry``;
+    ``towns`` (``name, lon, lat, population``) anchor the urban stations: the shipped
+    layer uses :func:`town_points`.
     Returns ``code, name, tehsil_code, stand_in, x_m, y_m`` with MultiPolygon areas in
     EPSG:4326 (``x_m, y_m``: the station point in EPSG:32643, kept for maps).
     """
     params = params or StandInParameters()
-    towns = town_points() if towns is None else towns
     to_m = Transformer.from_crs(WGS84, f"EPSG:{PROVINCE_EPSG}", always_xy=True)
     to_deg = Transformer.from_crs(f"EPSG:{PROVINCE_EPSG}", WGS84, always_xy=True)
     tehsils = tehsils.sort_values("code").reset_index(drop=True)

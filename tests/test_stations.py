@@ -61,8 +61,8 @@ def test_stations_tile_each_tehsil_exactly(punjab_set) -> None:  # type: ignore[
 
 def test_build_is_deterministic_on_a_small_tehsil(punjab_set) -> None:  # type: ignore[no-untyped-def]
     tehsil = punjab_set.tehsils[punjab_set.tehsils["code"] == "PK60503"]  # Kallar Kahar
-    a = build_stand_in_stations(tehsil, towns=_no_towns())
-    b = build_stand_in_stations(tehsil, towns=_no_towns())
+    a = build_stand_in_stations(tehsil, _no_towns())
+    b = build_stand_in_stations(tehsil, _no_towns())
     assert a["code"].tolist() == b["code"].tolist()
     assert all(shapely.equals_exact(a.geometry.values, b.geometry.values, 0))
 

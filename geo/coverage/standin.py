@@ -71,8 +71,8 @@ class ExistingSiteParameters:
 
 
 def district_headquarters(boundaries: BoundarySet, towns: pd.DataFrame) -> pd.DataFrame:
-    """Each district's headquarters town among ``towns`` (``name, lon, lat, population``:
-    the GeoNames towns of :func:`jurisdictions.stations.town_points`).
+    """Each district's headquarters town among ``towns`` (``name, lon, lat, population``;
+    the application passes the GeoNames towns, ``api.shipped.load_towns``).
 
     The town named after the district (or as :data:`HQ_TOWN_NAMES` says) nearest the
     district; when no town has that name, the district's most populous town inside it;

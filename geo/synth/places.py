@@ -1,8 +1,8 @@
 """Where calls come from: a settlement model of towns and villages per tehsil.
 
 Calls follow census-2023 population per tehsil, split into urban and rural residents.
-Urban calls concentrate around the tehsil's towns (the caller's table, in the application
-GeoNames' via :func:`jurisdictions.stations.town_points`; shared out by town population) with a
+Urban calls concentrate around the tehsil's towns (the caller's table; the application
+passes GeoNames', ``api.shipped.load_towns``), shared out by town population, with a
 distance-decay scatter: radius ~ Gamma(2, s), whose 2-D density falls off as
 ``exp(-r/s)``, with ``s`` growing with the square root of the town's residents (a
 city's area grows with its population). Rural calls come from villages spread evenly

@@ -174,19 +174,18 @@ def demand_cells(calls: pd.DataFrame, tehsil: TehsilRef, *, categories: pd.DataF
     NoDemandError
         The tehsil has no calls, or none with a seriousness weight above zero.
     """
-    ref = tehsil
     if not 0 <= res <= h3cells.MAX_RES:
         raise CoverageInputError(f"H3 resolution must lie in 0..{h3cells.MAX_RES}, got {res}")
-    mine = calls_in_tehsil(calls, ref)
+    mine = calls_in_tehsil(calls, tehsil)
     if mine.empty:
-        raise NoDemandError(f"tehsil {ref.label} has no calls in this history "
+        raise NoDemandError(f"tehsil {tehsil.label} has no calls in this history "
                             f"({len(calls):,} calls in all): there is no demand to plan camera "
                             "sites for; give a longer or wider history with --calls")
     lat, lon = call_coordinates(mine)
     table = aggregate_demand(lat, lon, call_weights(mine, categories), call_serious(mine, categories),
                              res=res)
     if table.empty:
-        raise NoDemandError(f"tehsil {ref.label} has {len(mine):,} calls but none of a category "
+        raise NoDemandError(f"tehsil {tehsil.label} has {len(mine):,} calls but none of a category "
                             "with a seriousness weight above zero (see data/categories.csv)")
     cells = table["cell"].to_numpy(dtype=np.uint64)
     clat, clon = h3cells.cells_to_latlng(cells)

@@ -1,4 +1,4 @@
-"""The call categories as the service uses them, read once from ``geo.categories``."""
+"""The call categories as the service uses them, read once through ``api.shipped``."""
 
 from __future__ import annotations
 

@@ -33,9 +33,9 @@ import shapely
 # h3's public ``h3.api.basic_int.latlng_to_cell`` adds 2-5 % to ``Router.resolve`` (about
 # 1.08 µs) and shapely's public ``points``/``intersects_xy``/``dwithin`` about 7 % more,
 # against a budget (bench/routing.py: ≥ 30x PostGIS per point) the router only just meets
-# on an idle machine (README: 32.4x). pyproject.toml
-# pins h3 and shapely to the minor versions these names were checked on, and
-# tests/test_router.py fails by name if one of them moves.
+# on an idle machine (README: 32.4x). pyproject.toml pins h3 and shapely to the minor
+# versions these names were checked on, and tests/test_router.py fails by name if one of
+# them moves.
 from h3._cy import latlng_to_cell as _latlng_to_cell
 from pyproj import Transformer
 from shapely.lib import dwithin as _dwithin

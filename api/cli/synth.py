@@ -25,7 +25,7 @@ from api.cli.progress import console, progress_bar
 if TYPE_CHECKING:
     import pandas as pd
 
-    from api.db.history_load import LoadReport
+    from api.db.history_load import HistoryForm, LoadReport
 
 app = typer.Typer(help="Synthetic call histories: generate, and replay against a local service.",
                   no_args_is_help=True)
@@ -287,10 +287,15 @@ def load_history(calls: pd.DataFrame, engine: Any, *, boundaries: Any = None,
                  progress: Any = None, chunk: int | None = None) -> LoadReport:
     """Write a generated history into ``calls`` and ``call_events`` (see
     :func:`api.db.history_load.load_history`: binary COPY on PostgreSQL, ``executemany``
-    on SQLite, one transaction, idempotent)."""
+    on SQLite, one transaction, idempotent), named by ``boundaries`` (the shipped Punjab
+    set when not given)."""
     from api.db import history_load  # noqa: PLC0415
+    from api.domain.stations.areas import Areas  # noqa: PLC0415
+    from jurisdictions.catalog import punjab_boundary_set  # noqa: PLC0415
 
-    return history_load.load_history(calls, engine, boundaries=boundaries, progress=progress,
+    boundaries = boundaries or punjab_boundary_set()
+    return history_load.load_history(calls, engine, boundary_set=str(boundaries.version),
+                                     form=history_form(Areas(boundaries)), progress=progress,
                                      chunk=chunk or history_load.LOAD_CHUNK)
 
 
@@ -299,7 +304,28 @@ def prepare_history(calls: pd.DataFrame, boundary_set: str, areas: Any) -> tuple
     :func:`api.db.history_load.prepare_history`)."""
     from api.db.history_load import prepare_history as prepare  # noqa: PLC0415
 
-    return prepare(calls, boundary_set, areas)
+    return prepare(calls, boundary_set, history_form(areas))
+
+
+def history_form(areas: Any) -> HistoryForm:
+    """The call domain's description of a stored call, for the column-wise loader (which
+    imports no domain code): the wire form's template, labels, classes, the state
+    machine and the area names of ``areas``."""
+    import msgspec  # noqa: PLC0415
+
+    from api.db.history_load import HistoryForm  # noqa: PLC0415
+    from api.domain.calls.categories import Categories  # noqa: PLC0415
+    from api.domain.calls.lifecycle import allowed_events  # noqa: PLC0415
+    from api.domain.calls.schemas import Call  # noqa: PLC0415
+    from api.domain.calls.wire import CallEncoder  # noqa: PLC0415
+
+    encoder = CallEncoder()
+    categories = Categories()
+    return HistoryForm(
+        template=encoder.template, label=categories.label,
+        call_class={code: categories.get(code).call_class for code in categories.codes()},
+        allowed_events=allowed_events, area_name=areas.name,
+        canonical=lambda text: encoder.encode(msgspec.json.decode(text, type=Call)))
 
 
 LOAD_COLUMNS = ("call_id", "received_at", "lat", "lon", "category", "serious", "caller_phone",

@@ -22,11 +22,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
 import msgspec
 
+from api.db.call_models import CallEventRecord
 from api.domain.calls.schemas import Call, CallEvent
 
 
@@ -133,49 +134,10 @@ _MARKER = "\x1fsafecity-wire-field:{}\x1f"
 """A value no real field holds (unit separators; msgspec writes them escaped)."""
 
 
-class TrailEntry(Protocol):
-    """What a feed message is made of: a stored trail entry (``call_events`` row) or one
-    just written (:class:`Written`)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def call_id(self) -> UUID: ...
-    @property
-    def type(self) -> str: ...
-    @property
-    def at(self) -> datetime: ...
-    @property
-    def recorded_at(self) -> datetime: ...
-    @property
-    def from_status(self) -> str | None: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def station_code(self) -> str: ...
-    @property
-    def from_station_code(self) -> str | None: ...
-    @property
-    def from_tehsil_code(self) -> str | None: ...
-    @property
-    def from_district_code(self) -> str | None: ...
-    @property
-    def from_region_code(self) -> str | None: ...
-    @property
-    def reason(self) -> str | None: ...
-    @property
-    def note(self) -> str | None: ...
-    @property
-    def actor(self) -> str: ...
-    @property
-    def role(self) -> str: ...
-    @property
-    def snapshot(self) -> str: ...
-
-
 @dataclass(frozen=True, slots=True)
 class Written:
-    """A trail entry as just written: its id from the database, its columns as sent."""
+    """A trail entry as just written (a ``call_events`` row but its sequence): its id
+    from the database, its columns as sent."""
 
     id: int
     call_id: UUID
@@ -197,6 +159,10 @@ class Written:
     actor: str
     role: str
     snapshot: str
+
+
+TrailEntry = CallEventRecord | Written
+"""What a feed message is made of: a stored trail entry or one just written."""
 
 
 def event_schema(row: TrailEntry) -> CallEvent:

@@ -118,7 +118,7 @@ async def _floor_writer(app: Litestar) -> AsyncIterator[None]:
     from sqlalchemy.ext.asyncio import create_async_engine  # noqa: PLC0415
 
     from api.db.engine import ASYNC_PG_DRIVER, postgres_url  # noqa: PLC0415
-    from api.domain.calls.intake import GroupCommit  # noqa: PLC0415
+    from api.db.group_commit import GroupCommit  # noqa: PLC0415
 
     engine = create_async_engine(postgres_url(os.environ[FLOOR_URL_ENV], ASYNC_PG_DRIVER))
     async with engine.begin() as conn:

@@ -15,19 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api.channels import path_channels
-from api.db.call_models import CallEventRecord
+from api.db.call_models import CELL_RES, NEAR_RING, CallEventRecord
 from api.domain.calls import lifecycle
+from api.domain.calls.intake import request_hash
 from api.domain.calls.schemas import CallCreate
-from api.domain.calls.services import (
-    DUPLICATE_RING,
-    H3_RES,
-    _haversine_m,
-    _request_hash,
-    envelope,
-)
+from api.domain.calls.wire import envelope
 from api.domain.stations.schemas import ShiftIn
 from api.domain.stations.services import _checked
 from api.errors import BadInputError, ConflictError, UnprocessableError
+from geo.distance import haversine_m
 
 pytestmark = pytest.mark.unit
 
@@ -83,17 +79,19 @@ def test_two_rings_hold_every_point_within_250_m(lat: float, lon: float, distanc
     north, east = distance * math.cos(bearing), distance * math.sin(bearing)
     other_lat = lat + north / 111_320.0
     other_lon = lon + east / (111_320.0 * math.cos(math.radians(lat)))
-    if _haversine_m(lat, lon, other_lat, other_lon) > 250:
+    if haversine_m(lat, lon, other_lat, other_lon) > 250:
         return  # the flat-earth offset overshot by millimetres
-    disk = set(h3_int.grid_disk(h3_int.latlng_to_cell(lat, lon, H3_RES), DUPLICATE_RING))
+    disk = set(h3_int.grid_disk(h3_int.latlng_to_cell(lat, lon, CELL_RES), NEAR_RING))
     assert len(disk) == 19
-    assert h3_int.latlng_to_cell(other_lat, other_lon, H3_RES) in disk
+    assert h3_int.latlng_to_cell(other_lat, other_lon, CELL_RES) in disk
 
 
 def test_haversine_matches_known_distance() -> None:
     # one degree of latitude is 111.2 km on the mean sphere
-    assert _haversine_m(31.0, 74.0, 32.0, 74.0) == pytest.approx(111_195, rel=1e-4)
-    assert _haversine_m(31.5, 74.3, 31.5, 74.3) == 0.0
+    assert haversine_m(31.0, 74.0, 32.0, 74.0) == pytest.approx(111_195, rel=1e-4)
+    assert haversine_m(31.5, 74.3, 31.5, 74.3) == 0.0
+    many = haversine_m(31.0, 74.0, [31.0, 32.0], [74.0, 74.0])  # one point to many
+    assert many.tolist() == [0.0, haversine_m(31.0, 74.0, 32.0, 74.0)]
 
 
 # ---------------------------------------------------------------------- idempotency hash
@@ -101,11 +99,11 @@ def test_request_hash_ignores_spelling_not_content() -> None:
     at = datetime(2025, 1, 1, 10, 0, tzinfo=timezone(timedelta(hours=5)))
     a = msgspec.json.decode(b'{"lat": 31, "lon": 74.3, "category": "fire"}', type=CallCreate)
     b = msgspec.json.decode(b'{"category": "fire", "lon": 74.30, "lat": 31.0}', type=CallCreate)
-    assert _request_hash(a, None) == _request_hash(b, None)
-    assert _request_hash(a, at.astimezone(UTC)) == _request_hash(b, at.astimezone(UTC))
-    assert _request_hash(a, None) != _request_hash(a, at.astimezone(UTC))
+    assert request_hash(a, None) == request_hash(b, None)
+    assert request_hash(a, at.astimezone(UTC)) == request_hash(b, at.astimezone(UTC))
+    assert request_hash(a, None) != request_hash(a, at.astimezone(UTC))
     c = msgspec.json.decode(b'{"lat": 31, "lon": 74.3, "category": "murder"}', type=CallCreate)
-    assert _request_hash(a, None) != _request_hash(c, None)
+    assert request_hash(a, None) != request_hash(c, None)
 
 
 # ---------------------------------------------------------------------- cursors
@@ -197,23 +195,19 @@ def test_group_commit_batches_waiting_calls_and_isolates_a_failing_one() -> None
     from contextlib import asynccontextmanager
     from types import SimpleNamespace
 
-    from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+    from api.db.group_commit import GroupCommit
 
-    from api.domain.calls.intake import OneStatement
-
-    class Writer(OneStatement):
+    class Writer(GroupCommit):
         @asynccontextmanager
         async def connection(self):  # type: ignore[no-untyped-def]
             yield driver
 
-    writer = Writer(SimpleNamespace(dialect=asyncpg_dialect()), writers=1)  # type: ignore[arg-type]
-    driver = _FakeDriver(writer.names.index("call_idempotency_key"))
+    writer = Writer(SimpleNamespace(), "the intake statement", writers=1)  # type: ignore[arg-type]
+    driver = _FakeDriver(0)
 
     async def take(key: str) -> object:
-        params = dict.fromkeys(writer.names)
-        params["call_idempotency_key"] = key
         try:
-            return await writer.take(params)
+            return await writer.run((key,))
         except ValueError as exc:
             return exc
 
@@ -224,7 +218,7 @@ def test_group_commit_batches_waiting_calls_and_isolates_a_failing_one() -> None
 
     answers = asyncio.run(burst())
     assert isinstance(answers[7], ValueError)  # the bad call fails alone
-    assert all(getattr(a, "ok", False) for i, a in enumerate(answers) if i != 7)
+    assert all(a["ok"] for i, a in enumerate(answers) if i != 7)  # type: ignore[index]
     # all twelve were queued before the writer ran: one batch, which failed on the
     # poisoned call (nothing written) and was retried one call at a time
     assert driver.failed == [12]
@@ -245,26 +239,22 @@ def test_group_commit_batches_waiting_calls_and_isolates_a_failing_one() -> None
 
 # ---------------------------------------------------------------------- intake: on-duty guesses
 def test_duty_cache_guesses_reads_and_forgets() -> None:
-    from api.domain.calls.intake import DutyCache
-    from api.domain.stations.services import DutyShift
+    from api.db.call_models import DutyShift
+    from api.domain.stations.duty import DutyCache
 
     now = datetime(2025, 6, 1, 12, tzinfo=UTC)
     day = DutyShift(1, "A", "Inspector", None, now - timedelta(hours=4), now + timedelta(hours=4))
+    reads: list[str | None] = []
 
-    class Rows:
-        def __init__(self) -> None:
-            self.queries: list[str] = []
-
-        async def fetch(self, sql: str, *args: object) -> list[tuple[object, ...]]:
-            self.queries.append("all" if "station_code =" not in sql else "one")
-            if "station_code =" in sql:
-                return [tuple(day)]
-            return [("S1", *day)]
+    async def read(station: str | None, lo: datetime, hi: datetime) -> list[tuple[str, DutyShift]]:
+        reads.append(station)
+        assert lo < hi
+        return [("S1", day)]
 
     async def scenario() -> None:
-        cache, rows = DutyCache(), Rows()
+        cache = DutyCache(read)
         assert cache.predict("S1", now) == (False, None)
-        assert await cache.load(rows, "S1", now, now) == day  # the window around the clock
+        assert await cache.guess("S1", now, now) == day  # the window around the clock
         assert cache.predict("S1", now) == (True, day)
         assert cache.predict("S2", now) == (True, None)  # read with it: nobody on duty
         assert cache.predict("S1", now + timedelta(hours=5)) == (True, None)
@@ -272,9 +262,10 @@ def test_duty_cache_guesses_reads_and_forgets() -> None:
         cache.forget("S2")  # the database disagreed about S2
         assert cache.predict("S2", now) == (False, None)
         assert cache.predict("S1", now) == (True, day)
+        assert await cache.guess("S1", now, now) == day  # known: nothing read
         later = now - timedelta(days=30)  # a call reported long ago: its station's window
-        assert await cache.load(rows, "S1", later, now) == on_duty_or_none(day, later)
-        assert rows.queries == ["all", "one"]
+        assert await cache.guess("S1", later, now) == on_duty_or_none(day, later)
+        assert reads == [None, "S1"]
 
     asyncio.run(scenario())
 
@@ -282,3 +273,62 @@ def test_duty_cache_guesses_reads_and_forgets() -> None:
 def on_duty_or_none(shift: object, at: datetime) -> object:
     start, end = shift.starts_at, shift.ends_at  # type: ignore[attr-defined]
     return shift if start <= at < end else None
+
+
+# ---------------------------------------------------------------------- the call's one wire form
+_aware_times = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 1, 1),
+                            timezones=st.just(UTC))
+_texts = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12)
+
+
+@st.composite
+def _calls(draw: st.DrawFn) -> object:
+    from api.domain.calls.schemas import Call, OnDuty
+
+    maybe = st.none() | _texts
+    sho = draw(st.none() | st.builds(OnDuty, officer_name=_texts, rank=_texts, phone=maybe,
+                                     shift_start=_aware_times, shift_end=_aware_times))
+    return Call(
+        id=uuid.UUID(int=draw(st.integers(0, 2**128 - 1))), status=draw(_texts),
+        category=draw(_texts), category_label=draw(_texts), serious=draw(st.booleans()),
+        lat=draw(st.floats(-90, 90)), lon=draw(st.floats(-180, 180)),
+        radius_m=draw(st.none() | st.floats(0, 1e5)), received_at=draw(_aware_times),
+        created_at=draw(_aware_times), updated_at=draw(_aware_times),
+        station_code=draw(_texts), station_name=draw(maybe), tehsil_code=draw(_texts),
+        tehsil_name=draw(maybe), district_code=draw(_texts), district_name=draw(maybe),
+        region_code=draw(_texts), region_name=draw(maybe), method=draw(_texts),
+        out_of_coverage=draw(st.booleans()), distance_m=draw(st.none() | st.floats(0, 1e5)),
+        sho_on_duty=sho, unstaffed=draw(st.booleans()),
+        duplicate_of=draw(st.none() | st.uuids()), allowed_events=draw(st.lists(_texts, max_size=3)),
+        caller_phone=draw(maybe), caller_phone_hidden=draw(st.booleans()),
+        description=draw(maybe))
+
+
+@settings(max_examples=200, deadline=None)
+@given(call=_calls())
+def test_template_and_cut_rebuild_the_encoders_own_text(call: object) -> None:
+    """Every writer's text is the encoder's: the template's separators around each field's
+    encoded value, and the text cut around ``duplicate_of`` with the link put back."""
+    from api.domain.calls.wire import CallEncoder
+
+    encoder = CallEncoder()
+    text = encoder.encode(call)  # type: ignore[arg-type]
+    values = {name: encoder.encode_value(getattr(call, name)) for name in encoder.template.fields}
+    assert "".join(encoder.template.interleave(values)) == text
+    head, tail = encoder.around(call, "duplicate_of")  # type: ignore[arg-type]
+    assert head + encoder.encode_value(call.duplicate_of) + tail == text  # type: ignore[attr-defined]
+
+
+def test_template_spans_and_missing_fields() -> None:
+    from api.domain.calls.wire import CallEncoder
+
+    template = CallEncoder().template
+    assert template.fields[0] == "id"
+    assert template.fragment({"category": '"x"', "category_label": '"X"', "serious": "true"}) \
+        == '"x","category_label":"X","serious":true'
+    with pytest.raises(KeyError, match="not consecutive"):
+        template.fragment({"category": '"x"', "serious": "true"})
+    with pytest.raises(KeyError, match="no field 'priority'"):
+        list(template.interleave({"priority": "1"}))
+    with pytest.raises(KeyError, match="missing"):
+        list(template.interleave({"id": '"x"'}))

@@ -521,9 +521,35 @@ def test_replay_count_bound_and_errors(call_server: tuple[str, _Recorder]) -> No
     assert report.sent == 7 == len(recorder.requests)
     assert report.elapsed_s < 2
     assert all("received_at" not in body for _, body, _ in recorder.requests)
+    # restamped calls are new calls: another run of the same file sends other keys
+    first = {str(k) for k, _, _ in recorder.requests}
+    recorder.requests.clear()
+    asyncio.run(run_replay(_little_history(50), url, rate=500.0, duration=5.0, max_calls=7,
+                           restamp=True))
+    again = {str(k) for k, _, _ in recorder.requests}
+    assert len(again) == 7
+    assert not first & again
+    assert all("-live-" in k for k in first | again)
     wrong = asyncio.run(run_replay(_little_history(5), url + "/nowhere", rate=100.0, duration=1.0))
     assert wrong.succeeded == 0
     assert wrong.errors == {"404": 5}
+
+
+@pytest.mark.unit
+def test_replay_explains_refusals() -> None:
+    from api.cli.synth import replay_hints
+
+    assert replay_hints({}, token=None, restamp=False) == []
+    [missing] = replay_hints({"401": 16}, token=None, restamp=False)
+    assert "none was given" in missing
+    assert "safecity token --role call_taker" in missing
+    [refused] = replay_hints({"401": 3}, token="x.y.z", restamp=False)
+    assert "refused this one" in refused
+    [conflict] = replay_hints({"409": 5}, token="t", restamp=False)
+    assert "--restamp" in conflict
+    [conflict] = replay_hints({"409": 5}, token="t", restamp=True)
+    assert "--restamp" not in conflict
+    assert "scope" in replay_hints({"403": 1}, token="t", restamp=False)[0]
 
 
 @pytest.mark.unit

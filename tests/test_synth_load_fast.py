@@ -5,7 +5,7 @@ write them, once.
 
 The references are the service's own code, call by call: ``CallService.as_call`` encoded
 with msgspec for every snapshot, ``geo.synth.idempotency_key``, ``uuid.uuid5`` and the
-service's ``_request_hash`` for the keys, and the trail rules written out per call.
+service's ``request_hash`` for the keys, and the trail rules written out per call.
 """
 
 from __future__ import annotations
@@ -150,8 +150,8 @@ def test_snapshots_equal_the_call_services_encoding(prepared: tuple[pd.DataFrame
 def test_keys_ids_and_hashes_equal_the_per_call_rules(history: pd.DataFrame,
                                                       prepared: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     from api.db.history_load import LOAD_NAMESPACE
+    from api.domain.calls.intake import request_hash
     from api.domain.calls.schemas import CallCreate
-    from api.domain.calls.services import _request_hash
     from geo.h3cells import latlng_to_cells
     from geo.synth import idempotency_key
 
@@ -169,7 +169,7 @@ def test_keys_ids_and_hashes_equal_the_per_call_rules(history: pd.DataFrame,
         phone = call["caller_phone"]
         body = CallCreate(lat=float(call["lat"]), lon=float(call["lon"]), category=str(call["category"]),
                           caller_phone=phone if isinstance(phone, str) and phone else None)
-        assert row["request_hash"] == _request_hash(body, at.to_pydatetime())
+        assert row["request_hash"] == request_hash(body, at.to_pydatetime())
     cells = latlng_to_cells(rows["lat"].to_numpy(), rows["lon"].to_numpy(), 9).astype(np.int64)
     assert rows["h3_r9"].tolist() == cells.tolist()
 
@@ -199,21 +199,29 @@ def test_trails_and_call_state_follow_the_per_call_rules(history: pd.DataFrame,
     assert set(trail["type"]) == {"received", "acknowledged", "dispatched", "on_scene", "closed", "cancelled"}
 
 
-def test_a_changed_call_schema_stops_the_load_before_writing(monkeypatch: pytest.MonkeyPatch,
-                                                             history: pd.DataFrame, boundaries: Any,
+def test_a_changed_call_schema_stops_the_load_before_writing(history: pd.DataFrame, boundaries: Any,
                                                              areas: Any) -> None:
-    """The snapshots are written field by field here: if ``Call`` gains a field, the load
-    refuses to start instead of storing snapshots the service would not write."""
-    from api.db.history_load import prepare
-    from api.domain.calls import schemas
+    """The snapshots are written column by column between the separators of the call's one
+    encoder: a field added to ``Call`` stops the load (no value for it), and so does a value
+    the column-wise encoders write differently from the domain's encoder."""
+    import dataclasses
 
-    class Wider(schemas.Call):
+    from api.cli.synth import history_form
+    from api.db.history_load import prepare
+    from api.domain.calls.schemas import Call
+    from api.domain.calls.wire import CallEncoder
+
+    class Wider(Call):
         priority: int = 0
 
-    prepare(history.iloc[:200], str(boundaries.version), areas)
-    monkeypatch.setattr(schemas, "Call", Wider)
-    with pytest.raises(RuntimeError, match="Call changed"):
-        prepare(history.iloc[:200], str(boundaries.version), areas)
+    form = history_form(areas)
+    calls, version = history.iloc[:200], str(boundaries.version)
+    prepare(calls, version, form)
+    with pytest.raises(KeyError, match="priority"):
+        prepare(calls, version, dataclasses.replace(form, template=CallEncoder(Wider).template))
+    spaced = dataclasses.replace(form, canonical=lambda text: text.replace('"lat":', '"lat": '))
+    with pytest.raises(RuntimeError, match="wire form changed"):
+        prepare(calls, version, spaced)
 
 
 def test_fixed_point_and_time_encoders_match_python() -> None:

@@ -25,7 +25,7 @@ from api.cli.progress import console, progress_bar
 if TYPE_CHECKING:
     import pandas as pd
 
-    from api.db.history_load import LoadReport
+    from api.db.history_load import HistoryForm, LoadReport
 
 app = typer.Typer(help="Synthetic call histories: generate, and replay against a local service.",
                   no_args_is_help=True)
@@ -94,8 +94,13 @@ def _percentiles(latencies: list[float]) -> dict[str, float]:
         "max": float(values.max())}
 
 
-def _bodies(calls: pd.DataFrame, restamp: bool) -> list[tuple[str, dict[str, Any]]]:
-    """(Idempotency-Key, JSON body) per call, in file order."""
+def _bodies(calls: pd.DataFrame, restamp: bool, run: str) -> list[tuple[str, dict[str, Any]]]:
+    """(Idempotency-Key, JSON body) per call, in file order.
+
+    A restamped call is a new call (received now), so its key names the run: replaying the
+    same file again, or after ``synth load`` stored its calls, makes new calls instead of
+    409s (the file's own key with another ``received_at`` is another request).
+    """
     from geo.synth import idempotency_key  # noqa: PLC0415
 
     out: list[tuple[str, dict[str, Any]]] = []
@@ -108,7 +113,8 @@ def _bodies(calls: pd.DataFrame, restamp: bool) -> list[tuple[str, dict[str, Any
             body["caller_phone"] = phone
         if not restamp:
             body["received_at"] = received.isoformat()
-        out.append((idempotency_key(int(call_id), received, float(lat), float(lon), category), body))
+        key = idempotency_key(int(call_id), received, float(lat), float(lon), category)
+        out.append((f"{key}-live-{run}" if restamp else key, body))
     return out
 
 
@@ -122,8 +128,9 @@ async def run_replay(calls: pd.DataFrame, url: str, *, rate: float, duration: fl
     ``concurrency`` requests are in flight; nothing is started after ``duration``
     seconds or beyond ``max_calls``; requests still running at ``duration + timeout``
     are cancelled and counted as errors. Each request carries an ``Idempotency-Key``
-    derived from the call, so a second replay of the same file creates nothing new;
-    ``token`` (a call-taker JWT from ``safecity token``) goes in ``Authorization``.
+    derived from the call, so a second replay of the same file creates nothing new
+    (restamped calls are new calls: their keys also name this run); ``token`` (a
+    call-taker JWT from ``safecity token``) goes in ``Authorization``.
     """
     import httpx  # noqa: PLC0415
 
@@ -133,7 +140,7 @@ async def run_replay(calls: pd.DataFrame, url: str, *, rate: float, duration: fl
     limit = min(len(calls), math.ceil(rate * duration))
     if max_calls is not None:
         limit = min(limit, max(0, max_calls))
-    bodies = _bodies(calls.head(limit), restamp)
+    bodies = _bodies(calls.head(limit), restamp, run=f"{time.time_ns():x}")
     report = ReplayReport(target=target, planned=len(bodies))
     latencies: list[float] = []
     gate = asyncio.Semaphore(concurrency)
@@ -276,10 +283,30 @@ def replay(
         f"{report.achieved_rate:.1f} calls/s (asked {rate:g}); {report.succeeded:,} succeeded, "
         f"errors {report.errors or 'none'}; latency ms "
         + (", ".join(f"{k} {v:.1f}" for k, v in lat.items()) if lat else "n/a"))
+    for hint in replay_hints(report.errors, token=token, restamp=restamp):
+        console.print(f"[yellow]{hint}[/yellow]")
     if json_out is not None:
         json_out.write_text(json.dumps(report.to_dict(), indent=2), encoding="utf-8")
     if report.sent and report.succeeded == 0:
         raise typer.Exit(1)
+
+
+def replay_hints(errors: dict[str, int], *, token: str | None, restamp: bool) -> list[str]:
+    """What the error counts of a replay mean and what to do about them."""
+    hints = []
+    if errors.get("401"):
+        hints.append("401: the service wants a call taker's token"
+                     + (" and refused this one (expired, or signed with another secret)"
+                        if token else "; none was given")
+                     + ": pass --token \"$(safecity token --role call_taker)\" or set SAFECITY_TOKEN")
+    if errors.get("403"):
+        hints.append("403: the token's scope does not cover where these calls were routed; "
+                     "use a province-wide call-taker token (safecity token --role call_taker)")
+    if errors.get("409"):
+        hints.append("409: these Idempotency-Keys were already used with other bodies (the "
+                     "file was loaded or replayed before with other times)"
+                     + ("" if restamp else "; --restamp sends them as new calls stamped now"))
+    return hints
 
 
 # --------------------------------------------------------------------------- load
@@ -288,10 +315,15 @@ def load_history(calls: pd.DataFrame, engine: Any, *, boundaries: Any = None,
                  progress: Any = None, chunk: int | None = None) -> LoadReport:
     """Write a generated history into ``calls`` and ``call_events`` (see
     :func:`api.db.history_load.load_history`: binary COPY on PostgreSQL, ``executemany``
-    on SQLite, one transaction, idempotent)."""
+    on SQLite, one transaction, idempotent), named by ``boundaries`` (the shipped Punjab
+    set when not given)."""
     from api.db import history_load  # noqa: PLC0415
+    from api.domain.stations.areas import Areas  # noqa: PLC0415
+    from jurisdictions.catalog import punjab_boundary_set  # noqa: PLC0415
 
-    return history_load.load_history(calls, engine, boundaries=boundaries, progress=progress,
+    boundaries = boundaries or punjab_boundary_set()
+    return history_load.load_history(calls, engine, boundary_set=str(boundaries.version),
+                                     form=history_form(Areas(boundaries)), progress=progress,
                                      chunk=chunk or history_load.LOAD_CHUNK)
 
 
@@ -300,7 +332,28 @@ def prepare_history(calls: pd.DataFrame, boundary_set: str, areas: Any) -> tuple
     :func:`api.db.history_load.prepare_history`)."""
     from api.db.history_load import prepare_history as prepare  # noqa: PLC0415
 
-    return prepare(calls, boundary_set, areas)
+    return prepare(calls, boundary_set, history_form(areas))
+
+
+def history_form(areas: Any) -> HistoryForm:
+    """The call domain's description of a stored call, for the column-wise loader (which
+    imports no domain code): the wire form's template, labels, classes, the state
+    machine and the area names of ``areas``."""
+    import msgspec  # noqa: PLC0415
+
+    from api.db.history_load import HistoryForm  # noqa: PLC0415
+    from api.domain.calls.categories import Categories  # noqa: PLC0415
+    from api.domain.calls.lifecycle import allowed_events  # noqa: PLC0415
+    from api.domain.calls.schemas import Call  # noqa: PLC0415
+    from api.domain.calls.wire import CallEncoder  # noqa: PLC0415
+
+    encoder = CallEncoder()
+    categories = Categories()
+    return HistoryForm(
+        template=encoder.template, label=categories.label,
+        call_class={code: categories.get(code).call_class for code in categories.codes()},
+        allowed_events=allowed_events, area_name=areas.name,
+        canonical=lambda text: encoder.encode(msgspec.json.decode(text, type=Call)))
 
 
 LOAD_COLUMNS = ("call_id", "received_at", "lat", "lon", "category", "serious", "caller_phone",

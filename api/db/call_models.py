@@ -21,7 +21,7 @@ must leave every call exactly as it was routed.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from advanced_alchemy.base import DefaultBase, IdentityBase, UUIDAuditBase
@@ -45,8 +45,19 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from api.db.models import SRID, metadata
 
-__all__ = ["AuditEntry", "CallEventRecord", "CallRecord", "RosterShift", "StationRoster",
-           "metadata"]
+__all__ = ["CELL_RES", "NEAR_DISK_CELLS", "NEAR_RING", "AuditEntry", "CallEventRecord", "CallRecord",
+           "DutyShift", "RosterShift", "StationRoster", "metadata"]
+
+CELL_RES = 9
+"""Resolution of every call's ``h3_r9`` cell (about 0.1 km², edge ~200 m)."""
+NEAR_RING = 2
+"""Rings of ``h3_r9`` cells around a call that hold every point within 250 m of it (the
+duplicate radius; the repeat alerts' 100 m too): a point's cell centre is at most one edge
+(~200 m) from the point, so the other cell's centre is within 250 + 2·200 = 650 m of this
+one, while every cell of the third ring is at least 3·√3/2·347 ≈ 900 m away (tested on
+random pairs in ``tests/test_calls_unit.py``)."""
+NEAR_DISK_CELLS = 19
+"""Cells in a disk of :data:`NEAR_RING` rings (no pentagon lies near Punjab)."""
 
 DETAIL_JSON = JSON().with_variant(JSONB(), "postgresql")
 CODE = String(64)
@@ -86,7 +97,7 @@ class CallRecord(UUIDAuditBase):
     radius_m: Mapped[float | None] = mapped_column(Double)
     geom: Mapped[WKBElement] = mapped_column(_point())
     h3_r9: Mapped[int] = mapped_column(BigInteger)
-    """H3 cell (resolution 9, ~0.1 km²) of the location: nearby calls by index lookup."""
+    """H3 cell (:data:`CELL_RES`) of the location: nearby calls by index lookup."""
     caller_phone: Mapped[str | None] = mapped_column(String(32))
     description: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True))
@@ -176,6 +187,17 @@ class RosterShift(IdentityBase):
     phone: Mapped[str | None] = mapped_column(String(32))
     starts_at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True))
     ends_at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class DutyShift(NamedTuple):
+    """A ``roster_shifts`` row as call intake and the on-duty answer read it."""
+
+    id: int
+    officer_name: str
+    rank: str
+    phone: str | None
+    starts_at: dt.datetime
+    ends_at: dt.datetime
 
 
 class AuditEntry(IdentityBase):

@@ -3,11 +3,14 @@
 
 Everything is prepared column-wise (numpy, pandas, Arrow): the call rows, every call's
 trail, and each event's ``snapshot``, the call as JSON right after the event, exactly as
-the call service encodes it (``msgspec.json.encode(CallService.as_call(record, None))``).
-A snapshot is one element-wise concatenation of pieces encoded once: per call (id,
-coordinates, times, phone), per value of a small domain (category, areas, status and its
-allowed events) and constants. Only the hashes a call's key, id and request hash are made
-of (sha256, sha1) are computed call by call, with :mod:`hashlib`.
+the call service encodes it: the separators between the fields come from the call's one
+encoder (:class:`api.domain.calls.wire.CallEncoder`'s template, handed in by the caller
+with the rest of the call domain's vocabulary as a :class:`HistoryForm`; this module
+imports no domain code). A snapshot is one element-wise concatenation of those
+separators and values encoded once: per call (id, coordinates, times, phone), per value
+of a small domain (category, areas, status and its allowed events) and constants. Only
+the hashes a call's key, id and request hash are made of (sha256, sha1) are computed
+call by call, with :mod:`hashlib`.
 
 PostgreSQL: rows go in with ``COPY … (FORMAT binary)`` (no text parsing on the server),
 built by the same concatenation, in chunks prepared in a worker thread while the previous
@@ -29,10 +32,10 @@ import re
 import struct
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 import numpy as np
@@ -41,9 +44,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from api.db.call_models import CELL_RES
+
 __all__ = ["CALL_COLUMNS", "EVENT_COLUMNS", "LOAD_ACTOR", "LOAD_CHUNK", "LOAD_METHOD",
-           "LOAD_NAMESPACE", "LOAD_ROLE", "LoadReport", "PreparedHistory", "load_history",
-           "prepare", "prepare_history"]
+           "LOAD_NAMESPACE", "LOAD_ROLE", "HistoryForm", "LoadReport", "PreparedHistory",
+           "load_history", "prepare", "prepare_history"]
 
 LOAD_ACTOR = "safecity synth load"
 """Who the loaded rows say created them (``created_by``, event ``actor``)."""
@@ -92,6 +97,33 @@ _POINT_4326 = bytes.fromhex("0101000020e6100000")
 """EWKB head of a 2-D point with SRID 4326 (little-endian), x and y follow."""
 
 Progress = Callable[[str, float], None]
+
+
+class Template(Protocol):
+    """The call's wire form as separators between its fields' encoded values (see
+    :class:`api.domain.calls.wire.SnapshotTemplate`, which the caller passes)."""
+
+    def fragment(self, values: Mapping[str, str]) -> str: ...
+    def interleave(self, values: Mapping[str | tuple[str, ...], Any]) -> Iterator[Any]: ...
+
+
+@dataclass(frozen=True)
+class HistoryForm:
+    """What the call domain says a stored call looks like, for writing it column-wise."""
+
+    template: Template
+    """Separators between the encoded values of the call's fields."""
+    label: Callable[[str], str]
+    """A category's label."""
+    call_class: Mapping[str, str]
+    """Each category's class (``case``, ``information``, ``hoax``, ``dropped``)."""
+    allowed_events: Callable[[str], Sequence[str]]
+    """What may follow a status."""
+    area_name: Callable[[str, str], str | None]
+    """The name of an area (level, code) in the boundary set served."""
+    canonical: Callable[[str], str]
+    """A snapshot decoded as the domain's call and encoded again: equal to its input when
+    the column-wise encoders here write what the domain's encoder writes."""
 
 
 @dataclass
@@ -179,11 +211,6 @@ def json_floats(values: npt.NDArray[np.float64]) -> pa.Array:
     return _strings(ends - starts, body[body != ord(",")])
 
 
-def json_string(value: str | None) -> str:
-    """One string as msgspec encodes it."""
-    return msgspec.json.encode(value).decode()
-
-
 def json_strings(values: pa.Array) -> pa.Array:
     """Each string as msgspec encodes it (quoted, escaped where JSON needs it); null as ``null``."""
     values = values.cast(pa.string())
@@ -204,9 +231,16 @@ def json_strings(values: pa.Array) -> pa.Array:
     return pc.fill_null(quoted, "null")
 
 
-def _fragment(**fields: Any) -> str:
-    """``"a":1,"b":"x"``: fields as msgspec encodes them inside an object."""
-    return msgspec.json.encode(fields).decode()[1:-1]
+def json_value(value: Any) -> str:
+    """One value as msgspec encodes it."""
+    return msgspec.json.encode(value).decode()
+
+
+HEAD_FIELDS = ("category", "category_label", "serious")
+"""Consecutive fields of the wire form encoded together, per (category, serious)."""
+AREA_FIELDS = tuple(f"{level}_{part}" for level in ("station", "tehsil", "district", "region")
+                    for part in ("code", "name"))
+"""Consecutive fields of the wire form encoded together, per combination of areas."""
 
 
 _HEX_PAIRS = np.array([ord(a) | ord(b) << 8 for a in "0123456789abcdef" for b in "0123456789abcdef"],
@@ -304,6 +338,18 @@ def _take(values: pa.Array | list[Any], indices: Any) -> pa.Array:
     return values.take(pa.array(indices))
 
 
+def _flat(pieces: Iterable[Any]) -> list[Any]:
+    """Pieces with tuples opened and neighbouring constants merged (fewer joins)."""
+    out: list[Any] = []
+    for piece in pieces:
+        for part in piece if isinstance(piece, tuple) else (piece,):
+            if isinstance(part, str) and out and isinstance(out[-1], str):
+                out[-1] += part
+            else:
+                out.append(part)
+    return out
+
+
 def _join(*pieces: Any) -> pa.Array:
     """Element-wise concatenation of arrays and constants (all text, or all binary)."""
     binary = any(isinstance(p, bytes) or (isinstance(p, pa.Array) and p.type == pa.binary())
@@ -372,10 +418,11 @@ class PreparedHistory:
     lon_json: pa.Array
     phone_json: pa.Array
     head: tuple[npt.NDArray[np.int32], list[str]]
-    """``"category":…,"category_label":…,"serious":…`` per (category, serious)."""
+    """The encoded ``category``, ``category_label`` and ``serious`` per (category, serious)."""
     areas: tuple[npt.NDArray[np.int32], list[tuple[int, ...]], list[str]]
     """Per call its area combination; per combination the code index at each level and
-    ``"station_code":…,"station_name":…, … ,"region_name":…``."""
+    the encoded ``station_code``, ``station_name``, … ``region_name``."""
+    form: HistoryForm
     _binary: dict[str, Any] = field(default_factory=dict, repr=False)
     _ids: pa.Array | None = field(default=None, repr=False)
 
@@ -403,7 +450,7 @@ class PreparedHistory:
         self.raw_ids[part] = _uuid5(keys)
         self._ids = None
         bodies = _join('{"lat":', self.lat_json[start:stop], ',"lon":', self.lon_json[start:stop],
-                       ',"category":', _take([json_string(c) for c in categories], category_codes[part]),
+                       ',"category":', _take([json_value(c) for c in categories], category_codes[part]),
                        ',"radius_m":null,"caller_phone":', self.phone_json[start:stop],
                        ',"received_at":"', self.received_iso[start:stop], '","description":null}')
         digests = _digests("sha256", bodies.cast(pa.binary()).to_pylist(), 32)
@@ -412,10 +459,9 @@ class PreparedHistory:
     def h3_r9(self, part: slice) -> npt.NDArray[np.int64]:
         """The resolution-9 H3 cell of calls ``part`` (the call service's duplicate search
         reads it)."""
-        from api.domain.calls.services import H3_RES  # noqa: PLC0415
         from geo.h3cells import latlng_to_cells  # noqa: PLC0415
 
-        return latlng_to_cells(self.lat[part], self.lon[part], H3_RES).astype(np.int64)
+        return latlng_to_cells(self.lat[part], self.lon[part], CELL_RES).astype(np.int64)
 
     @property
     def ids(self) -> pa.Array:
@@ -428,26 +474,27 @@ class PreparedHistory:
 
     def snapshots(self, events: npt.NDArray[np.int64]) -> pa.Array:
         """The call as JSON right after each of ``events`` (positions in the event arrays):
-        the text ``msgspec.json.encode(CallService.as_call(record, None))`` gives."""
-        from api.domain.calls.lifecycle import allowed_events  # noqa: PLC0415
-
+        the text the call domain's encoder gives for the stored call."""
         rows = self.event_row[events]
         types = self.event_type[events]
         head_codes, heads = self.head
         area_codes, _combos, areas = self.areas
-        allowed = [msgspec.json.encode(list(allowed_events(t))).decode() for t in EVENT_TYPES]
-        received = _take(self.received_iso, rows)
-        return _join(
-            '{"id":"', _take(self.ids, rows), '","status":"', _take(list(EVENT_TYPES), types), '",',
-            _take(heads, head_codes[rows]), ',"lat":', _take(self.lat_json, rows),
-            ',"lon":', _take(self.lon_json, rows), ',"radius_m":null,"received_at":"', received,
-            '","created_at":"', received, '","updated_at":"', iso_times(self.event_at[events], "Z"),
-            '",', _take(areas, area_codes[rows]),
-            "," + _fragment(method=LOAD_METHOD) + ',"out_of_coverage":',
-            _take(["false", "true"], self.out_of_coverage[rows].astype(np.int8)),
-            ',"distance_m":null,"sho_on_duty":null,"unstaffed":false,"duplicate_of":null,'
-            '"allowed_events":', _take(allowed, types), ',"caller_phone":', _take(self.phone_json, rows),
-            ',"caller_phone_hidden":false,"description":null}')
+        allowed = [json_value(list(self.form.allowed_events(t))) for t in EVENT_TYPES]
+        received = ('"', _take(self.received_iso, rows), '"')
+        return _join(*_flat(self.form.template.interleave({
+            "id": ('"', _take(self.ids, rows), '"'),
+            "status": _take([json_value(t) for t in EVENT_TYPES], types),
+            HEAD_FIELDS: _take(heads, head_codes[rows]),
+            "lat": _take(self.lat_json, rows), "lon": _take(self.lon_json, rows),
+            "radius_m": "null", "received_at": received, "created_at": received,
+            "updated_at": ('"', iso_times(self.event_at[events], "Z"), '"'),
+            AREA_FIELDS: _take(areas, area_codes[rows]),
+            "method": json_value(LOAD_METHOD),
+            "out_of_coverage": _take(["false", "true"], self.out_of_coverage[rows].astype(np.int8)),
+            "distance_m": "null", "sho_on_duty": "null", "unstaffed": "false",
+            "duplicate_of": "null", "allowed_events": _take(allowed, types),
+            "caller_phone": _take(self.phone_json, rows), "caller_phone_hidden": "false",
+            "description": "null"})))
 
     # ------------------------------------------------------------------ binary COPY rows
 
@@ -589,7 +636,8 @@ def _timestamps(micros: npt.NDArray[np.int64]) -> pa.Array:
     return pa.array(micros, type=pa.int64()).cast(pa.timestamp("us", tz="UTC"))
 
 
-def _trails(calls: pd.DataFrame, received: npt.NDArray[np.int64]) -> dict[str, npt.NDArray[Any]]:
+def _trails(calls: pd.DataFrame, received: npt.NDArray[np.int64], klass: Mapping[str, str]
+            ) -> dict[str, npt.NDArray[Any]]:
     """Every call's trail, in (call, position) order.
 
     ``received`` first, then the lifecycle times the history has, in the state machine's
@@ -599,10 +647,6 @@ def _trails(calls: pd.DataFrame, received: npt.NDArray[np.int64]) -> dict[str, n
     answered on the phone: acknowledged and closed at their close time, as the state
     machine requires an acknowledgement before a close.
     """
-    from api.shipped import load_categories  # noqa: PLC0415
-
-    table = load_categories()
-    klass = dict(zip(table["code"].tolist(), table["call_class"].tolist(), strict=True))
     call_class = calls["category"].astype(str).map(klass).fillna("case").to_numpy()
     n = len(calls)
     rows = np.arange(n, dtype=np.int64)
@@ -637,13 +681,11 @@ def _trails(calls: pd.DataFrame, received: npt.NDArray[np.int64]) -> dict[str, n
             "updated": np.maximum.reduceat(at_all, starts) if n else np.empty(0, np.int64)}
 
 
-def prepare(calls: pd.DataFrame, boundary_set: str, areas: Any) -> PreparedHistory:
+def prepare(calls: pd.DataFrame, boundary_set: str, form: HistoryForm) -> PreparedHistory:
     """Everything a load writes for ``calls`` (in load order), column-wise, but the
     calls' keys, ids and request hashes: :meth:`PreparedHistory.identify` hashes those
     chunk by chunk (:meth:`~PreparedHistory.call_rows` and
     :meth:`~PreparedHistory.call_table` do it), so the hashing overlaps the copy."""
-    from api.domain.calls.categories import Categories  # noqa: PLC0415
-
     n = len(calls)
     received = _micros(calls["received_at"])
     lat = calls["lat"].to_numpy(dtype=np.float64)
@@ -659,18 +701,19 @@ def prepare(calls: pd.DataFrame, boundary_set: str, areas: Any) -> PreparedHisto
     lat_json, lon_json = json_floats(lat), json_floats(lon)
     received_iso = iso_times(received, "Z")
 
-    labels = Categories()
+    template = form.template
     head_codes, head_values = _combine((category_codes, len(categories)), (serious.astype(np.int32), 2))
-    heads = [_fragment(category=categories[c], category_label=labels.label(categories[c]),
-                       serious=bool(s)) for c, s in head_values]
+    heads = [template.fragment({"category": json_value(categories[c]),
+                                "category_label": json_value(form.label(categories[c])),
+                                "serious": json_value(bool(s))}) for c, s in head_values]
     area_codes, combos = _combine(*((codes[level][0], len(codes[level][1])) for level in LEVELS))
     named = [[codes[level][1][index] for level, index in zip(LEVELS, combo, strict=True)]
              for combo in combos]
-    fragments = [_fragment(**{key: value for level, code in zip(LEVELS, combo, strict=True)
-                              for key, value in ((f"{level}_code", code),
-                                                 (f"{level}_name", areas.name(level, code)))})
-                 for combo in named]
-    trails = _trails(calls, received)
+    fragments = [template.fragment({
+        key: json_value(value) for level, code in zip(LEVELS, combo, strict=True)
+        for key, value in ((f"{level}_code", code), (f"{level}_name", form.area_name(level, code)))})
+        for combo in named]
+    trails = _trails(calls, received, form.call_class)
     prepared = PreparedHistory(
         n=n, call_id=calls["call_id"].to_numpy(dtype=np.int64), raw_ids=np.zeros((n, 16), dtype=np.uint8),
         category=(category_codes, categories), codes=codes, serious=serious, lat=lat, lon=lon,
@@ -678,34 +721,33 @@ def prepare(calls: pd.DataFrame, boundary_set: str, areas: Any) -> PreparedHisto
         status=trails["status"], updated=trails["updated"], boundary_set=boundary_set,
         event_row=trails["row"], event_type=trails["type"], event_from=trails["from"],
         event_seq=trails["seq"], event_at=trails["at"], lat_json=lat_json, lon_json=lon_json,
-        phone_json=phone_json, head=(head_codes, heads), areas=(area_codes, combos, fragments))
+        phone_json=phone_json, head=(head_codes, heads), areas=(area_codes, combos, fragments),
+        form=form)
     _check_schema(prepared)
     return prepared
 
 
 def _check_schema(prepared: PreparedHistory) -> None:
-    """Fail before writing anything if the call service's ``Call`` no longer encodes as
-    the snapshots here are written (a field added, removed, renamed or moved): the first
-    event of each type must decode as a ``Call`` and encode back to the same text."""
-    from api.domain.calls.schemas import Call  # noqa: PLC0415
-
-    encoder = msgspec.json.Encoder()
+    """Fail before writing anything if the column-wise value encoders here no longer write
+    what the call domain's encoder writes: the first event of each type must come back
+    unchanged from being decoded as the domain's call and encoded again."""
     _types, firsts = np.unique(prepared.event_type, return_index=True)
     for text in prepared.snapshots(firsts.astype(np.int64)).to_pylist():
         try:
-            same = encoder.encode(msgspec.json.decode(text, type=Call)).decode() == text
+            same = prepared.form.canonical(text) == text
         except msgspec.ValidationError:
             same = False
         if not same:
-            raise RuntimeError("api.domain.calls.schemas.Call changed: the column-wise snapshots of "
-                               "api.db.history_load must be brought in line with it")
+            raise RuntimeError("the call's wire form changed: the column-wise snapshots of "
+                               f"api.db.history_load must be brought in line with it ({text})")
 
 
-def prepare_history(calls: pd.DataFrame, boundary_set: str, areas: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+def prepare_history(calls: pd.DataFrame, boundary_set: str, form: HistoryForm
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows of ``calls`` and ``call_events`` for ``calls`` (in load order) as DataFrames
     (columns :data:`CALL_COLUMNS`, and :data:`EVENT_COLUMNS` plus ``seq``), ids as
     :class:`uuid.UUID`, events in (call, trail position) order."""
-    prepared = prepare(calls, boundary_set, areas)
+    prepared = prepare(calls, boundary_set, form)
     rows = prepared.call_table(0, prepared.n).to_pandas()
     ids = [uuid.UUID(bytes=raw) for raw in map(bytes, prepared.raw_ids)]
     rows["id"] = ids
@@ -945,7 +987,7 @@ def _load_sqlite(engine: Any, chunks: Iterable[tuple[pd.DataFrame, pd.DataFrame,
 
 # --------------------------------------------------------------------------- entry point
 
-def load_history(calls: pd.DataFrame, engine: Any, *, boundaries: Any = None,
+def load_history(calls: pd.DataFrame, engine: Any, *, boundary_set: str, form: HistoryForm,
                  progress: Progress | None = None, chunk: int = LOAD_CHUNK) -> LoadReport:
     """Write a generated history into ``calls`` and ``call_events`` of ``engine``'s database.
 
@@ -955,28 +997,21 @@ def load_history(calls: pd.DataFrame, engine: Any, *, boundaries: Any = None,
     and idempotent on the call ids (a call given twice in the file is loaded once). The
     caller migrates the database first.
     """
-    from api.domain.stations.areas import Areas  # noqa: PLC0415
-    from jurisdictions.catalog import punjab_boundary_set  # noqa: PLC0415
-
     began = time.perf_counter()
     update: Progress = progress or (lambda _step, _fraction: None)
-    boundaries = boundaries or punjab_boundary_set()
-    areas = Areas(boundaries)
     report = LoadReport(backend=engine.dialect.name, calls_in_file=len(calls))
     calls = calls.sort_values(["received_at", "call_id"], kind="stable").reset_index(drop=True)
-    version = str(boundaries.version)
-
     if engine.dialect.name == "postgresql":
         update(f"preparing {len(calls):,} calls", 0.0)
         if not calls["call_id"].is_unique:  # the same call twice (same key, same id): once
             same = calls.duplicated(subset=["call_id", "received_at", "lat", "lon", "category"])
             calls = calls[~same.to_numpy()].reset_index(drop=True)
-        _load_postgres(engine, prepare(calls, version, areas), report, update)
+        _load_postgres(engine, prepare(calls, boundary_set, form), report, update)
     else:
         def chunks() -> Iterator[tuple[pd.DataFrame, pd.DataFrame, float]]:
             for start in range(0, len(calls), chunk):
                 part = calls.iloc[start:start + chunk]
-                rows, trail = prepare_history(part, version, areas)
+                rows, trail = prepare_history(part, boundary_set, form)
                 yield rows, trail, min(1.0, (start + len(part)) / max(len(calls), 1))
 
         _load_sqlite(engine, chunks(), report, update)

@@ -35,7 +35,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 
 from api.channels import FeedPublisher
 from api.db.alert_models import AlertDueRecord, AlertEventRecord, AlertRecord
-from api.db.call_models import CallEventRecord, CallRecord
+from api.db.call_models import NEAR_RING, CallEventRecord, CallRecord
+from api.db.transactions import dialect_insert, write_transaction
 from api.domain.alerts.rules import (
     COMMAND_LEVELS,
     AlertPolicy,
@@ -43,12 +44,10 @@ from api.domain.alerts.rules import (
     RepeatCandidate,
     Wanted,
     evaluate_call,
-    haversine_m,
     repeat_groups,
 )
 from api.domain.alerts.schemas import Alert, AlertEvent
-from api.domain.calls.services import DUPLICATE_RING
-from api.domain.calls.transactions import dialect_insert, write_transaction
+from geo.distance import haversine_m
 from geo.response import SlaTable
 from jurisdictions.boundaries import PROVINCE_CODE
 
@@ -349,7 +348,7 @@ class AlertEngine:
             return _Neighbours([], policy)
         since = min(c["received_at"] for c in calls) - policy.repeat_window
         until = max(c["received_at"] for c in calls)
-        cells = sorted({cell for c in calls for cell in h3_int.grid_disk(c["h3_r9"], DUPLICATE_RING)})
+        cells = sorted({cell for c in calls for cell in h3_int.grid_disk(c["h3_r9"], NEAR_RING)})
         phones = sorted({c["caller_phone"] for c in calls if c["caller_phone"]})
         window = (CallRecord.received_at >= since, CallRecord.received_at <= until,
                   CallRecord.duplicate_of.is_(None))
@@ -398,7 +397,7 @@ class _Neighbours:
     def near(self, call: Mapping[str, Any]) -> list[RepeatCandidate]:
         end = call["received_at"].timestamp()
         start = end - self.policy.repeat_window.total_seconds()
-        parts = [self.by_cell[c] for c in h3_int.grid_disk(call["h3_r9"], DUPLICATE_RING)
+        parts = [self.by_cell[c] for c in h3_int.grid_disk(call["h3_r9"], NEAR_RING)
                  if c in self.by_cell]
         found: list[npt.NDArray[np.int64]] = []
         if parts:

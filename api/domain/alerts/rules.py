@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from api.domain.stations.areas import LEVELS
-from geo.crs import EARTH_RADIUS_M
+from geo.distance import haversine_m
 
 POLICY_FILE = Path(__file__).resolve().parents[3] / "data" / "alerts.toml"
 
@@ -286,14 +286,6 @@ def repeat_groups(call: RepeatCandidate, others: Sequence[RepeatCandidate], poli
             detail={"basis": basis, "radius_m": policy.repeat_radius_m,
                     "window_h": policy.repeat_window.total_seconds() / 3600}))
     return out
-
-
-def haversine_m(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
-    """Great-circle metres from one point to many (vectorised)."""
-    p1, p2 = np.radians(lat), np.radians(lats)
-    dp, dl = p2 - p1, np.radians(lons - lon)
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(1.0, a)))
 
 
 # --------------------------------------------------------------------------- hotspots

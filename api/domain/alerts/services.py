@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, select
 
 from api.auth import Principal
 from api.db.alert_models import AlertEventRecord, AlertRecord
+from api.db.transactions import write_transaction
 from api.domain.alerts.engine import (
     AlertContext,
     AlertWriter,
@@ -30,7 +31,6 @@ from api.domain.alerts.schemas import Alert, AlertPage, AlertWithHistory
 from api.domain.analytics.schemas import CellQuery
 from api.domain.analytics.services import AnalyticsService
 from api.domain.calls.audit import AuditService
-from api.domain.calls.transactions import write_transaction
 from api.domain.stations.areas import Areas
 from api.errors import BadInputError, ConflictError, NotFoundError, UnprocessableError
 from geo.aggregate import LOCAL_TZ, local_times, step_index, step_starts

@@ -18,8 +18,9 @@ from api.domain.calls.deps import (
     provide_db_session,
     provide_principal,
 )
+from api.domain.calls.intake import CallIntake
 from api.domain.calls.schemas import Call, CallCreate, CallEvent, CallPage, EventCreate
-from api.domain.calls.services import DEFAULT_PAGE, MAX_PAGE, CallIntake, CallService
+from api.domain.calls.services import DEFAULT_PAGE, MAX_PAGE, CallService
 from api.domain.calls.times import plausible
 from api.errors import BadInputError
 

@@ -39,7 +39,7 @@ closed as soon as they are returned, and re-opening one (TLS probe, type introsp
 statement preparation) costs more than waiting a moment for a pooled one."""
 
 INTAKE_SPARE_CONNECTIONS = 2
-"""The intake's own pool holds its writers (:data:`api.domain.calls.intake.WRITERS`) and
+"""The intake's own pool holds its writers (:data:`api.db.group_commit.WRITERS`) and
 these, for the rare roster reads of the on-duty cache."""
 
 WARM_POINT = (31.5204, 74.3587)
@@ -126,9 +126,11 @@ def call_service_parts(settings: Settings) -> CallServiceParts:
         import anyio  # noqa: PLC0415
 
         from api.db.engine import async_engine  # noqa: PLC0415
+        from api.db.group_commit import WRITERS  # noqa: PLC0415
+        from api.db.intake import PostgresCallStore, SqliteCallStore  # noqa: PLC0415
         from api.domain.calls.categories import Categories  # noqa: PLC0415
-        from api.domain.calls.intake import WRITERS, OneStatement  # noqa: PLC0415
-        from api.domain.calls.services import CallContext, CallIntake, utc_now  # noqa: PLC0415
+        from api.domain.calls.intake import CallIntake  # noqa: PLC0415
+        from api.domain.calls.services import CallContext, utc_now  # noqa: PLC0415
         from api.domain.feeds.services import FeedService  # noqa: PLC0415
 
         options: dict[str, Any] = {}
@@ -173,7 +175,7 @@ def call_service_parts(settings: Settings) -> CallServiceParts:
         )
         app.state.call_intake = CallIntake(
             app.state.call_context, sessions,
-            OneStatement(intake_engine) if intake_engine else None)
+            PostgresCallStore(intake_engine) if intake_engine else SqliteCallStore(sessions))
         app.state.feeds = FeedService(sessions, channels)
         alerting = alert_parts(app, settings, sessions=sessions, publisher=publisher,
                                channels=channels, clock=clock)

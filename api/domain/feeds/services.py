@@ -24,7 +24,7 @@ from api.auth import Action, Principal
 from api.channels import channel_name
 from api.db.call_models import CallEventRecord
 from api.domain.calls.audit import AuditService
-from api.domain.calls.services import envelope
+from api.domain.calls.wire import envelope
 from api.domain.stations.areas import Area
 from api.errors import BadInputError
 

@@ -3,40 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import delete, insert, select
 
 from api.auth import Principal
-from api.db.call_models import RosterShift, StationRoster
+from api.db.call_models import DutyShift, RosterShift, StationRoster
+from api.db.intake_sql import ON_DUTY
+from api.db.transactions import dialect_insert, write_transaction
 from api.domain.calls.audit import AuditService
 from api.domain.calls.schemas import OnDuty
 from api.domain.calls.times import plausible
-from api.domain.calls.transactions import dialect_insert, write_transaction
 from api.domain.stations.areas import Area
 from api.domain.stations.schemas import OnDutyAnswer, Roster, RosterPut, Shift, ShiftIn
 from api.errors import UnprocessableError
-
-
-class DutyShift(NamedTuple):
-    """The shift on duty, as intake and the on-duty answer need it."""
-
-    id: int
-    officer_name: str
-    rank: str
-    phone: str | None
-    starts_at: datetime
-    ends_at: datetime
-
-
-_ON_DUTY = (select(RosterShift.id, RosterShift.officer_name, RosterShift.rank, RosterShift.phone,
-                   RosterShift.starts_at, RosterShift.ends_at)
-            .where(RosterShift.station_code == bindparam("station"),
-                   RosterShift.starts_at <= bindparam("at"), RosterShift.ends_at > bindparam("at"))
-            .order_by(RosterShift.starts_at.desc()).limit(1))
-"""Built once (asked on every call taken)."""
 
 _SELECT_SHIFTS = select(RosterShift)
 
@@ -53,7 +35,7 @@ class RosterService(SQLAlchemyAsyncRepositoryService[RosterShift, "RosterService
         async def on_duty(self, station_code: str, at: datetime) -> DutyShift | None:
             """The shift covering ``at`` (``start <= at < end``), latest start first."""
             connection = await self.session.connection()  # Core row: asked on every call
-            row = (await connection.execute(_ON_DUTY, {"station": station_code, "at": at})).first()
+            row = (await connection.execute(ON_DUTY, {"station": station_code, "at": at})).first()
             return DutyShift(*row) if row is not None else None
 
         async def shifts(self, station_code: str) -> list[RosterShift]:

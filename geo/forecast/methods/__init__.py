@@ -14,17 +14,28 @@
 from geo.forecast.methods.base import PERIODS, Forecaster, Period, Risk, period_length
 from geo.forecast.methods.baselines import HistoricalAverage, Naive
 from geo.forecast.methods.kde import TimeDecayedKDE
+from geo.forecast.methods.learned import LaggedLightGBM
 from geo.forecast.methods.prospective import ProspectiveHotSpots
 from geo.forecast.methods.sepp import SelfExcitingPointProcess, SeppFit
 
 BASELINES = ("naive", "historical_average")
 """The methods every other one is tested against."""
 
+
+
+def default_methods() -> dict[str, Forecaster]:
+    """One of each method with its documented defaults, baselines first."""
+    methods: list[Forecaster] = [Naive(), HistoricalAverage(), TimeDecayedKDE(), ProspectiveHotSpots(),
+                                 SelfExcitingPointProcess(), LaggedLightGBM()]
+    return {m.name: m for m in methods}
+
+
 __all__ = [
     "BASELINES",
     "PERIODS",
     "Forecaster",
     "HistoricalAverage",
+    "LaggedLightGBM",
     "Naive",
     "Period",
     "ProspectiveHotSpots",
@@ -32,5 +43,6 @@ __all__ = [
     "SelfExcitingPointProcess",
     "SeppFit",
     "TimeDecayedKDE",
+    "default_methods",
     "period_length",
 ]

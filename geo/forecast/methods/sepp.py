@@ -99,7 +99,7 @@ class SelfExcitingPointProcess(Forecaster):
                 "modeling of crime, JASA 106(493), 100–108")
 
     def __init__(self, window_days: float = 84.0, max_distance_m: float = 750.0,
-                 max_lag_days: float = 30.0, background_bandwidth_m: float = 300.0,
+                 max_lag_days: float = 30.0, background_bandwidth_m: float = 500.0,
                  max_iterations: int = 200, tolerance: float = 1e-5,
                  initial: tuple[float, float, float] = (0.1, 5.0, 200.0)) -> None:
         self.window_days = window_days

@@ -91,7 +91,7 @@ def test_no_offspring_without_branching_or_after_the_end() -> None:
         NearRepeatPlan(categories=("burglary",)).validate(["other_crime"])
 
 
-@pytest.mark.unit
+@pytest.mark.slow
 def test_point_process_recovers_planted_parameters_and_beats_naive() -> None:
     events, grid, planted = _towns_history(4)
     assert planted > 4000

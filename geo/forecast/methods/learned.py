@@ -66,7 +66,7 @@ class LaggedLightGBM(Forecaster):
         back = ((origin - recent.time).astype(np.int64) - 1) // length.astype(np.int64)
         active, row = np.unique(recent.cell, return_inverse=True)
         local = pd.DatetimeIndex(recent.time)
-        hour, weekday = local.hour.to_numpy(), local.dayofweek.to_numpy()
+        hour, weekday = local.hour.to_numpy(), local.day_of_week.to_numpy()
         night = ((hour >= NIGHT_HOURS[0]) | (hour < NIGHT_HOURS[1])).astype(np.float64)
         weekend = np.isin(weekday, WEEKEND_DAYS).astype(np.float64)
         key = row * depth + back

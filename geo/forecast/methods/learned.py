@@ -32,11 +32,17 @@ class LaggedLightGBM(Forecaster):
     The model is trained at each origin on the ``training_periods`` periods just before
     it — features and labels both from events before the origin — with a Poisson
     objective, and predicts the expected count of every cell with events in its
-    feature window; the other cells share the prediction for an all-zero history.
+    feature window; the other cells share the prediction for an all-zero history (in
+    training they are one row per target period, weighted by their number).
     Lagged-count features for crime prediction follow Mohler & Porter (2018),
     *Rotational grid, PAI-maximizing crime forecasts*, Statistical Analysis and Data
     Mining 11(5), 227–236; the learner is Ke et al. (2017), *LightGBM: a highly
     efficient gradient boosting decision tree*, NeurIPS 30, 3146–3154.
+
+    One thread by default: on a machine whose cores are shared, LightGBM's OpenMP
+    workers spin while waiting and two threads ran several times slower than one
+    (measured by ``bench/forecast.py``'s author on this 2-core machine under load);
+    the fit is deterministic (``deterministic``, row-wise histograms, fixed seed).
     """
 
     name = "lightgbm"
@@ -44,9 +50,9 @@ class LaggedLightGBM(Forecaster):
                 "NeurIPS 30; lagged cell counts as in Mohler & Porter (2018), Statistical Analysis "
                 "and Data Mining 11(5), 227–236")
 
-    def __init__(self, training_periods: int = 8, lags: int = 4, long_periods: int = 13,
+    def __init__(self, training_periods: int = 8, lags: int = 4, long_periods: int = 26,
                  n_estimators: int = 80, learning_rate: float = 0.08, num_leaves: int = 31,
-                 seed: int = 7, threads: int = 2) -> None:
+                 seed: int = 7, threads: int = 1) -> None:
         self.training_periods = training_periods
         self.lags = lags
         self.long_periods = long_periods
@@ -110,19 +116,27 @@ class LaggedLightGBM(Forecaster):
         days = int(length // np.timedelta64(1, "D"))
         targets = np.arange(1, self.training_periods + 1)
         starts = origin - targets * length
-        x_train = np.vstack([self._features(counts, around, night, weekend, int(t)) for t in targets])
-        x_train = np.hstack([x_train, self._calendar(starts, days, active.size)])
-        y_train = np.concatenate([counts[:, int(t) - 1] for t in targets])
+        # every target period: one row per active cell, and one row standing for all the
+        # cells without an event in the whole window (zero history, zero label), weighted
+        # by their number, so the model learns what a quiet cell does without a row each
+        quiet = len(grid) - active.size
+        zero_history = np.zeros((1, 2 * self.lags + 4))
+        zero_history[0, -2:] = np.nan  # no events: no hour or weekday mix
+        x_parts, y_parts, w_parts = [], [], []
+        for t in targets:
+            x_parts.append(np.vstack([self._features(counts, around, night, weekend, int(t)), zero_history]))
+            y_parts.append(np.r_[counts[:, int(t) - 1], 0.0])
+            w_parts.append(np.r_[np.ones(active.size), float(quiet)])
+        x_train = np.hstack([np.vstack(x_parts), self._calendar(starts, days, active.size + 1)])
         model = lgb.train(
             {"objective": "poisson", "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
              "min_data_in_leaf": 50, "feature_fraction": 0.9, "bagging_fraction": 0.8,
              "bagging_freq": 1, "seed": self.seed, "deterministic": True, "force_row_wise": True,
              "num_threads": self.threads, "verbose": -1},
-            lgb.Dataset(x_train, y_train), num_boost_round=self.n_estimators)
+            lgb.Dataset(x_train, np.concatenate(y_parts), weight=np.concatenate(w_parts)),
+            num_boost_round=self.n_estimators)
         calendar = self._calendar(np.array([origin]), days, active.size + 1)
         x_now = self._features(counts, around, night, weekend, 0)
-        zero_history = np.zeros((1, x_now.shape[1]))
-        zero_history[0, -2:] = np.nan  # no events: no hour or weekday mix
         x_now = np.hstack([np.vstack([x_now, zero_history]), calendar])
         predicted = np.asarray(model.predict(x_now), dtype=np.float64)
         out[:] = predicted[-1]

@@ -119,15 +119,15 @@ def count_series(events: pd.DataFrame, *, period: TrendPeriod = "week", time: st
     local = local_times(events[time])
     ok = local.notna().to_numpy()
     periods = local[ok].dt.to_period(freq)
+    if periods.empty and (start is None or end is None):
+        raise TrendDataError("no events with a time to count")
     first = pd.Period(pd.Timestamp(start), freq) if start is not None else periods.min()  # type: ignore[arg-type]
     last = (pd.Period(pd.Timestamp(end) - pd.Timedelta(1, "ns"), freq) if end is not None  # type: ignore[arg-type]
             else periods.max())
-    if pd.isna(first) or pd.isna(last):
-        raise TrendDataError("no events with a time to count")
     index = pd.period_range(first, last, freq=freq)
     keys = [periods.rename("period")] + [events.loc[ok, c].astype(object).rename(c) for c in by]
     counts = pd.Series(1, index=periods.index).groupby(keys, observed=True).sum()
-    table = (counts.unstack([c for c in by]) if by else counts.to_frame("all"))
+    table = (counts.unstack(list(by)) if by else counts.to_frame("all"))
     table = table.reindex(index).fillna(0).astype(np.int64)
     table.index = index.start_time
     table.index.name = "period_start"

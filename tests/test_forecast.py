@@ -89,7 +89,8 @@ def test_grid_is_any_polygon_in_metres(grid: Grid) -> None:
     assert grid.epsg == 32643
     assert grid.area_m2.sum() == pytest.approx(4.0e3 * 4.4e3, rel=0.15)
     rows = grid.locate([31.52, 10.0], [74.32, 10.0])
-    assert rows[0] >= 0 and rows[1] == -1
+    assert rows[0] >= 0
+    assert rows[1] == -1
     assert grid.cells[rows[0]] == h3cells.latlng_to_cell(31.52, 74.32, 9)
 
 
@@ -134,7 +135,8 @@ def test_ties_score_as_random_and_a_half_cell_counts_half() -> None:
 
 def test_no_events_means_no_score() -> None:
     scores = score_forecast(np.ones(5), np.zeros(5), np.ones(5), (0.2,))
-    assert scores.events == 0 and np.isnan(scores.hit_rate).all()
+    assert scores.events == 0
+    assert np.isnan(scores.hit_rate).all()
 
 
 # ----------------------------------------------------------------------------- methods
@@ -146,9 +148,11 @@ def test_naive_and_historical_average_by_hand(grid: Grid) -> None:
                                       lon=[74.32, 74.32, 74.32, 74.33]))
     here, there = grid.locate([31.52, 31.51], [74.32, 74.33])
     naive = Naive().fit(events.before("2024-01-15"), grid, "2024-01-15", "week")
-    assert naive[here] == 2 and naive.sum() == 2  # 8–14 January
+    assert naive[here] == 2
+    assert naive.sum() == 2
     ha = HistoricalAverage().fit(events.before("2024-01-22"), grid, "2024-01-22", "week")
-    assert ha[here] == pytest.approx(3 / 3) and ha[there] == pytest.approx(1 / 3)  # 3 weeks
+    assert ha[here] == pytest.approx(3 / 3)
+    assert ha[there] == pytest.approx(1 / 3)
 
 
 def test_a_forecast_from_the_future_is_impossible(grid: Grid) -> None:
@@ -178,7 +182,8 @@ def test_the_backtest_never_shows_a_method_what_followed(grid: Grid) -> None:
     result = run_backtest(events, grid, [Naive(), HistoricalAverage(), spy], period="day", origins=10)
     assert len(spy.seen) == 10
     for origin, latest in spy.seen:
-        assert latest is not None and latest < origin
+        assert latest is not None
+        assert latest < origin
         assert latest >= origin - np.timedelta64(1, "D")  # it did get the past
     assert result.methods["spy"].mean("pai") == pytest.approx(np.ones(5))  # all ties: random
 
@@ -199,14 +204,13 @@ def test_kde_is_the_exact_kernel_sum(grid: Grid) -> None:
 
 def test_prospective_weights_by_hand(grid: Grid) -> None:
     events = events_from_frame(_frame(["2024-03-01T12:00", "2024-03-12T12:00"])).on(grid)
-    cell = int(events.cell[0])
-    d = float(np.hypot(grid.x[cell] - events.x[0], grid.y[cell] - events.y[0]))
     risk = ProspectiveHotSpots(bandwidth_m=400.0, weeks=8).fit(events, grid, "2024-03-15", "week")
-    # two events at the same place: 13.5 days old (week 1) and 2.5 days old (week 0)
-    raw = (1 / (1 + d / grid.spacing_m)) * (1 / (1 + 1) + 1 / (1 + 0))
-    assert risk[cell] / risk.sum() == pytest.approx(raw / (raw + (risk.sum() - risk[cell]) * raw / risk[cell]))
-    assert risk.sum() == pytest.approx(2 * 7 / 56)
-    assert (risk > 0).sum() > 1 and risk[cell] == risk.max()
+    # two events at one place, 13.5 days old (week 1) and 2.5 days old (week 0)
+    d = np.hypot(grid.x - events.x[0], grid.y - events.y[0])
+    raw = np.where(d <= 400.0, 1 / (1 + d / grid.spacing_m), 0.0) * (1 / (1 + 1) + 1 / (1 + 0))
+    expected = raw / raw.sum() * 2 * 7 / 56  # scaled to the window's mean count per week
+    assert risk == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    assert int(events.cell[0]) == int(np.argmax(risk))
 
 
 def test_point_process_forecast_is_background_plus_fresh_triggering(grid: Grid) -> None:
@@ -215,7 +219,9 @@ def test_point_process_forecast_is_background_plus_fresh_triggering(grid: Grid) 
     sepp = SelfExcitingPointProcess(window_days=60)
     risk = sepp.fit(events.before(origin), grid, origin, "day")
     fit = sepp.fitted
-    assert fit is not None and fit.converged and 0 <= fit.branching_ratio < 1
+    assert fit is not None
+    assert fit.converged
+    assert 0 <= fit.branching_ratio < 1
     assert fit.events == len(events.on(grid).between("2024-02-25", origin).inside())
     assert risk.sum() == pytest.approx(fit.events / 60 * 1, rel=0.35)  # about one day's events
 
@@ -256,8 +262,10 @@ def test_backtest_json_contract(grid: Grid) -> None:
     result = run_backtest(events, grid, default_methods(), period="week", origins=4,
                           coverages=(0.01, 0.05, 0.1))
     data = json.loads(json.dumps(result.to_dict()))
-    assert data["origins"] == 4 and data["cells"] == len(grid)
-    assert data["events"] == len(events.on(grid).inside().before(result.origins[-1] + np.timedelta64(7, "D")))
+    assert data["origins"] == 4
+    assert data["cells"] == len(grid)
+    last_end = result.origins[-1] + np.timedelta64(7, "D")
+    assert data["events"] == len(events.on(grid).inside().before(last_end))
     for name in ("naive", "historical_average", "kde", "prospective", "sepp", "lightgbm"):
         method = data["methods"][name]
         assert set(method["hit_rate"]) == {"0.01", "0.05", "0.1"} == set(method["pai"])
@@ -288,16 +296,20 @@ def _fake_backtest(gains: dict[str, float], origins: int = 12) -> Backtest:
 def test_selection_prefers_a_method_only_when_it_beats_both_baselines() -> None:
     winner = select_method(_fake_backtest({"naive": 0.0, "historical_average": 0.01, "kde": 0.03,
                                            "sepp": 0.02}))
-    assert winner.method == "kde" and not winner.is_baseline
+    assert winner.method == "kde"
+    assert not winner.is_baseline
     assert winner.baseline.method == "historical_average"
-    assert winner.score.pai > winner.baseline.pai and max(winner.p_values.values()) < 0.05
+    assert winner.score.pai > winner.baseline.pai
+    assert max(winner.p_values.values()) < 0.05
 
     none = select_method(_fake_backtest({"naive": 0.0, "historical_average": 0.01, "kde": 0.0}))
-    assert none.method == "historical_average" and none.is_baseline
+    assert none.method == "historical_average"
+    assert none.is_baseline
     assert "no method beat both baselines significantly" in none.reason
 
     short = select_method(_fake_backtest({"naive": 0.0, "historical_average": 0.0, "kde": 0.05}, origins=5))
-    assert short.is_baseline and "only 5 scored origins" in short.reason
+    assert short.is_baseline
+    assert "only 5 scored origins" in short.reason
 
 
 def test_risk_map_shows_the_selected_method_and_its_scores(grid: Grid) -> None:
@@ -305,10 +317,11 @@ def test_risk_map_shows_the_selected_method_and_its_scores(grid: Grid) -> None:
     methods = default_methods()
     result = run_backtest(events, grid, methods, period="week", origins=3)
     choice = select_method(result, min_origins=3)
-    shown = risk_map(events, grid, "2024-04-29", "week", choice, methods)
+    shown = risk_map(events, grid, "2024-04-29", "week", selection=choice, methods=methods)
     frame = shown.frame()
     assert list(frame.columns[:3]) == ["h3", "risk", "rank"]
-    assert frame["top_0.05"].sum() >= 1 and frame["rank"].min() == 1
+    assert frame["top_0.05"].sum() >= 1
+    assert frame["rank"].min() == 1
     summary = json.loads(json.dumps(shown.to_dict()))
     assert summary["method"] == choice.method
     assert summary["selection"]["score"]["pai"] == pytest.approx(choice.score.pai)

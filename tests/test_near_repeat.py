@@ -28,7 +28,8 @@ DAYS = 120
 
 
 def _assert_recovered(fit: Any, plan: NearRepeatPlan) -> None:
-    assert fit.converged and not fit.at_cutoff
+    assert fit.converged
+    assert not fit.at_cutoff
     for name, tol in TOLERANCE.items():
         planted, found = getattr(plan, name), getattr(fit, name)
         assert abs(found - planted) <= tol * planted, f"{name}: planted {planted}, fitted {found:.3f}"
@@ -47,7 +48,8 @@ def _towns_history(seed: int) -> tuple[Events, Grid, int]:
     lon = np.where(town < 6, centres[np.minimum(town, 5), 1] + rng.normal(0, 0.012, n),
                    rng.uniform(lon0, lon0 + size, n))
     seconds = np.sort(rng.uniform(0, DAYS * 86_400, n))
-    near = plant_near_repeats(seconds, lat, lon, np.ones(n, dtype=bool), PLAN, rng, DAYS * 86_400.0)
+    near = plant_near_repeats(seconds, lat, lon, np.ones(n, dtype=bool), plan=PLAN, rng=rng,
+                              end_seconds=DAYS * 86_400.0)
     frame = pd.DataFrame({"lat": np.r_[lat, near.lat], "lon": np.r_[lon, near.lon],
                           "t": START + pd.to_timedelta(np.r_[seconds, near.seconds], unit="s")})
     grid = Grid.from_polygon(shapely.box(lon0, lat0, lon0 + size, lat0 + size), 9)
@@ -60,14 +62,16 @@ def test_cascades_follow_the_plan() -> None:
     n = 50_000
     seconds = rng.uniform(0, 365 * 86_400, n)
     lat, lon = np.full(n, 31.5), np.full(n, 74.3)
-    near = plant_near_repeats(seconds, lat, lon, np.ones(n, dtype=bool), PLAN, rng, 1e12)
+    near = plant_near_repeats(seconds, lat, lon, np.ones(n, dtype=bool), plan=PLAN, rng=rng,
+                              end_seconds=1e12)
     # a cascade has 1/(1-θ) calls: θ/(1-θ) offspring per call
     assert len(near) / n == pytest.approx(0.3 / 0.7, rel=0.03)
     first = near.generation == 1
     assert first.sum() / n == pytest.approx(0.3, rel=0.03)
     all_seconds = np.r_[seconds, near.seconds]
     delay_days = (near.seconds - all_seconds[near.parent]) / 86_400
-    assert delay_days.min() > 0 and delay_days.mean() == pytest.approx(3.0, rel=0.03)
+    assert delay_days.min() > 0
+    assert delay_days.mean() == pytest.approx(3.0, rel=0.03)
     dy_m = (near.lat - np.r_[lat, near.lat][near.parent]) * 110_574.0
     assert dy_m.std() == pytest.approx(150.0, rel=0.03)
     assert (near.parent < n + np.arange(len(near))).all()  # parents are listed before children
@@ -80,10 +84,10 @@ def test_no_offspring_without_branching_or_after_the_end() -> None:
     rng = np.random.default_rng(1)
     seconds = np.linspace(0, 1000, 100)
     nothing = plant_near_repeats(seconds, np.full(100, 31.5), np.full(100, 74.3), np.ones(100, bool),
-                                 NearRepeatPlan(branching_ratio=0.0), rng, 1e9)
+                                 plan=NearRepeatPlan(branching_ratio=0.0), rng=rng, end_seconds=1e9)
     assert len(nothing) == 0
     late = plant_near_repeats(seconds, np.full(100, 31.5), np.full(100, 74.3), np.ones(100, bool),
-                              PLAN, rng, 1000.0)
+                              plan=PLAN, rng=rng, end_seconds=1000.0)
     assert (late.seconds < 1000.0).all()
     with pytest.raises(ValueError, match="branching_ratio"):
         NearRepeatPlan(branching_ratio=1.0).validate(["other_crime", "dacoity_robbery"])
@@ -117,7 +121,9 @@ def test_generator_plants_near_repeats_the_forecaster_finds(punjab_set: Any) -> 
     calls, truth = generate_calls(4, 3, 0.25, start="2024-01", near_repeat=PLAN,
                                   config=SynthConfig(follow_up_share=0.0), boundaries=punjab_set)
     record = truth["near_repeat"]
-    assert record["branching_ratio"] == 0.3 and record["sigma_m"] == 150.0 and record["decay_days"] == 3.0
+    assert record["branching_ratio"] == 0.3
+    assert record["sigma_m"] == 150.0
+    assert record["decay_days"] == 3.0
     assert record["offspring_calls"] == len(record["call_ids"]) > 1000
     by_id = calls.set_index("call_id")
     child = by_id.loc[record["call_ids"][:500]]

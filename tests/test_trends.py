@@ -57,15 +57,17 @@ def test_conditional_test_matches_the_binomial_by_hand() -> None:
 
 
 def test_summary_claims_significance_only_when_the_test_gives_it() -> None:
-    rising = pd.Series([20, 22, 19, 21, 60], index=pd.date_range("2024-01-01", periods=5, freq="W-MON"))
+    weeks = pd.date_range("2024-01-01", periods=5, freq="W-MON")
+    rising = pd.Series([20, 22, 19, 21, 60], index=weeks)
     report = trend_report(rising, period="week", label="robbery in Lahore City")
     assert report.vs_recent.significant
     assert report.vs_recent.change == pytest.approx(60 / 20.5 - 1)
     assert "robbery in Lahore City" in report.summary
     assert f"up {round((60 / 20.5 - 1) * 100)} % on the 4-week average" in report.summary
-    assert "significant (p =" in report.summary and "not significant" not in report.summary.split(";")[1]
+    assert "significant (p =" in report.summary
+    assert "not significant" not in report.summary.split(";")[1]
 
-    flat = pd.Series([20, 22, 19, 21, 23], index=rising.index)
+    flat = pd.Series([20, 22, 19, 21, 23], index=weeks)
     quiet = trend_report(flat, period="week")
     assert not quiet.vs_recent.significant
     assert "not significant" in quiet.summary.split(";")[1]
@@ -74,10 +76,14 @@ def test_summary_claims_significance_only_when_the_test_gives_it() -> None:
 def test_too_few_calls_are_said_and_not_tested() -> None:
     few = pd.Series([1, 0, 2, 1, 5], index=pd.date_range("2024-01-01", periods=5, freq="W-MON"))
     report = trend_report(few, period="week")
-    assert not report.vs_recent.enough_calls and report.vs_recent.p_value is None
-    assert f"too few calls to compare with the 4-week average (9 in all, {MIN_CALLS} needed)" in report.summary
-    assert report.vs_last_year is None and "no data for the same week last year" in report.summary
-    assert report.trend is None and report.decomposition is None
+    assert not report.vs_recent.enough_calls
+    assert report.vs_recent.p_value is None
+    expected = f"too few calls to compare with the 4-week average (9 in all, {MIN_CALLS} needed)"
+    assert expected in report.summary
+    assert report.vs_last_year is None
+    assert "no data for the same week last year" in report.summary
+    assert report.trend is None
+    assert report.decomposition is None
     assert "STL needs two cycles (104 weeks)" in report.decomposition_note
 
 
@@ -89,8 +95,10 @@ def test_same_week_last_year_and_the_counts_it_rests_on() -> None:
     report = trend_report(series, period="week")
     assert report.vs_last_year is not None
     assert report.vs_last_year.baseline == [30]
-    assert report.vs_last_year.current == 90 and report.vs_last_year.significant
-    assert report.counts == counts.tolist() and report.current == 90
+    assert report.vs_last_year.current == 90
+    assert report.vs_last_year.significant
+    assert report.counts == counts.tolist()
+    assert report.current == 90
 
 
 def test_trend_sen_slope_and_stl_on_a_rising_seasonal_series() -> None:
@@ -98,9 +106,12 @@ def test_trend_sen_slope_and_stl_on_a_rising_seasonal_series() -> None:
     y = np.round(50 + 0.5 * weeks + 10 * np.sin(2 * np.pi * weeks / 52)).astype(int)
     series = pd.Series(y, index=pd.date_range("2022-01-03", periods=110, freq="W-MON"))
     report = trend_report(series, period="week")
-    assert report.trend is not None and report.trend.significant and report.trend.tau > 0
+    assert report.trend is not None
+    assert report.trend.significant
+    assert report.trend.tau > 0
     assert 0.3 < report.trend.slope_low <= report.trend.sen_slope <= report.trend.slope_high < 0.7
-    assert report.decomposition is not None and report.decomposition.season_length == 52
+    assert report.decomposition is not None
+    assert report.decomposition.season_length == 52
     assert report.decomposition.seasonal_strength > 0.5
     assert "rising trend over 110 weeks" in report.summary
 
@@ -109,8 +120,10 @@ def test_change_point_found_where_the_level_jumps() -> None:
     rng = np.random.default_rng(5)
     y = np.r_[rng.poisson(10, 30), rng.poisson(30, 30)]  # a tripling
     cuts, penalty = change_points(y)
-    assert penalty is not None and penalty > 0
-    assert len(cuts) == 1 and abs(cuts[0] - 30) <= 2
+    assert penalty is not None
+    assert penalty > 0
+    assert len(cuts) == 1
+    assert abs(cuts[0] - 30) <= 2
     flat, _ = change_points(rng.poisson(10, 60))
     assert flat == []
 
@@ -122,7 +135,8 @@ def test_summary_never_calls_an_insignificant_comparison_significant(values: lis
     report = trend_report(series, period="day")
     recent_text = report.summary.split("; ")[1]
     if report.vs_recent.significant:
-        assert report.vs_recent.p_value is not None and report.vs_recent.p_value < 0.05
+        assert report.vs_recent.p_value is not None
+        assert report.vs_recent.p_value < 0.05
         assert ", significant" in recent_text
     else:
         assert ", significant" not in recent_text
@@ -139,9 +153,11 @@ def test_ranking_corrects_within_each_region() -> None:
     frame = pd.DataFrame(rows, columns=["received_at", "region", "station"])
     ranked = rank_rising(frame, area="station", within="region")
     first = ranked[ranked["rank"] == 1].set_index("region")
-    assert first.loc["R1", "area"] == "a" and bool(first.loc["R1", "significant"])
+    assert first.loc["R1", "area"] == "a"
+    assert bool(first.loc["R1", "significant"])
     d = ranked.set_index("area").loc["d"]
-    assert np.isnan(d["p"]) and not d["significant"]  # too few calls: not tested
+    assert np.isnan(d["p"])
+    assert not d["significant"]
     assert (ranked["q"].dropna() >= ranked["p"].dropna().loc[ranked["q"].dropna().index]).all()
 
 

@@ -204,5 +204,7 @@ def run_backtest(events: Events, grid: Grid, methods: Sequence[Forecaster] | Map
             if base in results and base != name:
                 result.p_vs[base] = np.array([paired_p(result.hit_rate[:, j], results[base].hit_rate[:, j])
                                               for j in range(len(cov))])
-    history = int((located.before(starts[-1] + length).cell >= 0).sum())  # type: ignore[operator]
+    seen = located.before(starts[-1] + length).cell
+    assert seen is not None
+    history = int((seen >= 0).sum())
     return Backtest(period, cov, list(starts), period_events, history, len(grid), grid.res, results)

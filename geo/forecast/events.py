@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from geo.forecast.grid import Grid
 
 Times = npt.NDArray[np.datetime64]
+G = TypeVar("G", bound=np.generic)
 
 
 class ForecastError(Exception):
@@ -90,11 +91,10 @@ class Events:
         return self.time[-1] if self.time.size else None
 
     def _rows(self, rows: slice | npt.NDArray[np.bool_] | npt.NDArray[np.int64]) -> Events:
-        def cut(a: npt.NDArray[np.generic] | None) -> npt.NDArray[np.generic] | None:
+        def cut(a: npt.NDArray[G] | None) -> npt.NDArray[G] | None:
             return None if a is None else a[rows]
         return replace(self, time=self.time[rows], lat=self.lat[rows], lon=self.lon[rows],
-                       category=cut(self.category), cell=cut(self.cell), x=cut(self.x),
-                       y=cut(self.y))  # type: ignore[arg-type]
+                       category=cut(self.category), cell=cut(self.cell), x=cut(self.x), y=cut(self.y))
 
     def before(self, origin: object) -> Events:
         """Events strictly before ``origin`` (a view: no copy)."""

@@ -10,8 +10,9 @@ per grid with one bulk ``grid_disk`` and kept, so every origin of a backtest reu
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import h3
 import h3ronpy
@@ -29,6 +30,8 @@ from geo.forecast.events import ForecastError
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
+
+T = TypeVar("T")
 
 RING_DISTORTION = 0.85
 """H3 hexagons of one resolution vary in size (pentagon-free Punjab: by a few per cent);
@@ -109,12 +112,16 @@ class Grid:
 
     def project(self, lat: npt.ArrayLike, lon: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
         """UTM metres ``(x, y)`` of points, in this grid's zone."""
-        transformer = self._cache.get("transformer")
-        if transformer is None:
-            transformer = self._cache["transformer"] = Transformer.from_crs(
-                4326, self.epsg, always_xy=True)
+        transformer = self.memo("transformer", lambda: Transformer.from_crs(4326, self.epsg, always_xy=True))
         x, y = transformer.transform(np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64))
         return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+
+    def memo(self, key: object, build: Callable[[], T]) -> T:
+        """``build()`` once per grid and ``key``: what methods derive from the grid alone
+        (neighbour lists, smoothing matrices) is shared by every origin of a backtest."""
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
 
     def rings_for(self, radius_m: float) -> int:
         """Rings ``k`` such that every cell whose centre lies within ``radius_m`` of any
@@ -125,27 +132,26 @@ class Grid:
     def disks(self, k: int) -> tuple[IntArray, IntArray]:
         """CSR neighbour lists ``(indptr, rows)``: the grid rows within ``k`` rings of each
         row (itself included), computed once per ``k`` with one bulk ``grid_disk``."""
-        key = ("disks", k)
-        if key not in self._cache:
+        def build() -> tuple[IntArray, IntArray]:
             origin, members = h3cells.grid_disk_pairs(self.cells, k)
             pos, found = h3cells.lookup(self.cells, members)
             origin, pos = origin[found], pos[found]
             indptr = np.zeros(len(self) + 1, dtype=np.int64)
             np.cumsum(np.bincount(origin, minlength=len(self)), out=indptr[1:])
-            self._cache[key] = (indptr, pos.astype(np.int64))
-        return self._cache[key]  # type: ignore[no-any-return]
+            return indptr, pos.astype(np.int64)
+
+        return self.memo(("disks", k), build)
 
     def adjacency(self, k: int = 1) -> sp.csr_array:
         """Binary sparse matrix of rows within ``k`` rings of each other, self excluded."""
-        key = ("adjacency", k)
-        if key not in self._cache:
+        def build() -> sp.csr_array:
             indptr, rows = self.disks(k)
             src = np.repeat(np.arange(len(self)), np.diff(indptr))
             keep = rows != src
-            matrix = sp.csr_array((np.ones(int(keep.sum())), (src[keep], rows[keep])),
-                                  shape=(len(self), len(self)))
-            self._cache[key] = matrix
-        return self._cache[key]  # type: ignore[no-any-return]
+            return sp.csr_array((np.ones(int(keep.sum())), (src[keep], rows[keep])),
+                                shape=(len(self), len(self)))
+
+        return self.memo(("adjacency", k), build)
 
     def near_pairs(self, x: FloatArray, y: FloatArray, cell: IntArray, radius_m: float
                    ) -> tuple[IntArray, IntArray, FloatArray]:

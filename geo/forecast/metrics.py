@@ -95,4 +95,4 @@ def score_forecast(risk: npt.ArrayLike, counts: npt.ArrayLike, area: npt.ArrayLi
     hits = captured(risk, y, area, c)
     best = captured(y, y, area, c)
     hit_rate = hits / total
-    return Scores(c, int(round(total)), hit_rate, hit_rate / np.asarray(c), hits / best)
+    return Scores(c, round(total), hit_rate, hit_rate / np.asarray(c), hits / best)

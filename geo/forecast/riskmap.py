@@ -51,7 +51,7 @@ class RiskMap:
                 "selection": self.selection.to_dict()}
 
 
-def risk_map(events: Events, grid: Grid, origin: object, period: Period, selection: Selection,
+def risk_map(events: Events, grid: Grid, origin: object, period: Period, *, selection: Selection,
              methods: Mapping[str, Forecaster]) -> RiskMap:
     """Forecast ``[origin, origin + period)`` with the method ``selection`` chose, from the
     events before ``origin`` only."""

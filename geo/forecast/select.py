@@ -25,8 +25,8 @@ import numpy as np
 from statsmodels.stats.multitest import multipletests
 
 from geo.forecast.backtest import Backtest, MethodResult
-from geo.forecast.metrics import coverage_key
 from geo.forecast.methods import BASELINES
+from geo.forecast.metrics import coverage_key
 
 MIN_ORIGINS = 8
 """Fewest scored origins for a method to be preferred to a baseline."""
@@ -106,7 +106,8 @@ def select_method(backtest: Backtest, *, coverage: float = HEADLINE_COVERAGE, al
             adjusted[name][base] = float(p)
     qualified = [name for name in candidates if all(p < alpha for p in adjusted[name].values())]
     if qualified:
-        chosen = max(qualified, key=lambda name: (float(results[name].mean("pai")[j]), -candidates.index(name)))
+        chosen = max(qualified, key=lambda name: (float(results[name].mean("pai")[j]),
+                                                  -candidates.index(name)))
         score = MethodScore.of(results[chosen], j)
         p_text = ", ".join(f"p = {p:.3g} vs {b}" for b, p in adjusted[chosen].items())
         return Selection(chosen, False, coverage, score, best_base, adjusted[chosen], origins,

@@ -335,9 +335,9 @@ def generate_calls(months: int, seed: int, scale: float = 1.0, start: str = DEFA
 
     # near repeats: offspring of robbery/burglary calls, nearby, days later, new callers
     near = plant_near_repeats(seconds, lat, lon, np.isin(cat, [codes.index(c) for c in near_plan.categories]),
-                              near_plan, rng_near, period.days * 86_400.0)
+                              plan=near_plan, rng=rng_near, end_seconds=period.days * 86_400.0)
     near_first, n = n, n + len(near)
-    cat, alat, alon = (near.inherit(a) for a in (cat, alat, alon))
+    cat, alat, alon = near.inherit(cat), near.inherit(alat), near.inherit(alon)
     seconds, lat, lon = np.r_[seconds, near.seconds], np.r_[lat, near.lat], np.r_[lon, near.lon]
     caller = np.r_[caller, rng_near.integers(0, PHONE_SPACE, size=len(near))]
 

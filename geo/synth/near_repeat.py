@@ -20,6 +20,7 @@ burglary victimization. *Journal of Quantitative Criminology* 23(3), 201–219.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +28,7 @@ import numpy.typing as npt
 from geo.synth.places import M_PER_DEG_LAT, M_PER_DEG_LON_EQ
 
 SECONDS_PER_DAY = 86_400.0
+G = TypeVar("G", bound=np.generic)
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ class NearRepeats:
     def __len__(self) -> int:
         return int(self.parent.size)
 
-    def inherit(self, values: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
+    def inherit(self, values: npt.NDArray[G]) -> npt.NDArray[G]:
         """``values`` of the input calls extended with each offspring's parent's value."""
         out = np.concatenate([values, np.empty(len(self), dtype=values.dtype)])
         n = values.size
@@ -104,7 +106,7 @@ class NearRepeats:
 
 
 def plant_near_repeats(seconds: npt.NDArray[np.float64], lat: npt.NDArray[np.float64],
-                       lon: npt.NDArray[np.float64], eligible: npt.NDArray[np.bool_],
+                       lon: npt.NDArray[np.float64], eligible: npt.NDArray[np.bool_], *,
                        plan: NearRepeatPlan, rng: np.random.Generator, end_seconds: float
                        ) -> NearRepeats:
     """Offspring of the ``eligible`` calls (times in seconds from the period start).

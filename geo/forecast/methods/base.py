@@ -102,7 +102,9 @@ def spread(events: Events, grid: Grid, weights: npt.NDArray[np.float64], radius_
     cells of its own cell's disk (:meth:`Grid.near_pairs`), so the work is events ×
     disk size. Events outside the grid are left out.
     """
-    assert events.cell is not None and events.x is not None and events.y is not None
+    assert events.cell is not None
+    assert events.x is not None
+    assert events.y is not None
     inside = events.cell >= 0
     point, row, dist = grid.near_pairs(events.x[inside], events.y[inside], events.cell[inside], radius_m)
     values = weights[inside][point] * kernel(dist)

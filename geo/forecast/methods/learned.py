@@ -50,8 +50,8 @@ class LaggedLightGBM(Forecaster):
                 "NeurIPS 30; lagged cell counts as in Mohler & Porter (2018), Statistical Analysis "
                 "and Data Mining 11(5), 227–236")
 
-    def __init__(self, training_periods: int = 8, lags: int = 4, long_periods: int = 26,
-                 n_estimators: int = 80, learning_rate: float = 0.08, num_leaves: int = 31,
+    def __init__(self, *, training_periods: int = 8, lags: int = 4, long_periods: int = 26,
+                 n_estimators: int = 60, learning_rate: float = 0.1, num_leaves: int = 31,
                  seed: int = 7, threads: int = 1) -> None:
         self.training_periods = training_periods
         self.lags = lags

@@ -98,7 +98,7 @@ class SelfExcitingPointProcess(Forecaster):
     citation = ("Mohler, Short, Brantingham, Schoenberg & Tita (2011), Self-exciting point process "
                 "modeling of crime, JASA 106(493), 100–108")
 
-    def __init__(self, window_days: float = 84.0, max_distance_m: float = 750.0,
+    def __init__(self, *, window_days: float = 84.0, max_distance_m: float = 750.0,
                  max_lag_days: float = 30.0, background_bandwidth_m: float = 500.0,
                  max_iterations: int = 200, tolerance: float = 1e-5,
                  initial: tuple[float, float, float] = (0.1, 5.0, 200.0)) -> None:
@@ -127,18 +127,20 @@ class SelfExcitingPointProcess(Forecaster):
 
     def _smoother(self, grid: Grid) -> sp.csr_array:
         """Row-stochastic cell → cell Gaussian weights (each cell's mass spread nearby)."""
-        key = ("sepp_smoother", self.background_bandwidth_m)
-        if key not in grid._cache:
-            radius = 3.0 * self.background_bandwidth_m
+        bandwidth = self.background_bandwidth_m
+
+        def build() -> sp.csr_array:
+            radius = 3.0 * bandwidth
             indptr, rows = grid.disks(grid.rings_for(radius))
             src = np.repeat(np.arange(len(grid)), np.diff(indptr))
             d2 = (grid.x[rows] - grid.x[src]) ** 2 + (grid.y[rows] - grid.y[src]) ** 2
-            w = np.exp(-0.5 * d2 / self.background_bandwidth_m**2)
+            w = np.exp(-0.5 * d2 / bandwidth**2)
             w[d2 > radius**2] = 0.0
             w /= np.bincount(src, weights=w, minlength=len(grid))[src]
             # (spread)[dst] = Σ_src w[src, dst] · mass[src]: the transpose as a matrix
-            grid._cache[key] = sp.csr_array((w, (rows, src)), shape=(len(grid), len(grid)))
-        return grid._cache[key]  # type: ignore[no-any-return]
+            return sp.csr_array((w, (rows, src)), shape=(len(grid), len(grid)))
+
+        return grid.memo(("sepp_smoother", bandwidth), build)
 
     def estimate(self, events: Events, grid: Grid, until: np.datetime64) -> tuple[SeppFit, FloatArray]:
         """EM on the located events of ``[until − window, until)``: the fit and the
@@ -146,7 +148,9 @@ class SelfExcitingPointProcess(Forecaster):
         window = np.timedelta64(int(self.window_days * 86_400), "s")
         first = max(events.start, until - window)
         train = events.between(first, until).inside()
-        assert train.cell is not None and train.x is not None and train.y is not None
+        assert train.cell is not None
+        assert train.x is not None
+        assert train.y is not None
         span = float((until - first) / np.timedelta64(1, "D"))
         n = len(train)
         smoother = self._smoother(grid)
@@ -167,7 +171,8 @@ class SelfExcitingPointProcess(Forecaster):
             g = (theta * omega * np.exp(-omega * pairs.lag_days)
                  * np.exp(-0.5 * pairs.dist2_m2 / sigma**2) / (2 * math.pi * sigma**2))
             # leave-one-out: an event's own background mass does not explain itself
-            mu = np.maximum(background[cell] - self_weight[cell] * p_background / span, 1e-15) / grid.area_m2[cell]
+            own = self_weight[cell] * p_background / span
+            mu = np.maximum(background[cell] - own, 1e-15) / grid.area_m2[cell]
             total = mu + np.bincount(pairs.child, weights=g, minlength=n)
             p_pairs = g / total[pairs.child]
             p_background = mu / total
@@ -210,7 +215,9 @@ class SelfExcitingPointProcess(Forecaster):
         ages = age_days(recent, origin)
         weights = fit.branching_ratio * (np.exp(-omega * ages) - np.exp(-omega * (ages + days)))
         sigma2 = fit.sigma_m**2 + HEXAGON_VARIANCE * grid.edge_m**2
-        assert recent.cell is not None and recent.x is not None and recent.y is not None
+        assert recent.cell is not None
+        assert recent.x is not None
+        assert recent.y is not None
         point, row, dist = grid.near_pairs(recent.x, recent.y, recent.cell,
                                            4.0 * math.sqrt(sigma2))
         density = np.exp(-0.5 * dist**2 / sigma2) / (2 * math.pi * sigma2)

@@ -153,23 +153,39 @@ class Grid:
 
         return self.memo(("adjacency", k), build)
 
+    def candidates(self, radius_m: float) -> tuple[IntArray, IntArray]:
+        """CSR lists ``(indptr, rows)``: for each row, the rows whose centre lies within
+        ``radius_m`` + a circumradius (with :data:`RING_DISTORTION` margin) of its centre —
+        every cell that any point of the row's cell can be within ``radius_m`` of, and
+        about half as many as the whole disk (computed once per radius)."""
+        def build() -> tuple[IntArray, IntArray]:
+            indptr, rows = self.disks(self.rings_for(radius_m))
+            src = np.repeat(np.arange(len(self)), np.diff(indptr))
+            reach = radius_m + self.edge_m / RING_DISTORTION
+            keep = (self.x[rows] - self.x[src]) ** 2 + (self.y[rows] - self.y[src]) ** 2 <= reach**2
+            kept = np.zeros(len(self) + 1, dtype=np.int64)
+            np.cumsum(np.bincount(src[keep], minlength=len(self)), out=kept[1:])
+            return kept, rows[keep]
+
+        return self.memo(("candidates", radius_m), build)
+
     def near_pairs(self, x: FloatArray, y: FloatArray, cell: IntArray, radius_m: float
                    ) -> tuple[IntArray, IntArray, FloatArray]:
         """Every (point, grid row) pair whose distance is at most ``radius_m``.
 
         Points are given in metres with their own grid row (``cell`` ≥ 0); candidates
-        are the rows of their cell's disk (:meth:`rings_for`), so the work is
-        proportional to points × disk size, never points × cells. Returns the point
-        index, the grid row and the distance in metres.
+        are the rows near their cell (:meth:`candidates`), so the work is proportional
+        to points × candidates, never points × cells. Returns the point index, the grid
+        row and the distance in metres.
         """
-        indptr, rows = self.disks(self.rings_for(radius_m))
+        indptr, rows = self.candidates(radius_m)
         counts = indptr[cell + 1] - indptr[cell]
         point = np.repeat(np.arange(cell.size), counts)
         starts = np.repeat(indptr[cell] - np.cumsum(counts) + counts, counts)
         target = rows[starts + np.arange(point.size)]
-        dist = np.hypot(self.x[target] - x[point], self.y[target] - y[point])
-        keep = dist <= radius_m
-        return point[keep], target[keep], dist[keep]
+        d2 = (self.x[target] - x[point]) ** 2 + (self.y[target] - y[point]) ** 2
+        keep = d2 <= radius_m**2
+        return point[keep], target[keep], np.sqrt(d2[keep])
 
     def top_cells(self, risk: npt.ArrayLike, share: float) -> npt.NDArray[np.bool_]:
         """Cells of highest risk per area covering about ``share`` of the grid's area

@@ -5,7 +5,8 @@
 
 History: robbery and burglary/theft calls (``dacoity_robbery``, ``other_crime``, the
 near-repeat categories) of one police region over the twelve months of 2024, made by
-the project's generator month by month at ``--scale`` (1.0 = full PUCAR-15 volume;
+the project's generator with near repeats (the default :class:`NearRepeatPlan`) month
+by month at ``--scale`` (1.0 = full PUCAR-15 volume;
 one month of the whole province at a time keeps memory near 2 GB), cached outside git
 in the cache directory. Study area: the region's polygon at H3 ``--res``.
 
@@ -52,6 +53,7 @@ from geo.forecast.grid import Grid
 from geo.forecast.methods import Naive, TimeDecayedKDE, default_methods
 from geo.forecast.select import select_method
 from geo.synth import generate_calls
+from geo.synth.near_repeat import NearRepeatPlan
 from jurisdictions.catalog import punjab_boundary_set
 from jurisdictions.sources import cache_dir
 
@@ -65,14 +67,17 @@ MEMORY_ORIGINS = 3
 
 def history(region: str, scale: float, seed: int) -> pd.DataFrame:
     """The region's robbery/burglary calls of 2024 (generated once, then read from the cache)."""
-    path = cache_dir() / f"bench-forecast-{region}-{YEAR}-s{scale:g}-seed{seed}.parquet"
+    plan = NearRepeatPlan()
+    path = cache_dir() / (f"bench-forecast-{region}-{YEAR}-s{scale:g}-seed{seed}"
+                          f"-nr{plan.branching_ratio:g}-{plan.sigma_m:g}-{plan.decay_days:g}.parquet")
     if path.exists():
         return pd.read_parquet(path)
     boundaries = punjab_boundary_set()
     parts = []
     for month in range(1, 13):
         began = time.perf_counter()
-        calls, _ = generate_calls(1, seed + month, scale, start=f"{YEAR}-{month:02d}", boundaries=boundaries)
+        calls, _ = generate_calls(1, seed + month, scale, start=f"{YEAR}-{month:02d}", boundaries=boundaries,
+                                  near_repeat=plan)
         keep = calls["category"].isin(CATEGORIES) & (calls["region_code"] == region)
         parts.append(pd.DataFrame({"lat": calls.loc[keep, "lat"], "lon": calls.loc[keep, "lon"],
                                    "received_at": calls.loc[keep, "received_at"],

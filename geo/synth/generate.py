@@ -280,8 +280,9 @@ def generate_calls(months: int, seed: int, scale: float = 1.0, start: str = DEFA
     Returns the calls (columns :data:`COLUMNS`, EPSG:4326 points, sorted by
     ``received_at``) and the ground truth (planted hotspots, slow stations, faulty
     records, surges, counts and the config used) as a JSON-ready dict. ``near_repeat``
-    plans the near-repeat offspring (default :class:`NearRepeatPlan`; its parameters
-    and the offspring's call ids go into the truth as ``near_repeat``).
+    plants near-repeat offspring (:class:`NearRepeatPlan`; ``None``, the default,
+    plants none, so existing seeds give the histories they gave before); the plan and
+    the offspring's call ids go into the truth as ``near_repeat``.
     """
     config = config or SynthConfig()
     if not 0 < scale <= 10:
@@ -289,7 +290,7 @@ def generate_calls(months: int, seed: int, scale: float = 1.0, start: str = DEFA
     categories = load_categories()
     codes = categories["code"].tolist()
     config.validate(codes)
-    near_plan = near_repeat or NearRepeatPlan()
+    near_plan = near_repeat or NearRepeatPlan(branching_ratio=0.0)
     near_plan.validate(codes)
     period = Period.parse(start, months)
     progress("loading router and settlements", 0.02)

@@ -9,7 +9,9 @@ category, each after an exponential delay of mean ``decay_days`` and displaced b
 Gaussian of ``sigma_m`` metres per axis; offspring trigger in turn. So that the volume
 stays calibrated, the background of those categories is thinned by ``1 − branching_ratio``
 (a cascade has ``1 / (1 − branching_ratio)`` calls on average). The parameters go into
-the truth file beside the offspring's call ids.
+the truth file beside the offspring's call ids. ``generate_calls`` plants them when
+passed a plan (``near_repeat=NearRepeatPlan()``); without one it plants none, so the
+histories of existing seeds stay as they were.
 
 Townsley, M., Homel, R. and Chaseling, J. (2003). Infectious burglaries: a test of the
 near repeat hypothesis. *British Journal of Criminology* 43(3), 615–633. Johnson, S. D.

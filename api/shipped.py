@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import geopandas as gpd
 
     from geo.synth import SynthConfig, World
+    from geo.synth.near_repeat import NearRepeatPlan
     from jurisdictions.boundaries import BoundarySet
     from jurisdictions.router import Router
 
@@ -115,7 +116,8 @@ def synth_world(config: SynthConfig) -> World:
 
 
 def generate_calls(months: int, seed: int, scale: float = 1.0, start: str | None = None,
-                   config: SynthConfig | None = None, *, progress: Progress = no_progress
+                   config: SynthConfig | None = None, *, progress: Progress = no_progress,
+                   near_repeat: NearRepeatPlan | None = None
                    ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     """A generated Punjab call history (:func:`geo.synth.generate_calls` on :func:`synth_world`
     and the shipped category table; ``start`` defaults to ``geo.synth.DEFAULT_START``): the
@@ -126,4 +128,4 @@ def generate_calls(months: int, seed: int, scale: float = 1.0, start: str | None
     progress("loading router and settlements", 0.02)
     return synth.generate_calls(months, seed, scale, start or synth.DEFAULT_START, config,
                                 world=synth_world(config), categories=load_categories(),
-                                progress=progress)
+                                progress=progress, near_repeat=near_repeat)

@@ -30,6 +30,7 @@ from geo.crs import WGS84
 from geo.progress import Progress, no_progress
 from geo.synth.config import LOCAL_UTC_OFFSET_HOURS, SynthConfig
 from geo.synth.hotspots import PlantedHotspot, choose_cells, classes_for, points_in_cells, schedule
+from geo.synth.near_repeat import NearRepeatPlan, plant_near_repeats
 from geo.synth.places import GEOGRAPHY_SEED, SettlementModel, build_settlements, scatter
 from geo.synth.response import draw_lifecycle
 from geo.synth.timing import SECONDS_PER_HOUR, Period, draw_times, draw_times_in, hourly_intensity
@@ -248,7 +249,8 @@ def _timestamps(start_us: int, seconds: npt.NDArray[np.float64]) -> pd.Series:
 
 def generate_calls(months: int, seed: int, scale: float = 1.0, start: str = DEFAULT_START,
                    config: SynthConfig | None = None, *, world: World, categories: pd.DataFrame,
-                   progress: Progress = no_progress) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+                   progress: Progress = no_progress, near_repeat: NearRepeatPlan | None = None
+                   ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     """A deterministic call history of ``months`` months from ``start`` (``YYYY-MM``, local).
 
     ``scale`` multiplies the full-scale volume (PUCAR-15, April 2020: 1,879,001 calls in
@@ -256,7 +258,10 @@ def generate_calls(months: int, seed: int, scale: float = 1.0, start: str = DEFA
     (:func:`build_world` for ``config``) and ``categories`` (the category table) gives the
     same frame. Returns the calls (columns :data:`COLUMNS`, EPSG:4326 points, sorted by
     ``received_at``) and the ground truth (planted hotspots, slow stations, faulty
-    records, surges, counts and the config used) as a JSON-ready dict.
+    records, surges, counts and the config used) as a JSON-ready dict. ``near_repeat``
+    plants near-repeat offspring (:class:`NearRepeatPlan`; ``None``, the default,
+    plants none, so existing seeds give the histories they gave before); the plan and
+    the offspring's call ids go into the truth as ``near_repeat``.
     """
     config = config or SynthConfig()
     if not 0 < scale <= 10:
@@ -266,9 +271,11 @@ def generate_calls(months: int, seed: int, scale: float = 1.0, start: str = DEFA
                          "build it with the same SynthConfig")
     codes = categories["code"].tolist()
     config.validate(codes)
+    near_plan = near_repeat or NearRepeatPlan(branching_ratio=0.0)
+    near_plan.validate(codes)
     period = Period.parse(start, months)
-    rng_time, rng_place, rng_hoax, rng_follow, rng_hot, rng_resp, rng_phone, rng_slow = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8))
+    rng_time, rng_place, rng_hoax, rng_follow, rng_hot, rng_resp, rng_phone, rng_slow, rng_near = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(9))
     klass = categories["call_class"].to_numpy(dtype=str)
     basis = categories["basis_calls"].to_numpy(dtype=np.float64)
 
@@ -276,6 +283,7 @@ def generate_calls(months: int, seed: int, scale: float = 1.0, start: str = DEFA
     progress("drawing times", 0.15)
     lam = hourly_intensity(categories, period, config, scale)
     lam[klass == "case"] /= 1.0 + config.follow_up_share  # follow-ups are added back below
+    lam[np.isin(codes, near_plan.categories)] *= near_plan.background_factor  # near repeats too
     cat, seconds = draw_times(lam, rng_time)
     n = cat.size
 
@@ -304,6 +312,14 @@ def generate_calls(months: int, seed: int, scale: float = 1.0, start: str = DEFA
             loc = world.settlements.sample(rows.size, rng_place, weight)
             lat[rows], lon[rows], alat[rows], alon[rows] = (loc.lat, loc.lon, loc.anchor_lat,
                                                             loc.anchor_lon)
+
+    # near repeats: offspring of robbery/burglary calls, nearby, days later, new callers
+    near = plant_near_repeats(seconds, lat, lon, np.isin(cat, [codes.index(c) for c in near_plan.categories]),
+                              plan=near_plan, rng=rng_near, end_seconds=period.days * 86_400.0)
+    near_first, n = n, n + len(near)
+    cat, alat, alon = near.inherit(cat), near.inherit(alat), near.inherit(alon)
+    seconds, lat, lon = np.r_[seconds, near.seconds], np.r_[lat, near.lat], np.r_[lon, near.lon]
+    caller = np.r_[caller, rng_near.integers(0, PHONE_SPACE, size=len(near))]
 
     # follow-up calls: same caller, same place, minutes later, same category
     parents = np.flatnonzero((klass[cat] == "case") & (rng_follow.random(n) < config.follow_up_share))
@@ -406,6 +422,7 @@ def generate_calls(months: int, seed: int, scale: float = 1.0, start: str = DEFA
         planted=planted, hotspot_of=hotspot_of, call_id_of=call_id_of,
         slow_rows=slow_rows, world=world, station_row=station_row, call_class=call_class,
         missing=life.missing_on_scene, early=life.on_scene_before_dispatched)
+    truth["near_repeat"] = near.truth(near_plan, call_id_of, near_first)
     progress("done", 1.0)
     return calls, truth
 

@@ -955,7 +955,7 @@ def load_history(calls: pd.DataFrame, engine: Any, *, boundaries: Any = None,
     and idempotent on the call ids (a call given twice in the file is loaded once). The
     caller migrates the database first.
     """
-    from api.domain.stations.areas import Areas  # noqa: PLC0415
+    from api.areas import Areas  # noqa: PLC0415
     from jurisdictions.catalog import punjab_boundary_set  # noqa: PLC0415
 
     began = time.perf_counter()

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 from api.channels import FeedPublisher
 from api.db.alert_models import AlertDueRecord, AlertEventRecord, AlertRecord
 from api.db.call_models import CallEventRecord, CallRecord
+from api.db.transactions import dialect_insert, write_transaction
 from api.domain.alerts.rules import (
     COMMAND_LEVELS,
     AlertPolicy,
@@ -48,7 +49,6 @@ from api.domain.alerts.rules import (
 )
 from api.domain.alerts.schemas import Alert, AlertEvent
 from api.domain.calls.services import DUPLICATE_RING
-from api.domain.calls.transactions import dialect_insert, write_transaction
 from geo.response import SlaTable
 from jurisdictions.boundaries import PROVINCE_CODE
 

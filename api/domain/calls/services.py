@@ -34,13 +34,19 @@ from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from geoalchemy2 import WKTElement
 from sqlalchemy import ColumnElement, bindparam, insert, select, tuple_
 
+from api.areas import Areas
+from api.audit import AuditService
+from api.audit import entry as audit_entry
 from api.auth import CALL_TAKER_EVENTS, Principal
 from api.channels import FeedPublisher, path_channels
 from api.db.alert_models import AlertDueRecord
 from api.db.call_models import CallEventRecord, CallRecord, metadata
 from api.db.models import SRID
-from api.domain.calls.audit import AuditService
-from api.domain.calls.audit import entry as audit_entry
+from api.db.transactions import (
+    dialect_insert,
+    single_statement_unit,
+    write_transaction,
+)
 from api.domain.calls.categories import Categories, Category
 from api.domain.calls.intake import (
     DISK_CELLS,
@@ -48,14 +54,8 @@ from api.domain.calls.intake import (
     OneStatement,
 )
 from api.domain.calls.lifecycle import OPEN_STATUSES, allowed_events, next_status
-from api.domain.calls.schemas import Call, CallCreate, CallEvent, CallPage, EventCreate, OnDuty
-from api.domain.calls.times import plausible
-from api.domain.calls.transactions import (
-    dialect_insert,
-    single_statement_unit,
-    write_transaction,
-)
-from api.domain.stations.areas import Areas
+from api.domain.calls.schemas import Call, CallCreate, CallEvent, CallPage, EventCreate
+from api.domain.stations.schemas import OnDuty
 from api.domain.stations.services import DutyShift, RosterService
 from api.errors import (
     BadInputError,
@@ -66,6 +66,7 @@ from api.errors import (
     UnprocessableError,
 )
 from api.pagination import decode_cursor, encode_cursor
+from api.types import plausible
 from geo.crs import EARTH_RADIUS_M
 from jurisdictions.boundaries import PROVINCE_CODE
 from jurisdictions.router import Router
@@ -276,12 +277,13 @@ class CallService(CallWriting,
 
     repository_type = Repo
 
-    def __init__(self, session: Any, *, context: CallContext, **kwargs: Any) -> None:
+    def __init__(self, session: Any, *, context: CallContext, roster: RosterService,
+                 audit: AuditService, **kwargs: Any) -> None:
         kwargs.setdefault("statement", _SELECT_CALLS)
         super().__init__(session=session, auto_refresh=False, **kwargs)
         self.ctx = context
-        self.roster = RosterService(session=session)
-        self.audit = AuditService(session=session)
+        self.roster = roster
+        self.audit = audit
 
     # ------------------------------------------------------------------ intake
     async def take_in_transaction(self, values: dict[str, Any], detail: dict[str, Any],
@@ -490,10 +492,13 @@ class CallIntake(CallWriting):
     """
 
     def __init__(self, context: CallContext, sessions: Callable[[], Any],
-                 one_statement: OneStatement | None) -> None:
+                 one_statement: OneStatement | None,
+                 services: Callable[[Any], CallService]) -> None:
         self.ctx = context
         self.sessions = sessions
         self.one_statement = one_statement
+        self.services = services
+        """The :class:`CallService` of a session (with its collaborators)."""
 
     async def take_call(self, data: CallCreate, key: str | None, principal: Principal
                      ) -> tuple[Call, bool]:
@@ -534,7 +539,7 @@ class CallIntake(CallWriting):
                                                    category=category, principal=principal, now=now)
         else:
             async with self.sessions() as session:
-                taken = await CallService(session, context=ctx).take_in_transaction(
+                taken = await self.services(session).take_in_transaction(
                     values, detail, category, principal, now, due=due)
         if taken is not None:
             record, event = taken
@@ -542,8 +547,7 @@ class CallIntake(CallWriting):
             return self.as_call(record, principal), True
         # the key was taken (before us, or by a concurrent retry that committed first)
         async with self.sessions() as session:
-            return await CallService(session, context=ctx).replay(key, body_hash, principal,
-                                                                   now), False
+            return await self.services(session).replay(key, body_hash, principal, now), False
 
     async def _take_one_statement(self, writer: OneStatement, values: dict[str, Any],
                                   detail: dict[str, Any], due: datetime | None, *,

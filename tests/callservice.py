@@ -86,7 +86,7 @@ class ServiceClient(TestClient[Litestar]):
                      "query_string": b"", "root_path": "", "client": ("127.0.0.1", 50000),
                      "server": ("127.0.0.1", 80),
                      "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
-            call = asyncio.ensure_future(self.app(scope, receive, send))  # type: ignore[arg-type]
+            call = asyncio.ensure_future(self.app(scope, receive, send))
             try:
                 return await asyncio.wait_for(asyncio.shield(answered), 60)
             finally:

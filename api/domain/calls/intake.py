@@ -120,7 +120,7 @@ def take_statement() -> TextualSelect:
     are materialised before they are sorted and cut to 500. A plan free to choose took
     the ``(received_at, id)`` index and walked the whole time window, which grows with
     every call (9 ms and more). The intake's connections also turn sequential scans off
-    (see :mod:`api.domain.calls.wiring`), for the same reason.
+    (see :class:`api.container.Container`), for the same reason.
     """
     call_columns = _columns(_CALLS, _CALL_COMPUTED)
     event_columns = _columns(_EVENTS, {"id", "call_id", "snapshot"})

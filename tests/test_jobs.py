@@ -7,7 +7,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import pytest
@@ -15,6 +15,13 @@ import pytest
 from api.jobs import Job, JobRunner
 
 pytestmark = pytest.mark.unit
+
+
+async def run_until(jobs: JobRunner, done: Callable[[], bool]) -> None:
+    """Start ``jobs``, wait for ``done()``, stop them."""
+    async with jobs:
+        while not done():
+            await asyncio.sleep(0.01)
 
 
 def test_a_failing_periodic_job_is_logged_and_runs_again(caplog: pytest.LogCaptureFixture) -> None:
@@ -25,14 +32,9 @@ def test_a_failing_periodic_job_is_logged_and_runs_again(caplog: pytest.LogCaptu
         if len(runs) < 3:
             raise ConnectionError("the database is down")
 
-    async def main() -> None:
-        jobs = JobRunner()
-        jobs.every("flaky", 0.01, flaky)
-        async with jobs:
-            while len(runs) < 4:
-                await asyncio.sleep(0.01)
-
-    asyncio.run(main())
+    jobs = JobRunner()
+    jobs.every("flaky", 0.01, flaky)
+    asyncio.run(run_until(jobs, lambda: len(runs) >= 4))
     failures = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(failures) == 2
     assert "flaky failed; running it again" in failures[0].getMessage()
@@ -102,9 +104,7 @@ def test_a_job_on_its_own_loop_runs_off_the_app_thread_and_stops() -> None:
 
         jobs = JobRunner()
         jobs.every_on_own_loop("ticker", 0.01, open_job)
-        async with jobs:
-            while len(seen) < 3:
-                await asyncio.sleep(0.01)
+        await run_until(jobs, lambda: len(seen) >= 3)
 
     asyncio.run(main())
     assert {name for name, _ in seen} == {"safecity-ticker"}

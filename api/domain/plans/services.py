@@ -346,9 +346,9 @@ class PlanRunner:
 
     def submit(self, plan_id: UUID) -> None:
         """Run a reserved, stored job as soon as one of the ``workers`` turns is free."""
+        self.jobs.submit(f"plan {plan_id}", lambda: self._in_turn(plan_id))
         self._reserved -= 1
         self._waiting += 1
-        self.jobs.submit(f"plan {plan_id}", lambda: self._in_turn(plan_id))
 
     async def _in_turn(self, plan_id: UUID) -> None:
         waiting = True

@@ -493,11 +493,11 @@ class CallIntake(CallWriting):
 
     def __init__(self, context: CallContext, sessions: Callable[[], Any],
                  one_statement: OneStatement | None,
-                 services: Callable[[Any], CallService]) -> None:
+                 call_service: Callable[[Any], CallService]) -> None:
         self.ctx = context
         self.sessions = sessions
         self.one_statement = one_statement
-        self.services = services
+        self.call_service = call_service
         """The :class:`CallService` of a session (with its collaborators)."""
 
     async def take_call(self, data: CallCreate, key: str | None, principal: Principal
@@ -539,7 +539,7 @@ class CallIntake(CallWriting):
                                                    category=category, principal=principal, now=now)
         else:
             async with self.sessions() as session:
-                taken = await self.services(session).take_in_transaction(
+                taken = await self.call_service(session).take_in_transaction(
                     values, detail, category, principal, now, due=due)
         if taken is not None:
             record, event = taken
@@ -547,7 +547,7 @@ class CallIntake(CallWriting):
             return self.as_call(record, principal), True
         # the key was taken (before us, or by a concurrent retry that committed first)
         async with self.sessions() as session:
-            return await self.services(session).replay(key, body_hash, principal, now), False
+            return await self.call_service(session).replay(key, body_hash, principal, now), False
 
     async def _take_one_statement(self, writer: OneStatement, values: dict[str, Any],
                                   detail: dict[str, Any], due: datetime | None, *,

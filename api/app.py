@@ -1,4 +1,10 @@
-"""The Litestar application: a thin HTTP layer over the domain packages."""
+"""The Litestar application: a thin HTTP layer over the domain packages.
+
+:func:`create_app` reads top to bottom: the container of the service's parts
+(:mod:`api.container`), the routes, the dependencies that hand the parts to the handlers
+(:mod:`api.deps`), and the lifespan that opens the container, brings the live channels
+up, runs the jobs beside the requests, and undoes it all in reverse.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +16,27 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 
+from api.container import Container
+from api.deps import dependencies
+from api.domain.alerts.controllers import AlertController, alert_feed_socket
 from api.domain.analytics.controllers import AnalyticsController
-from api.domain.analytics.deps import analytics_lifespan
-from api.domain.calls.wiring import call_service_parts
-from api.domain.feeds.controllers import UNPREFIXED_SOCKETS
+from api.domain.calls.controllers import CallController
+from api.domain.feeds.controllers import (
+    UNPREFIXED_SOCKETS,
+    FeedController,
+    area_feed_socket,
+    station_feed,
+    station_feed_socket,
+)
 from api.domain.jurisdictions.controllers import JurisdictionController
-from api.domain.jurisdictions.services import JurisdictionService
-from api.domain.maps.controllers import MapController
+from api.domain.maps.controllers import MapController, PlanMapController
 from api.domain.maps.services import maps_static_dir, pydeck_static_dir
-from api.domain.plans.controllers import PlanController, PlanMapController
-from api.domain.plans.deps import plans_lifespan
+from api.domain.plans.controllers import PlanController
 from api.domain.routing.controllers import RoutingController
-from api.domain.routing.services import RoutingService
+from api.domain.stations.controllers import StationController
+from api.domain.stats.controllers import StatsController
 from api.errors import EXCEPTION_HANDLERS
-from api.settings import Settings, get_settings
+from api.settings import get_settings
 
 
 @get("/health", operation_id="health", tags=["ops"])
@@ -32,53 +45,35 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    """Build the app; the router and boundary set load once at start-up."""
-    settings = settings or get_settings()
+def create_app(container: Container | None = None) -> Litestar:
+    """The app serving ``container`` (by default one built from the environment's settings);
+    one app per container."""
+    container = container or Container(get_settings())
 
-    @asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        import anyio  # noqa: PLC0415
-
-        from api.boundaries import current_boundaries  # noqa: PLC0415
-        from api.routing import current_router  # noqa: PLC0415
-
-        router = await anyio.to_thread.run_sync(lambda: current_router(settings))
-        boundaries = await anyio.to_thread.run_sync(lambda: current_boundaries(settings))
-        app.state.routing = RoutingService(router)
-        app.state.jurisdictions = JurisdictionService(boundaries)
-        # a newly loaded or imported boundary set is picked up without a restart
-        from api.db.boundary_store import RouterHolder  # noqa: PLC0415
-
-        holder = RouterHolder(settings, router=router)
-
-        async def follow_boundary_sets() -> None:
-            while True:
-                await anyio.sleep(settings.routing.reload_poll_s)
-                if await anyio.to_thread.run_sync(holder.refresh):
-                    fresh = await anyio.to_thread.run_sync(lambda: current_boundaries(settings))
-                    app.state.routing = RoutingService(holder.router)
-                    app.state.jurisdictions = JurisdictionService(fresh)
-
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(follow_boundary_sets)
-            yield
-            tasks.cancel_scope.cancel()
-
-    calls = call_service_parts(settings)
-    v1 = Router(path="/api/v1", route_handlers=[RoutingController, JurisdictionController,
-                                                *calls.route_handlers, AnalyticsController,
-                                                PlanController])
+    v1 = Router(path="/api/v1", route_handlers=[
+        RoutingController, JurisdictionController, CallController, StationController,
+        FeedController, station_feed, station_feed_socket, area_feed_socket, AlertController,
+        alert_feed_socket, StatsController, AnalyticsController, PlanController])
     static = [create_static_files_router(path="/static/pydeck", directories=[pydeck_static_dir()],
                                          include_in_schema=False),
               create_static_files_router(path="/static/maps", directories=[maps_static_dir()],
                                          include_in_schema=False)]
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await container.open()  # the boundary set loaded, the router warmed
+        try:
+            async with container.channels, container.jobs:  # the bus is up while jobs publish
+                yield
+        finally:
+            await container.close()
+
     bearer = SecurityScheme(type="http", scheme="bearer", bearer_format="JWT",
                             description="safecity token --role ROLE --scope CODE")
     return Litestar(
         route_handlers=[health, v1, MapController, PlanMapController, *static, *UNPREFIXED_SOCKETS],
-        lifespan=[lifespan, calls.lifespan, analytics_lifespan, plans_lifespan],
-        plugins=[calls.channels],
+        dependencies=dependencies(container),
+        lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(title="safecity", version="0.1.0", path="/schema",
                                      components=Components(security_schemes={"BearerToken": bearer})),

@@ -63,6 +63,10 @@ CALL_TAKER_EVENTS = frozenset({"transferred", "cancelled"})
 PHONE_ROLES = frozenset({"call_taker", "sho", "dpo", "cpo", "admin"})
 """Roles that call people back: the taker, the station, the district on an unstaffed station."""
 
+SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
+"""The OpenAPI security requirement of every endpoint behind a bearer token (the scheme
+``BearerToken`` is declared once, on the app)."""
+
 ALGORITHM = "HS256"
 ISSUER = "safecity"
 DEFAULT_TTL_S = 12 * 3600
@@ -160,6 +164,19 @@ def principal_from_header(secret: str | None, authorization: str | None,
     if not token:
         raise UnauthorizedError("a bearer token is required (Authorization: Bearer <token>)")
     return decode_token(secret, token)
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticator:
+    """Checks bearer tokens with the server's signing secret (``SAFECITY_JWT_SECRET``);
+    one per process, given to whatever authenticates a request or a WebSocket."""
+
+    secret: str | None
+
+    def principal(self, authorization: str | None, query_token: str | None = None) -> Principal:
+        """The caller of ``Authorization: Bearer …`` (or of a token in the query); 401 without
+        a valid one, 503 when the server has no secret."""
+        return principal_from_header(self.secret, authorization, query_token)
 
 
 def _check_claims(role: str, level: str) -> None:

@@ -10,10 +10,9 @@ reconnects with ``Last-Event-ID`` is replayed from there.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Mapping
-from types import TracebackType
-from typing import Protocol
 
 from litestar.channels import ChannelsBackend, ChannelsPlugin
 from litestar.channels.backends.memory import MemoryChannelsBackend
@@ -39,47 +38,23 @@ def path_channels(*paths: Mapping[str, str | None]) -> list[str]:
     return list(names)
 
 
-class Producer(Protocol):
-    """Something that publishes on its own (not in answer to a request)."""
+def build_channels_plugin(redis_url: str | None) -> ChannelsPlugin:
+    """Redis pub/sub when ``redis_url`` is given, else an in-process backend.
 
-    def start(self) -> None: ...
+    The app enters it in its own lifespan (it is not registered as a plugin), so the bus is
+    up before the jobs that publish start and goes down after they stop.
+    """
+    backend: ChannelsBackend
+    if redis_url:
+        from litestar.channels.backends.redis import RedisChannelsPubSubBackend  # noqa: PLC0415
+        from redis.asyncio import Redis  # noqa: PLC0415
 
-    async def stop(self) -> None: ...
-
-
-class ServiceChannels(ChannelsPlugin):
-    """The channels plugin, which also starts its producers once the bus is up and stops
-    them before it goes down (its lifespan is the app's last to start, first to end, so a
-    producer started by another lifespan would publish into a bus not yet or no longer
-    there)."""
-
-    def __init__(self, backend: ChannelsBackend) -> None:
-        super().__init__(backend=backend, arbitrary_channels_allowed=True,
-                         subscriber_max_backlog=10_000, subscriber_backlog_strategy="dropleft")
-        self.producers: list[Producer] = []
-
-    async def __aenter__(self) -> ServiceChannels:
-        await super().__aenter__()
-        for producer in self.producers:
-            producer.start()
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc_val: BaseException | None, exc_tb: TracebackType | None) -> None:
-        for producer in reversed(self.producers):
-            await producer.stop()
-        await super().__aexit__(exc_type, exc_val, exc_tb)
-
-
-def build_channels_plugin(redis_url: str | None) -> ServiceChannels:
-    """Redis pub/sub when ``redis_url`` is given, else an in-process backend."""
-    if not redis_url:
-        return ServiceChannels(MemoryChannelsBackend())
-    from litestar.channels.backends.redis import RedisChannelsPubSubBackend  # noqa: PLC0415
-    from redis.asyncio import Redis  # noqa: PLC0415
-
-    return ServiceChannels(RedisChannelsPubSubBackend(redis=Redis.from_url(redis_url),
-                                                      key_prefix="SAFECITY_CHANNELS"))
+        backend = RedisChannelsPubSubBackend(redis=Redis.from_url(redis_url),
+                                             key_prefix="SAFECITY_CHANNELS")
+    else:
+        backend = MemoryChannelsBackend()
+    return ChannelsPlugin(backend=backend, arbitrary_channels_allowed=True,
+                          subscriber_max_backlog=10_000, subscriber_backlog_strategy="dropleft")
 
 
 class FeedPublisher:
@@ -101,3 +76,21 @@ class FeedPublisher:
             log.exception("live delivery failed for %s; subscribers will replay it", names)
             return False
         return True
+
+
+class CrossLoopPublisher(FeedPublisher):
+    """Publishes from another thread's event loop (a job's own) through the app's loop,
+    which the channels belong to."""
+
+    def __init__(self, inner: FeedPublisher, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(inner.plugin)
+        self.inner = inner
+        self.loop = loop
+
+    async def publish(self, payload: bytes, channels: Iterable[str]) -> bool:
+        try:
+            done = asyncio.run_coroutine_threadsafe(
+                self.inner.publish(payload, list(channels)), self.loop)
+        except RuntimeError:  # the app's loop is gone (shutting down): replay covers it
+            return False
+        return await asyncio.wrap_future(done)

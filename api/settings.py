@@ -17,6 +17,11 @@ class DatabaseSettings:
 
     url: str | None = None
     sqlite_path: Path = PROJECT_ROOT / ".safecity" / "safecity.sqlite"
+    pool_size: int = 24
+    """Connections per worker on PostgreSQL (``SAFECITY_DB_POOL``). No overflow: overflow
+    connections are closed as soon as they are returned, and re-opening one (TLS probe,
+    type introspection, statement preparation) costs more than waiting a moment for a
+    pooled one."""
 
     @property
     def is_postgres(self) -> bool:
@@ -27,7 +32,7 @@ class DatabaseSettings:
 class RoutingSettings:
     nearest_limit_m: float = DEFAULT_NEAREST_LIMIT_M
     reload_poll_s: float = 30.0
-    """How often the service checks the database for a newly loaded boundary set."""
+    """How often the service checks the database for a newly loaded boundary set (0: never)."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,14 @@ class AlertSettings:
     hotspot_scan_h: float = 6.0
     """How often the emerging hot-spot scan runs (0: never by itself)."""
     policy_path: Path | None = None
-    """``SAFECITY_ALERT_POLICY``: another file than ``data/alerts.toml``."""
+    """``SAFECITY_ALERT_POLICY``: another file than the shipped ``api/domain/alerts/alerts.toml``."""
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    workers: int = 1
+    """Plans run at once per process (``SAFECITY_PLAN_WORKERS``): the solver is CPU-bound
+    and the machine also serves calls."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    plans: PlanSettings = field(default_factory=PlanSettings)
     redis_url: str | None = None
     jwt_secret: str | None = None
 
@@ -54,11 +67,17 @@ class Settings:
 @cache
 def get_settings() -> Settings:
     """Settings from the environment (read once per process)."""
+    return read_settings()
+
+
+def read_settings() -> Settings:
+    """Settings from the environment as it is now (:func:`get_settings` keeps the first)."""
     sqlite = os.environ.get("SAFECITY_SQLITE_PATH")
     return Settings(
         database=DatabaseSettings(
             url=os.environ.get("DATABASE_URL") or None,
             **({"sqlite_path": Path(sqlite)} if sqlite else {}),
+            pool_size=int(os.environ.get("SAFECITY_DB_POOL", "24")),
         ),
         routing=RoutingSettings(
             nearest_limit_m=float(os.environ.get("SAFECITY_NEAREST_LIMIT_M",
@@ -71,6 +90,7 @@ def get_settings() -> Settings:
             hotspot_scan_h=float(os.environ.get("SAFECITY_HOTSPOT_SCAN_H", "6")),
             policy_path=Path(policy) if (policy := os.environ.get("SAFECITY_ALERT_POLICY")) else None,
         ),
+        plans=PlanSettings(workers=max(1, int(os.environ.get("SAFECITY_PLAN_WORKERS", "1")))),
         redis_url=os.environ.get("REDIS_URL") or None,
         jwt_secret=os.environ.get("SAFECITY_JWT_SECRET") or None,
     )

@@ -100,22 +100,22 @@ def fresh_postgis_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def server(loaded_postgis: str):  # type: ignore[no-untyped-def]
-    """The call service in its own uvicorn process on PostGIS, one per test module.
+def client(loaded_postgis: str):  # type: ignore[no-untyped-def]
+    """The call service in this process on PostGIS (Litestar's test client, no uvicorn),
+    one per test module; modules that need another database override it."""
+    from api.container import Container
+    from tests.callservice import ServiceClient, service_settings
 
-    Modules that need another back end (SQLite, a private PostgreSQL) override it.
-    """
+    with ServiceClient(Container(service_settings(loaded_postgis))) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
+def server(loaded_postgis: str):  # type: ignore[no-untyped-def]
+    """The call service in its own uvicorn process on PostGIS, one per test module, for
+    what needs a real server: endless streams, a fuzzer or a browser over HTTP."""
     from tests.callservice import start_server
 
     started = start_server(loaded_postgis)
     yield started
     started.stop()
-
-
-@pytest.fixture
-def client(server):  # type: ignore[no-untyped-def]
-    """An HTTP client bound to the module's ``server``."""
-    import httpx
-
-    with httpx.Client(base_url=server.url, timeout=30) as c:
-        yield c

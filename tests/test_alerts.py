@@ -12,7 +12,14 @@ from typing import Any
 
 import pytest
 
-from tests.callservice import LAHORE_POINT, LAHORE_STATION, SECRET, headers, new_key
+from tests.callservice import (
+    LAHORE_POINT,
+    LAHORE_STATION,
+    ServiceClient,
+    headers,
+    new_key,
+    service_settings,
+)
 from tests.conftest import load_jurisdictions, scratch_postgis
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -34,15 +41,14 @@ def alerts_db() -> Iterator[str]:
         yield load_jurisdictions(url)
 
 
-def make_app(url: str, clock: FakeClock, **alert_settings: Any) -> Any:
-    from api.app import create_app
-    from api.settings import AlertSettings, DatabaseSettings, Settings
+def serve(url: str, clock: FakeClock, **alert_settings: Any) -> ServiceClient:
+    """The service in this process on ``url`` with ``clock`` (no ticking unless asked)."""
+    from api.container import Container
+    from api.settings import AlertSettings
 
     options = {"tick_s": 0.0, "hotspot_scan_h": 0.0, **alert_settings}
-    app = create_app(Settings(database=DatabaseSettings(url=url), jwt_secret=SECRET,
-                              alerts=AlertSettings(**options)))
-    app.state.clock = clock
-    return app
+    return ServiceClient(Container(service_settings(url, alerts=AlertSettings(**options)),
+                                   clock=clock))
 
 
 @pytest.fixture(scope="module")
@@ -51,21 +57,20 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture(scope="module")
-def client(alerts_db: str, clock: FakeClock) -> Iterator[Any]:
-    from litestar.testing import TestClient
-
-    with TestClient(make_app(alerts_db, clock), base_url="http://127.0.0.1") as test_client:
+def client(alerts_db: str, clock: FakeClock) -> Iterator[ServiceClient]:
+    with serve(alerts_db, clock) as test_client:
         yield test_client
 
 
 def run_engine(client: Any, at: datetime) -> Any:
     """Evaluate what is due at ``at`` (the service's clock is moved there first)."""
-    client.app.state.clock.now = at
-    return client.blocking_portal.call(client.app.state.alert_engine.run_due)
+    client.container.clock.now = at
+    return client.blocking_portal.call(client.container.alert_engine.run_due)
 
 
 def take(client: Any, lat: float, lon: float, category: str, at: datetime, **extra: Any) -> dict[str, Any]:
-    client.app.state.clock.now = max(client.app.state.clock.now, at)
+    clock = client.container.clock
+    clock.now = max(clock.now, at)
     answer = client.post("/api/v1/calls", json={"lat": lat, "lon": lon, "category": category,
                                                 "received_at": at.isoformat(), **extra},
                          headers=headers("call_taker", **{"Idempotency-Key": new_key("alert")}))
@@ -75,7 +80,8 @@ def take(client: Any, lat: float, lon: float, category: str, at: datetime, **ext
 
 
 def post_event(client: Any, call: dict[str, Any], kind: str, at: datetime, **extra: Any) -> None:
-    client.app.state.clock.now = max(client.app.state.clock.now, at)
+    clock = client.container.clock
+    clock.now = max(clock.now, at)
     answer = client.post(f"/api/v1/calls/{call['id']}/events",
                          json={"type": kind, "at": at.isoformat(), **extra},
                          headers=headers("admin"))
@@ -163,7 +169,7 @@ def test_no_alert_when_everything_happens_in_time(client: Any) -> None:
 async def _next_alert_at(client: Any, call_id: str) -> Any:
     from sqlalchemy import text
 
-    async with client.app.state.db_sessions() as session:
+    async with client.container.sessions() as session:
         return await session.scalar(
             text("SELECT next_alert_at FROM alert_due WHERE call_id = :id"), {"id": call_id})
 
@@ -296,14 +302,12 @@ def test_alert_feed_sends_escalations_to_the_level_they_reach(client: Any) -> No
 
 
 def test_a_restarted_service_raises_what_fell_due_while_it_was_down(alerts_db: str) -> None:
-    from litestar.testing import TestClient
-
     t0 = T0 + timedelta(days=6)
     clock = FakeClock(t0)
-    with TestClient(make_app(alerts_db, clock), base_url="http://127.0.0.1") as first:
+    with serve(alerts_db, clock) as first:
         call = take(first, *LAHORE_POINT, "kidnapping", t0)  # serious
     clock.now = t0 + timedelta(minutes=25)  # down for 25 minutes
-    with TestClient(make_app(alerts_db, clock, tick_s=0.05), base_url="http://127.0.0.1") as second:
+    with serve(alerts_db, clock, tick_s=0.05) as second:
         import time
 
         deadline = time.monotonic() + 30
@@ -459,10 +463,10 @@ def test_emerging_hot_spots_raise_alerts_through_the_framework(client: Any, aler
         load_history(calls, engine)
     finally:
         engine.dispose()
-    state = client.app.state
-    ctx = dataclasses.replace(state.alert_context, policy=AlertPolicy(
+    parts = client.container
+    ctx = dataclasses.replace(parts.alert_context, policy=AlertPolicy(
         hotspot_step="month", hotspot_steps=6, hotspot_res=8))
-    scanner = HotspotScanner(ctx, lambda: state.analytics, lambda: state.routing.router)
+    scanner = HotspotScanner(ctx, parts.analytics, parts.served.router)
     now = datetime(2024, 7, 2, 12, tzinfo=UTC)
     report = client.blocking_portal.call(scanner.scan, now)
     listed = client.get("/api/v1/alerts", params={"type": "emerging_hotspot", "limit": 500},

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.callservice import SECRET, headers
+from tests.callservice import ServiceClient, headers, service_settings
 
 pytestmark = pytest.mark.integration
 
@@ -39,14 +39,10 @@ def load_small_history(url: str) -> int:
 
 @pytest.fixture(scope="module")
 def client(loaded_postgis: str) -> Iterator[Any]:
-    from litestar.testing import TestClient
-
-    from api.app import create_app
-    from api.settings import DatabaseSettings, Settings
+    from api.container import Container
 
     load_small_history(loaded_postgis)
-    app = create_app(Settings(database=DatabaseSettings(url=loaded_postgis), jwt_secret=SECRET))
-    with TestClient(app, base_url="http://127.0.0.1") as test_client:
+    with ServiceClient(Container(service_settings(loaded_postgis))) as test_client:
         yield test_client
 
 

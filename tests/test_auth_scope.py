@@ -18,7 +18,7 @@ from tests.callservice import (
     LAHORE_STATION,
     ROOT,
     SECRET,
-    Server,
+    ServiceClient,
     call_body,
     headers,
     post_call,
@@ -31,9 +31,8 @@ PHONE = "03009990001"
 
 
 @pytest.fixture(scope="module")
-def lahore_call(server: Server) -> dict[str, Any]:
-    with httpx.Client(base_url=server.url, timeout=30) as c:
-        response = post_call(c, call_body(*LAHORE_POINT, "dacoity_robbery", caller_phone=PHONE))
+def lahore_call(client: ServiceClient) -> dict[str, Any]:
+    response = post_call(client, call_body(*LAHORE_POINT, "dacoity_robbery", caller_phone=PHONE))
     assert response.status_code == 201, response.text
     call: dict[str, Any] = response.json()
     assert call["station_code"] == LAHORE_STATION
@@ -162,7 +161,7 @@ STATION_ACCESS = [
 
 @pytest.mark.parametrize(("role", "scope", "read", "write", "feed"), STATION_ACCESS,
                          ids=[f"{r}-{s}" for r, s, _, _, _ in STATION_ACCESS])
-def test_station_scope_for_every_role(client: httpx.Client, *, role: str, scope: str, read: int,
+def test_station_scope_for_every_role(client: ServiceClient, *, role: str, scope: str, read: int,
                                       write: int, feed: int) -> None:
     hdrs = headers(role, scope)
     roster = f"/api/v1/stations/{LAHORE_STATION}/roster"
@@ -171,8 +170,7 @@ def test_station_scope_for_every_role(client: httpx.Client, *, role: str, scope:
     current = client.get(roster, headers=headers("admin")).json()["shifts"]
     shifts = [{k: s[k] for k in ("officer_name", "rank", "phone", "start", "end")} for s in current]
     assert client.put(roster, json={"shifts": shifts}, headers=hdrs).status_code == write
-    with client.stream("GET", f"/api/v1/stations/{LAHORE_STATION}/feed", headers=hdrs) as response:
-        assert response.status_code == feed
+    assert client.stream_status(f"/api/v1/stations/{LAHORE_STATION}/feed", hdrs) == feed
 
 
 def test_missing_or_bad_tokens_are_401(client: httpx.Client, lahore_call: dict[str, Any]) -> None:

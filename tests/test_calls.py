@@ -1,8 +1,8 @@
 """The call service over HTTP against real PostGIS: intake, idempotency, lifecycle,
 duplicates, rosters, listing, audit and bad input.
 
-One uvicorn process per module (``start_server``) on the session database loaded by
-``safecity jurisdictions load``; assertions about what was stored read the database
+The service runs in this process (the ``client`` fixture) on the session database loaded
+by ``safecity jurisdictions load``; assertions about what was stored read the database
 directly with psycopg.
 """
 
@@ -29,7 +29,7 @@ from tests.callservice import (
     LAHORE_STATION,
     ROOT,
     SECRET,
-    Server,
+    ServiceClient,
     call_body,
     fresh_time,
     headers,
@@ -47,10 +47,10 @@ def db(loaded_postgis: str) -> Iterator[psycopg.Connection[Any]]:
 
 
 @pytest.fixture(scope="module")
-def attock_station(server: Server) -> str:
+def attock_station(client: ServiceClient) -> str:
     """The station covering ATTOCK_POINT (a district with no sample roster)."""
-    answer = httpx.post(f"{server.url}/api/v1/route/", headers=headers("call_taker"),
-                        json={"lat": ATTOCK_POINT[0], "lon": ATTOCK_POINT[1]}, timeout=30).json()
+    answer = client.post("/api/v1/route/", headers=headers("call_taker"),
+                         json={"lat": ATTOCK_POINT[0], "lon": ATTOCK_POINT[1]}).json()
     assert answer["district_code"] == "PK601"
     return str(answer["station_code"])
 
@@ -145,19 +145,20 @@ def test_same_key_other_body_is_409(client: httpx.Client) -> None:
     assert "different request body" in other.json()["detail"]
 
 
-def test_concurrent_retries_make_exactly_one_call(server: Server,
+def test_concurrent_retries_make_exactly_one_call(client: ServiceClient,
                                                   db: psycopg.Connection[Any]) -> None:
     key = new_key("concurrent")
     body = call_body(*LAHORE_POINT, "traffic_accident")
 
-    async def burst() -> list[httpx.Response]:
-        limits = httpx.Limits(max_connections=40)
-        async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as client:
+    async def burst() -> list[httpx.Response]:  # on the app's own loop, all at once
+        transport = httpx.ASGITransport(app=client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1",
+                                     timeout=60) as concurrent:
             hdrs = headers("call_taker", **{"Idempotency-Key": key})
-            return await asyncio.gather(*(client.post("/api/v1/calls", json=body, headers=hdrs)
-                                          for _ in range(40)))
+            return await asyncio.gather(*(concurrent.post("/api/v1/calls", json=body,
+                                                          headers=hdrs) for _ in range(40)))
 
-    responses = asyncio.run(burst())
+    responses = client.blocking_portal.call(burst)
     codes = sorted(r.status_code for r in responses)
     assert codes.count(201) == 1, codes
     assert codes.count(200) == 39, codes

@@ -496,3 +496,38 @@ def test_router_holder_swaps_in_a_new_set_without_restart(
         assert holder.refresh() is False
     finally:
         dispose_engines()
+
+
+def test_the_served_set_follows_a_new_set_without_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the service serves from the set (router, boundaries, areas) is replaced together
+    by the boundary-set poll (:meth:`api.container.ServedSet.refresh`)."""
+    import gc
+
+    from api.container import ServedSet
+    from api.db.engine import sync_engine
+
+    monkeypatch.setenv("SAFECITY_CACHE_DIR", str(tmp_path / "cache"))
+    settings = Settings(database=DatabaseSettings(sqlite_path=tmp_path / "served.sqlite"))
+    served = ServedSet(settings)
+    try:
+        engine = sync_engine(settings)
+        upgrade(engine)
+        write_boundary_set(engine, tiny_set(split_lon=74.32))
+        asyncio.run(served.load())
+        assert served.router().resolve(31.52, 74.325).station_code == "T1-002"
+        first_areas = served.areas()
+        assert served.version() == served.boundaries().version == first_areas.version == "tiny-a"
+        asyncio.run(served.refresh())  # nothing new: nothing replaced
+        assert served.areas() is first_areas
+
+        version = replace_level(engine, "station", tiny_set(split_lon=74.33).stations)
+        asyncio.run(served.refresh())
+        assert served.version() == served.boundaries().version == version
+        assert served.router().resolve(31.52, 74.325).station_code == "T1-001"
+        assert served.jurisdictions.boundaries is served.boundaries()
+        assert served.areas().version == version
+    finally:
+        gc.unfreeze()  # the areas of the new set re-settled the heap (as in the service)
+        dispose_engines()

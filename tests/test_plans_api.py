@@ -1,8 +1,9 @@
 """The expansion planner API on PostGIS: plan jobs in the background, their results and roles.
 
-The service runs under uvicorn (``start_server``) on the session database with a small
-generated history loaded by ``synth load``'s function (3 months of 2024 at 0.3 % of full
-volume); plans read their demand from it. The window ``[2024-01-01, 2024-04-01)`` keeps
+The service runs in this process (the ``client`` fixture; under uvicorn for the browser
+and for a second process) on the session database with a small generated history loaded
+by ``synth load``'s function (3 months of 2024 at 0.3 % of full volume); plans read their
+demand from it. The window ``[2024-01-01, 2024-04-01)`` keeps
 calls other modules post (2025 onwards) out of every plan here.
 """
 
@@ -22,7 +23,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.callservice import Server, headers, start_server, token
+from tests.callservice import Server, ServiceClient, headers, service_settings, start_server, token
 
 pytestmark = pytest.mark.integration
 
@@ -43,8 +44,17 @@ def history(loaded_postgis: str) -> str:
 
 
 @pytest.fixture(scope="module")
+def client(history: str) -> Iterator[ServiceClient]:
+    """The service in this process over the session database with the small history."""
+    from api.container import Container
+
+    with ServiceClient(Container(service_settings(history))) as started:
+        yield started
+
+
+@pytest.fixture(scope="module")
 def server(history: str) -> Iterator[Server]:
-    """The service over the session database with the small history."""
+    """The service under uvicorn over the same database (for the browser)."""
     started = start_server(history)
     yield started
     started.stop()
@@ -78,12 +88,11 @@ def wait(client: httpx.Client, location: str, auth: dict[str, str] | None = None
 
 
 @pytest.fixture(scope="module")
-def lahore_plan(server: Server) -> dict[str, Any]:
+def lahore_plan(client: ServiceClient) -> dict[str, Any]:
     """One MCLP plan of Lahore City, run to the end (shared by the result tests)."""
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        answer = post_plan(client, {"tehsil": TEHSIL, "sites": 5, "radius_m": 500, **WINDOW})
-        assert answer.status_code == 202, answer.text
-        body, seen = wait(client, answer.headers["location"])
+    answer = post_plan(client, {"tehsil": TEHSIL, "sites": 5, "radius_m": 500, **WINDOW})
+    assert answer.status_code == 202, answer.text
+    body, seen = wait(client, answer.headers["location"])
     return {"accepted": answer.json(), "location": answer.headers["location"], "plan": body,
             "seen": seen}
 
@@ -143,9 +152,10 @@ def test_summary_is_the_cli_summary(lahore_plan: dict[str, Any]) -> None:
                                     "optimality gap", "solve time (s)"}
 
 
-def test_sites_are_geojson_with_existing_sites_kept(server: Server, lahore_plan: dict[str, Any]) -> None:
+def test_sites_are_geojson_with_existing_sites_kept(client: ServiceClient,
+                                                    lahore_plan: dict[str, Any]) -> None:
     plan = lahore_plan["plan"]
-    answer = httpx.get(f"{server.url}{plan['links']['sites']}", headers=PLANNER, timeout=30)
+    answer = client.get(plan["links"]["sites"], headers=PLANNER)
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("application/geo+json")
     collection = answer.json()
@@ -334,12 +344,11 @@ def all_pages(client: httpx.Client, auth: dict[str, str], **params: Any) -> list
 
 
 @pytest.fixture(scope="module")
-def sheikhupura_plan(server: Server) -> dict[str, Any]:
+def sheikhupura_plan(client: ServiceClient) -> dict[str, Any]:
     """A second finished plan, in another district and region than Lahore City's."""
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        answer = post_plan(client, {"tehsil": "PK63305", "sites": 1, **WINDOW})
-        assert answer.status_code == 202, answer.text
-        plan, _ = wait(client, answer.headers["location"])
+    answer = post_plan(client, {"tehsil": "PK63305", "sites": 1, **WINDOW})
+    assert answer.status_code == 202, answer.text
+    plan, _ = wait(client, answer.headers["location"])
     assert plan["state"] == "succeeded", plan
     return plan
 
@@ -434,12 +443,14 @@ def test_map_page_is_offline_and_served_with_the_bundle(client: httpx.Client,
     assert client.get("/static/maps/map.css").status_code == 200
 
 
-def test_map_page_takes_a_token_in_the_url(server: Server, lahore_plan: dict[str, Any]) -> None:
+def test_map_page_takes_a_token_in_the_url(client: ServiceClient,
+                                           lahore_plan: dict[str, Any]) -> None:
     """A browser navigation cannot set a header: a link carries the token, which the page
     swaps for the ``/maps`` cookie (303 to the same URL without it)."""
     path = lahore_plan["plan"]["links"]["map"]
-    with httpx.Client(base_url=server.url, timeout=60) as browser:
-        first = browser.get(f"{path}?token={token('planner')}")
+    browser = client  # its cookie jar, emptied again at the end
+    try:
+        first = browser.get(f"{path}?token={token('planner')}", follow_redirects=False)
         assert first.status_code == 303, first.text
         assert first.headers["location"] == path
         assert "safecity_map_token" in first.headers["set-cookie"]
@@ -450,6 +461,8 @@ def test_map_page_takes_a_token_in_the_url(server: Server, lahore_plan: dict[str
         outsider = browser.get(f"{path}?access_token={token('dpo', SHEIKHUPURA_DISTRICT)}",
                                follow_redirects=True)
         assert outsider.status_code == 403
+    finally:
+        browser.cookies.clear()
 
 
 @pytest.mark.slow
@@ -495,6 +508,7 @@ def test_runner_reports_every_stage_in_order(history: str, punjab_set: Any) -> N
     from api.db.engine import create_async_engine_for
     from api.domain.analytics.services import CallHistoryRepository
     from api.domain.plans.services import PlanRunner, PlanStore
+    from api.jobs import JobRunner
     from api.settings import DatabaseSettings
 
     seen: list[tuple[str, float]] = []
@@ -513,7 +527,8 @@ def test_runner_reports_every_stage_in_order(history: str, punjab_set: Any) -> N
         engine = create_async_engine_for(DatabaseSettings(url=history))
         try:
             store = Watched(async_sessionmaker(engine, expire_on_commit=False))
-            runner = PlanRunner(store, CallHistoryRepository(store.sessions), lambda: punjab_set)
+            runner = PlanRunner(store, CallHistoryRepository(store.sessions), lambda: punjab_set,
+                                JobRunner())
             plan_id = uuid.uuid4()
             await store.insert(queued_row(plan_id, runner.owner, params))
             await runner.run(plan_id)

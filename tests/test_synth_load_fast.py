@@ -39,7 +39,7 @@ def boundaries() -> Any:
 
 @pytest.fixture(scope="module")
 def areas(boundaries: Any) -> Any:
-    from api.domain.stations.areas import Areas
+    from api.areas import Areas
 
     return Areas(boundaries)
 

@@ -49,6 +49,7 @@ def _run(what: str, at: datetime | None) -> Any:
 async def _async_run(what: str, at: datetime | None) -> Any:
     from sqlalchemy.ext.asyncio import async_sessionmaker  # noqa: PLC0415
 
+    from api.areas import Areas  # noqa: PLC0415
     from api.boundaries import current_boundaries  # noqa: PLC0415
     from api.db.engine import async_engine  # noqa: PLC0415
     from api.domain.alerts.engine import AlertContext, AlertEngine  # noqa: PLC0415
@@ -77,7 +78,9 @@ async def _async_run(what: str, at: datetime | None) -> Any:
         if what == "engine":
             return await AlertEngine(ctx).run_due(when)
         router = current_router(settings)
-        analytics = AnalyticsService(CallHistoryRepository(sessions), lambda: boundaries)
-        return await HotspotScanner(ctx, lambda: analytics, lambda: router).scan(when)
+        areas = Areas(boundaries)
+        analytics = AnalyticsService(CallHistoryRepository(sessions), lambda: boundaries,
+                                     lambda: areas)
+        return await HotspotScanner(ctx, analytics, lambda: router).scan(when)
     finally:
         await engine.dispose()

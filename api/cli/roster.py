@@ -72,10 +72,11 @@ async def _write(frame: object, skip_unknown: bool) -> tuple[int, int, int]:
     import pandas as pd  # noqa: PLC0415
     from sqlalchemy.ext.asyncio import async_sessionmaker  # noqa: PLC0415
 
+    from api.areas import Areas  # noqa: PLC0415
+    from api.audit import AuditService  # noqa: PLC0415
     from api.auth import Principal  # noqa: PLC0415
     from api.boundaries import current_boundaries  # noqa: PLC0415
     from api.db.engine import async_engine  # noqa: PLC0415
-    from api.domain.stations.areas import Areas  # noqa: PLC0415
     from api.domain.stations.schemas import RosterPut  # noqa: PLC0415
     from api.domain.stations.services import RosterService  # noqa: PLC0415
     from api.errors import AppError, NotFoundError  # noqa: PLC0415
@@ -103,8 +104,8 @@ async def _write(frame: object, skip_unknown: bool) -> tuple[int, int, int]:
                           for r in rows.itertuples(index=False)]
                 body = msgspec.convert({"shifts": shifts}, RosterPut, strict=False)
                 async with sessions() as session:
-                    await RosterService(session=session).replace(station, body, principal,
-                                                                 datetime.now(UTC))
+                    rosters = RosterService(session=session, audit=AuditService(session=session))
+                    await rosters.replace(station, body, principal, datetime.now(UTC))
             except (AppError, msgspec.ValidationError) as exc:
                 raise typer.BadParameter(f"station {code}: {exc}", param_hint="FILE") from exc
             count += len(shifts)

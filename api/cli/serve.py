@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated
 
 import typer
@@ -20,8 +19,9 @@ def serve(
              "only the calls that worker took")] = False,
 ) -> None:
     """Start the service (OpenAPI at /schema, JSON at /schema/openapi.json)."""
-    # the same rule as api.settings: an empty REDIS_URL means none
-    redis_url = os.environ.get("REDIS_URL") or None
+    from api.settings import read_settings  # noqa: PLC0415
+
+    redis_url = read_settings().redis_url
     if workers > 1 and redis_url is None:
         if not allow_memory_channels:
             raise typer.BadParameter(

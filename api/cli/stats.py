@@ -71,9 +71,9 @@ def _query(*, level: str, code: str | None, since: datetime | None, until: datet
 async def _report(query: Any, calls: Path | None) -> dict[str, Any]:
     import getpass  # noqa: PLC0415
 
+    from api.areas import Areas  # noqa: PLC0415
     from api.auth import Principal  # noqa: PLC0415
     from api.boundaries import current_boundaries  # noqa: PLC0415
-    from api.domain.stations.areas import Areas  # noqa: PLC0415
     from api.domain.stats.services import ResponseStatsService  # noqa: PLC0415
     from api.settings import get_settings  # noqa: PLC0415
 

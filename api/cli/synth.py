@@ -317,8 +317,8 @@ def load_history(calls: pd.DataFrame, engine: Any, *, boundaries: Any = None,
     :func:`api.db.history_load.load_history`: binary COPY on PostgreSQL, ``executemany``
     on SQLite, one transaction, idempotent), named by ``boundaries`` (the shipped Punjab
     set when not given)."""
+    from api.areas import Areas  # noqa: PLC0415
     from api.db import history_load  # noqa: PLC0415
-    from api.domain.stations.areas import Areas  # noqa: PLC0415
     from jurisdictions.catalog import punjab_boundary_set  # noqa: PLC0415
 
     boundaries = boundaries or punjab_boundary_set()

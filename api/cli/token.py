@@ -14,9 +14,9 @@ def token(
     ttl_hours: Annotated[float, typer.Option(min=0.01, max=24 * 30, help="Lifetime, hours")] = 12.0,
 ) -> None:
     """Print a JWT signed with SAFECITY_JWT_SECRET; the scope code must exist at the role's level."""
+    from api.areas import Areas  # noqa: PLC0415
     from api.auth import mint_token  # noqa: PLC0415
     from api.boundaries import current_boundaries  # noqa: PLC0415
-    from api.domain.stations.areas import Areas  # noqa: PLC0415
     from api.settings import get_settings  # noqa: PLC0415
 
     settings = get_settings()

@@ -1,52 +1,27 @@
-"""``/alerts`` (list, read, acknowledge, resolve, live feed) and ``/stats/response``."""
+"""``/alerts``: list, read, acknowledge and resolve alerts, and their live feed."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, WebSocket, get, post, websocket
-from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent
 
-from api.auth import Principal
+from api.areas import Areas
+from api.auth import SECURITY, Authenticator, Principal
 from api.domain.alerts.feeds import AlertFeedService
 from api.domain.alerts.schemas import Alert, AlertAction, AlertPage, AlertWithHistory
 from api.domain.alerts.services import DEFAULT_PAGE, MAX_PAGE, AlertService
-from api.domain.calls.controllers import SECURITY, aware
-from api.domain.calls.deps import provide_areas, provide_principal
-from api.domain.feeds.controllers import LAST_EVENT_ID, serve_socket, sse_response
-from api.domain.stations.areas import Areas
-from api.domain.stats.services import ResponseQuery, ResponseStatsService
+from api.streams import LAST_EVENT_ID, serve_socket, sse_response
 
 AlertId = Annotated[int, Parameter(ge=1, le=2**63 - 1, description="An alert's id")]
-
-
-def provide_alerts(state: State) -> AlertService:
-    alerts: AlertService = state.alert_service
-    return alerts
-
-
-def provide_alert_feeds(state: State) -> AlertFeedService:
-    feeds: AlertFeedService = state.alert_feeds
-    return feeds
-
-
-def provide_stats(state: State) -> ResponseStatsService:
-    stats: ResponseStatsService = state.response_stats
-    return stats
 
 
 class AlertController(Controller):
     path = "/alerts"
     tags = ["alerts"]
     security = SECURITY
-    dependencies = {
-        "principal": Provide(provide_principal, sync_to_thread=False),
-        "alerts": Provide(provide_alerts, sync_to_thread=False),
-    }
 
     @get("/", operation_id="listAlerts")
     async def list_alerts(
@@ -81,49 +56,17 @@ class AlertController(Controller):
         return await alerts.move(alert_id, "resolved", principal, data.note if data else None)
 
     @get("/feed/{level:str}/{code:str}", operation_id="alertFeed",
-         media_type="text/event-stream",
-         dependencies={"areas": Provide(provide_areas, sync_to_thread=False),
-                       "feeds": Provide(provide_alert_feeds, sync_to_thread=False)})
-    async def feed(self, *, level: str, code: str, areas: Areas, feeds: AlertFeedService,
+         media_type="text/event-stream")
+    async def feed(self, *, level: str, code: str, areas: Areas, alert_feeds: AlertFeedService,
                    principal: Principal,
                    last_event_id: Annotated[int | None, LAST_EVENT_ID] = None) -> ServerSentEvent:
         """SSE of the alerts addressed to a command level (or above) in its area."""
-        return await sse_response(feeds, areas.get(level, code), principal, last_event_id)
+        return await sse_response(alert_feeds, areas.get(level, code), principal, last_event_id)
 
 
-@websocket("/ws/alerts/{level:str}/{code:str}", dependencies={
-    "areas": Provide(provide_areas, sync_to_thread=False),
-    "feeds": Provide(provide_alert_feeds, sync_to_thread=False)})
-async def alert_feed_socket(socket: WebSocket[Any, Any, Any], level: str, code: str, areas: Areas,
-                            feeds: AlertFeedService) -> None:
+@websocket("/ws/alerts/{level:str}/{code:str}")
+async def alert_feed_socket(socket: WebSocket[Any, Any, Any], level: str, code: str, *, areas: Areas,
+                            alert_feeds: AlertFeedService, authenticator: Authenticator) -> None:
     """A command level's alert feed over WebSocket (``?access_token=``, ``?last_event_id=``)."""
-    await serve_socket(socket, level, code, areas, feeds)
-
-
-class StatsController(Controller):
-    path = "/stats"
-    tags = ["stats"]
-    security = SECURITY
-    dependencies = {
-        "principal": Provide(provide_principal, sync_to_thread=False),
-        "stats": Provide(provide_stats, sync_to_thread=False),
-    }
-
-    @get("/response", operation_id="responseStats")
-    async def response(
-        self, *, stats: ResponseStatsService, principal: Principal,
-        level: Annotated[str, Parameter(max_length=16)] = "province",
-        code: Annotated[str | None, Parameter(max_length=64)] = None,
-        since: Annotated[datetime | None, Parameter(query="from")] = None,
-        until: Annotated[datetime | None, Parameter()] = None,
-        category: Annotated[str | None, Parameter(max_length=64)] = None,
-        serious: Annotated[bool | None, Parameter()] = None,
-        by: Annotated[str | None, Parameter(max_length=8)] = None,
-    ) -> dict[str, Any]:
-        """Queue, dispatch, travel, response and on-scene times: count, excluded, mean,
-        p50, p90 (minutes), share within SLA, per child area (``by=child``), and an
-        hour-of-day × weekday table."""
-        query = ResponseQuery(level=level, code=code, since=aware(since, "from"),
-                              until=aware(until, "until"), category=category, serious=serious,
-                              by=by)
-        return await stats.response(query, principal)
+    await serve_socket(socket, level, code, areas=areas, feeds=alert_feeds,
+                       authenticator=authenticator)

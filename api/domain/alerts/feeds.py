@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from api.areas import Area
 from api.auth import Action
 from api.db.alert_models import AlertEventRecord, AlertRecord
 from api.domain.alerts.engine import alert_channel, envelope
 from api.domain.alerts.rules import COMMAND_LEVELS
 from api.domain.feeds.services import REPLAY_BATCH, FeedItem, FeedService
-from api.domain.stations.areas import Area
 
 
 class AlertFeedService(FeedService):

@@ -24,6 +24,8 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -31,10 +33,11 @@ from uuid import UUID
 import numpy as np
 import pandas as pd
 
-from api.domain.stations.areas import LEVELS
+from api.areas import LEVELS
 from geo.distance import haversine_m
 
-POLICY_FILE = Path(__file__).resolve().parents[3] / "data" / "alerts.toml"
+POLICY_FILE: Traversable = files("api.domain.alerts") / "alerts.toml"
+"""The shipped policy (package data, so it is there however the package is installed)."""
 
 ALERT_TYPES = ("response_breach", "unacknowledged", "emerging_hotspot", "repeat")
 ALERT_STATES = ("open", "acknowledged", "resolved")
@@ -48,7 +51,7 @@ class AlertPolicyError(ValueError):
 
 @dataclass(frozen=True)
 class AlertPolicy:
-    """Every configurable number of the rules (defaults in ``data/alerts.toml``)."""
+    """Every configurable number of the rules (defaults in :data:`POLICY_FILE`)."""
 
     unacknowledged_steps: tuple[tuple[timedelta, str], ...] = (
         (timedelta(minutes=2), "station"), (timedelta(minutes=5), "district"),
@@ -82,8 +85,8 @@ class AlertPolicy:
             raise AlertPolicyError("repeat needs min_calls ≥ 2, a positive radius and window")
 
     @classmethod
-    def load(cls, path: Path | None = None) -> AlertPolicy:
-        """The policy in ``path`` (default ``data/alerts.toml``)."""
+    def load(cls, path: Path | Traversable | None = None) -> AlertPolicy:
+        """The policy in ``path`` (default: the shipped :data:`POLICY_FILE`)."""
         path = path or POLICY_FILE
         try:
             raw = tomllib.loads(path.read_text())

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import ColumnElement, select
 
+from api.areas import Areas
+from api.audit import AuditService
 from api.auth import Principal
 from api.db.alert_models import AlertEventRecord, AlertRecord
 from api.db.transactions import write_transaction
@@ -30,8 +32,6 @@ from api.domain.alerts.rules import ALERT_STATES, ALERT_TYPES, COMMAND_LEVELS, h
 from api.domain.alerts.schemas import Alert, AlertPage, AlertWithHistory
 from api.domain.analytics.schemas import CellQuery
 from api.domain.analytics.services import AnalyticsService
-from api.domain.calls.audit import AuditService
-from api.domain.stations.areas import Areas
 from api.errors import BadInputError, ConflictError, NotFoundError, UnprocessableError
 from geo.aggregate import LOCAL_TZ, local_times, step_index, step_starts
 from jurisdictions.boundaries import PROVINCE_CODE
@@ -165,7 +165,7 @@ class HotspotScanner:
     """
 
     ctx: AlertContext
-    analytics: Callable[[], AnalyticsService]
+    analytics: AnalyticsService
     router: Callable[[], Router]
 
     def window(self, now: datetime) -> tuple[datetime, datetime, datetime]:
@@ -185,7 +185,7 @@ class HotspotScanner:
         since, last_step, until = self.window(now)
         query = CellQuery(level="province", res=policy.hotspot_res, since=since, until=until,
                           step=policy.hotspot_step, fdr=True)  # type: ignore[arg-type]
-        result = await self.analytics().compute("emerging", query)
+        result = await self.analytics.compute("emerging", query)
         frame = result.frame
         from geo.emerging import ALERT_CLASSES  # noqa: PLC0415
 

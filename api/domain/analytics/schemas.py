@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import pandas as pd
+from litestar.params import Parameter
 
 Kind = Literal["calls", "response", "hotspots", "emerging"]
 KINDS: tuple[str, ...] = ("calls", "response", "hotspots", "emerging")
@@ -36,6 +37,23 @@ ACCEPT_TYPES: dict[str, str] = {
     "application/json": "json",
 }
 """``Accept`` media types understood (the first one listed by the client that matches wins)."""
+
+
+LevelParam = Annotated[str, Parameter(description="province, region, district, tehsil or station")]
+CodeParam = Annotated[str | None, Parameter(description="Area code (not for the province)")]
+ResParam = Annotated[int, Parameter(description="H3 resolution, 5–10")]
+FromParam = Annotated[str | None, Parameter(query="from", description="Start (inclusive), ISO 8601; "
+                                            "naive times are Pakistan time")]
+UntilParam = Annotated[str | None, Parameter(description="End (exclusive), ISO 8601")]
+CategoryParam = Annotated[list[str] | None, Parameter(description="Call categories (repeat or "
+                                                      "comma-separate); default: dispatched cases")]
+SeriousParam = Annotated[bool | None, Parameter(description="Only serious (true) or non-serious "
+                                                "(false) categories")]
+FdrParam = Annotated[bool, Parameter(description="Benjamini–Hochberg FDR correction of the bins")]
+FormatParam = Annotated[str | None, Parameter(query="format", description="json, geojson, "
+                                              "geoparquet or csv (else by Accept)")]
+KParam = Annotated[int, Parameter(description="k-ring size")]
+"""Query parameters of the analytics endpoints and of the map pages drawn from them."""
 
 
 @dataclass(frozen=True)

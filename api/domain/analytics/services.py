@@ -25,11 +25,13 @@ import pandas as pd
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.areas import Areas
+from api.auth import Principal
 from api.db.call_models import CallEventRecord, CallRecord
 from api.domain.analytics.schemas import KINDS, AreaInfo, CellQuery, CellResult, ResultMeta
-from api.domain.calls.times import plausible
 from api.errors import AppError, BadInputError, NotFoundError, UnprocessableError
 from api.shipped import load_categories
+from api.types import plausible
 from geo.aggregate import (
     AREA_LEVELS,
     LOCAL_TZ,
@@ -48,7 +50,7 @@ from geo.emerging import EmergingHotSpots
 from geo.h3cells import Cells
 from geo.hotspots import GiStar, kring_weights
 from geo.response import SlaTable, urban_tehsils
-from jurisdictions.boundaries import PROVINCE_NAME, BoundarySet
+from jurisdictions.boundaries import PROVINCE_CODE, PROVINCE_NAME, BoundarySet
 
 MAX_CELLS = 600_000
 """Largest study area served in one request (the province at res 8 is about 260 k cells)."""
@@ -109,10 +111,11 @@ class CallHistoryRepository:
 class AnalyticsService:
     """Per-cell call counts, response times, Gi* hot spots and emerging hot spots."""
 
-    def __init__(self, repository: CallHistoryRepository,
-                 boundaries: Callable[[], BoundarySet]) -> None:
+    def __init__(self, repository: CallHistoryRepository, boundaries: Callable[[], BoundarySet],
+                 areas: Callable[[], Areas]) -> None:
         self.repository = repository
         self._boundaries = boundaries
+        self._areas = areas
         table = load_categories()
         self.categories = table.set_index("code")
         self.case_codes = tuple(table.loc[table["call_class"] == "case", "code"].astype(str))
@@ -151,6 +154,19 @@ class AnalyticsService:
             raise NotFoundError(f"no {query.level} with code {query.code!r} in boundary set "
                                 f"{self.boundaries.version}")
         return query
+
+    def authorized(self, principal: Principal, query: CellQuery) -> CellQuery:
+        """The checked query, once the principal may read analytics of its area.
+
+        The role is checked first (403 whatever is asked), then the parameters (400/404
+        naming the problem), then the scope: the area and its path upwards from the boundary
+        set being served must lie inside the token's scope (403 naming both).
+        """
+        principal.require("analytics.read")
+        checked = self.check(query)
+        code = checked.code if checked.code is not None else PROVINCE_CODE
+        principal.require_scope(self._areas().get(checked.level, code).path, f"{checked.level} {code}")
+        return checked
 
     def area_name(self, query: CellQuery) -> str:
         if query.level == "province":
@@ -290,6 +306,19 @@ def parse_time(value: str | None, name: str, *,
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo(LOCAL_TZ))
     return plausible(parsed, name)
+
+
+def cell_query(*, level: str, code: str | None, res: int, since: str | None, until: str | None,
+               category: list[str] | None, serious: bool | None, fdr: bool, k: int = 1,
+               step: str = "week", min_count: int = 5) -> CellQuery:
+    """The query from raw parameters (times and categories parsed; 400 when unreadable)."""
+    if step not in ("week", "month"):
+        raise BadInputError(f"step must be week or month, not {step!r}")
+    return CellQuery(level=level.strip().lower(), code=code.strip() if code else None, res=res,
+                     since=parse_time(since, "from"), until=parse_time(until, "until"),
+                     categories=parse_categories(category), serious=serious, fdr=fdr, k=k,
+                     step=step,  # type: ignore[arg-type]
+                     min_count=min_count)
 
 
 def parse_categories(values: list[str] | None) -> tuple[str, ...] | None:

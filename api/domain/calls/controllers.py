@@ -8,23 +8,13 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Response, get, post
-from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.params import Parameter
 
-from api.auth import Principal
-from api.domain.calls.deps import (
-    provide_call_service,
-    provide_db_session,
-    provide_principal,
-)
+from api.auth import SECURITY, Principal
 from api.domain.calls.intake import CallIntake
 from api.domain.calls.schemas import Call, CallCreate, CallEvent, CallPage, EventCreate
 from api.domain.calls.services import DEFAULT_PAGE, MAX_PAGE, CallService
-from api.domain.calls.times import plausible
-from api.errors import BadInputError
-
-SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
+from api.types import aware
 
 
 class EventAnswer(msgspec.Struct):
@@ -38,11 +28,6 @@ class CallController(Controller):
     path = "/calls"
     tags = ["calls"]
     security = SECURITY
-    dependencies = {
-        "principal": Provide(provide_principal, sync_to_thread=False),
-        "db_session": Provide(provide_db_session),
-        "calls": Provide(provide_call_service, sync_to_thread=False),
-    }
 
     @post("/", operation_id="createCall", status_code=201,
           responses_description="201 when created; 200 when the key was seen with this body")
@@ -50,17 +35,14 @@ class CallController(Controller):
         self,
         data: CallCreate,
         principal: Principal,
-        state: State,
+        call_intake: CallIntake,
         idempotency_key: Annotated[str, Parameter(
             header="Idempotency-Key", min_length=1, max_length=200,
             description="Unique per call; a retry with the same key and body returns the "
                         "same call (200), with another body 409")],
     ) -> Response[Call]:
         """Take a call: route it, find the SHO on duty, store it, deliver it live."""
-        # the intake is read from the state, not injected: Litestar resolves two dependencies
-        # of one level in a task group (a task each), which cost more than the rest of DI
-        intake: CallIntake = state.call_intake
-        call, created = await intake.take_call(data, idempotency_key, principal)
+        call, created = await call_intake.take_call(data, idempotency_key, principal)
         return Response(call, status_code=201 if created else 200)
 
     @get("/{call_id:uuid}", operation_id="getCall")
@@ -103,12 +85,3 @@ class CallController(Controller):
         """Record a lifecycle event; 409 names the events allowed next."""
         event, call = await calls.add_event(call_id, data, principal)
         return EventAnswer(event=event, call=call)
-
-
-def aware(value: datetime | None, name: str) -> datetime | None:
-    """Query times must say their zone (a naive time is ambiguous by five hours)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise BadInputError(f"{name} needs a time zone (e.g. 2026-01-01T00:00:00+05:00)")
-    return plausible(value, name)

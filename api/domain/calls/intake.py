@@ -25,10 +25,10 @@ import h3.api.basic_int as h3_int
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.audit import entry as audit_entry
 from api.auth import Principal
 from api.db.call_models import CELL_RES, NEAR_RING
 from api.db.intake import CallStore, DuplicateSearch, NewCall, TakeRequest, snapshot_with_link
-from api.domain.calls.audit import entry as audit_entry
 from api.domain.calls.categories import Category
 from api.domain.calls.lifecycle import OPEN_STATUSES
 from api.domain.calls.schemas import Call, CallCreate
@@ -49,10 +49,12 @@ class CallIntake(CallWriting):
     connections; a replayed key opens a session to answer with the stored call)."""
 
     def __init__(self, context: CallContext, sessions: Callable[[], AsyncSession],
-                 store: CallStore) -> None:
+                 store: CallStore, call_service: Callable[[AsyncSession], CallService]) -> None:
         self.ctx = context
         self.sessions = sessions
         self.store = store
+        self.call_service = call_service
+        """The :class:`CallService` of a session (with its collaborators), for a replay."""
         self.duty = DutyCache(store.shifts)
 
     async def take_call(self, data: CallCreate, key: str | None, principal: Principal
@@ -107,8 +109,7 @@ class CallIntake(CallWriting):
                                    "taken; retry")
         if taken.event_id is None:  # the key was taken (before us, or by a concurrent retry)
             async with self.sessions() as session:
-                replayed = await CallService(session, context=ctx).replay(
-                    key, body_hash, principal, now)
+                replayed = await self.call_service(session).replay(key, body_hash, principal, now)
             return replayed, False
         call.duplicate_of = taken.duplicate_of
         await self._publish(Written(id=taken.event_id, **event,

@@ -8,16 +8,10 @@ from uuid import UUID
 
 import msgspec
 
-from api.domain.routing.schemas import Latitude, Longitude, Radius
+from api.domain.stations.schemas import OnDuty
+from api.types import NO_NUL, AwareTime, Latitude, Longitude, Phone, Radius
 
-Phone = Annotated[str, msgspec.Meta(pattern=r"^\+?[0-9][0-9 ()-]{2,30}$", max_length=32,
-                                    description="caller's number, digits with optional +, "
-                                                "spaces, dashes")]
-NO_NUL = r"^[^\x00]*$"
-"""PostgreSQL text cannot hold NUL characters: refuse them at the door (400), not at the
-database (500)."""
 Text = Annotated[str, msgspec.Meta(max_length=2000, pattern=NO_NUL)]
-AwareTime = Annotated[datetime, msgspec.Meta(tz=True, description="ISO 8601 with a time zone")]
 Code = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 EventType = Literal["acknowledged", "dispatched", "en_route", "on_scene", "closed",
                     "transferred", "cancelled"]
@@ -34,16 +28,6 @@ class CallCreate(msgspec.Struct, forbid_unknown_fields=True):
     received_at: AwareTime | None = None
     """When the call came in (with a time zone); the server's clock when omitted."""
     description: Text | None = None
-
-
-class OnDuty(msgspec.Struct):
-    """The officer holding a station's roster shift at a moment."""
-
-    officer_name: str
-    rank: str
-    phone: str | None
-    shift_start: datetime
-    shift_end: datetime
 
 
 class Call(msgspec.Struct):

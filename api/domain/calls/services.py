@@ -21,18 +21,18 @@ from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import ColumnElement, insert, select, tuple_
 
+from api.areas import Areas
+from api.audit import AuditService
 from api.auth import CALL_TAKER_EVENTS, Principal
 from api.channels import FeedPublisher, path_channels
 from api.db.call_models import CallEventRecord, CallRecord, DutyShift, metadata
 from api.db.intake import NewCall, schedule_alerts
 from api.db.transactions import write_transaction
-from api.domain.calls.audit import AuditService
 from api.domain.calls.categories import Categories
 from api.domain.calls.lifecycle import OPEN_STATUSES, allowed_events, next_status
-from api.domain.calls.schemas import Call, CallEvent, CallPage, EventCreate, OnDuty
-from api.domain.calls.times import plausible
+from api.domain.calls.schemas import Call, CallEvent, CallPage, EventCreate
 from api.domain.calls.wire import CallEncoder, TrailEntry, envelope, event_schema
-from api.domain.stations.areas import Areas
+from api.domain.stations.schemas import OnDuty
 from api.domain.stations.services import RosterService
 from api.errors import (
     BadInputError,
@@ -42,6 +42,7 @@ from api.errors import (
     UnprocessableError,
 )
 from api.pagination import decode_cursor, encode_cursor
+from api.types import plausible
 from jurisdictions.boundaries import PROVINCE_CODE
 from jurisdictions.router import Router
 
@@ -202,12 +203,13 @@ class CallService(CallWriting,
 
     repository_type = Repo
 
-    def __init__(self, session: Any, *, context: CallContext, **kwargs: Any) -> None:
+    def __init__(self, session: Any, *, context: CallContext, roster: RosterService,
+                 audit: AuditService, **kwargs: Any) -> None:
         kwargs.setdefault("statement", _SELECT_CALLS)
         super().__init__(session=session, auto_refresh=False, **kwargs)
         self.ctx = context
-        self.roster = RosterService(session=session)
-        self.audit = AuditService(session=session)
+        self.roster = roster
+        self.audit = audit
 
     async def replay(self, key: str, body_hash: str, principal: Principal, now: datetime
                      ) -> Call:

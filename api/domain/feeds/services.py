@@ -20,12 +20,12 @@ from litestar.channels import ChannelsPlugin
 from sqlalchemy import ColumnElement, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.areas import Area
+from api.audit import AuditService
 from api.auth import Action, Principal
 from api.channels import channel_name
 from api.db.call_models import CallEventRecord
-from api.domain.calls.audit import AuditService
 from api.domain.calls.wire import envelope
-from api.domain.stations.areas import Area
 from api.errors import BadInputError
 
 REPLAY_BATCH = 500

@@ -9,28 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get
-from litestar.di import Provide
+from litestar import Controller, get
 from litestar.params import Parameter
 
-from api.auth import Principal
-from api.domain.calls.deps import provide_principal
+from api.auth import SECURITY, Principal
 from api.domain.jurisdictions.services import JurisdictionService
-
-SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
-
-
-def provide_jurisdictions(request: Request[Any, Any, Any]) -> JurisdictionService:
-    service: JurisdictionService = request.app.state.jurisdictions
-    return service
 
 
 class JurisdictionController(Controller):
     path = "/jurisdictions"
     tags = ["jurisdictions"]
     security = SECURITY
-    dependencies = {"jurisdictions": Provide(provide_jurisdictions, sync_to_thread=False),
-                    "principal": Provide(provide_principal, sync_to_thread=False)}
 
     @get("/{level:str}", operation_id="listJurisdictions", media_type="application/geo+json")
     async def list_level(

@@ -20,30 +20,28 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
+from uuid import UUID
 
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import Cookie
-from litestar.di import Provide
 from litestar.params import Parameter
 from litestar.response import Redirect
 
-from api.auth import Principal, principal_from_header
-from api.domain.analytics.controllers import (
-    ANALYTICS_DEPENDENCIES,
-    SECURITY,
+from api.auth import SECURITY, Authenticator, Principal
+from api.domain.analytics.schemas import (
     CategoryParam,
     CodeParam,
     FromParam,
+    KParam,
     LevelParam,
     ResParam,
     SeriousParam,
     UntilParam,
-    authorized_query,
-    build_query,
 )
-from api.domain.analytics.services import AnalyticsService
+from api.domain.analytics.services import AnalyticsService, cell_query
+from api.domain.maps.plans import plan_map_page
 from api.domain.maps.services import map_page
-from api.domain.stations.areas import Areas
+from api.domain.plans.services import PlanService
 
 MAP_COOKIE = "safecity_map_token"
 URL_TOKEN_PARAMS = ("token", "access_token")
@@ -58,18 +56,18 @@ def _url_token(request: Request[Any, Any, Any]) -> str | None:
     return None
 
 
-def provide_map_principal(request: Request[Any, Any, Any]) -> Principal:
-    """The caller from a token in the URL, else ``Authorization: Bearer``, else the cookie.
+def provide_map_principal(request: Request[Any, Any, Any], authenticator: Authenticator) -> Principal:
+    """The caller of a map page: a token in the URL, else ``Authorization: Bearer``, else
+    the cookie (the ``map_principal`` dependency).
 
     A token in the URL is checked on its own (it is about to become the cookie); the
     header and the cookie go through the same check as every other endpoint.
     """
-    secret = request.app.state.settings.jwt_secret
     in_url = _url_token(request)
     if in_url:
-        return principal_from_header(secret, None, in_url)
-    return principal_from_header(secret, request.headers.get("authorization"),
-                                 request.cookies.get(MAP_COOKIE))
+        return authenticator.principal(None, in_url)
+    return authenticator.principal(request.headers.get("authorization"),
+                                   request.cookies.get(MAP_COOKIE))
 
 
 def _without_token(request: Request[Any, Any, Any]) -> str:
@@ -99,24 +97,27 @@ def token_to_cookie(request: Request[Any, Any, Any]) -> Response[Any] | None:
                     headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 
+def _html(page: str) -> Response[Any]:
+    return Response(page, media_type="text/html; charset=utf-8",
+                    headers={"Cache-Control": "private, no-store"})
+
+
 class MapController(Controller):
     """Map pages for RPOs and CPOs; every asset they load comes from this service."""
 
     path = "/maps"
     tags = ["maps"]
     security = SECURITY
-    dependencies = {**ANALYTICS_DEPENDENCIES,
-                    "principal": Provide(provide_map_principal, sync_to_thread=False)}
 
     @get("/{kind:str}", operation_id="mapPage", media_type="text/html")
     async def page(self, *, kind: str, request: Request[Any, Any, Any], analytics: AnalyticsService,
-                   principal: Principal, areas: Areas,
+                   map_principal: Principal,
                    level: LevelParam = "province", code: CodeParam = None, res: ResParam = 7,
                    since: FromParam = None, until: UntilParam = None, category: CategoryParam = None,
                    serious: SeriousParam = None,
                    fdr: Annotated[bool | None, Parameter(description="FDR correction (default: on "
                                                          "for emerging, off otherwise)")] = None,
-                   k: Annotated[int, Parameter(description="k-ring size")] = 1,
+                   k: KParam = 1,
                    step: Annotated[str, Parameter(description="week or month (emerging)")] = "week",
                    min_count: Annotated[int, Parameter(description="response: fewer valid times "
                                                        "is too few")] = 5,
@@ -128,14 +129,35 @@ class MapController(Controller):
         redirect = token_to_cookie(request)
         if redirect is not None:
             return redirect
-        query = build_query(level=level, code=code, res=res, since=since, until=until,
-                            category=category, serious=serious,
-                            fdr=fdr if fdr is not None else kind == "emerging", k=k, step=step,
-                            min_count=min_count)
-        checked = authorized_query(principal, query, analytics, areas)
+        query = cell_query(level=level, code=code, res=res, since=since, until=until,
+                           category=category, serious=serious,
+                           fdr=fdr if fdr is not None else kind == "emerging", k=k, step=step,
+                           min_count=min_count)
+        checked = analytics.authorized(map_principal, query)
         result = await analytics.compute(kind, checked)
         area = analytics.area_geometry(checked)
         boundaries = analytics.boundaries
-        page = await anyio.to_thread.run_sync(lambda: map_page(result, boundaries, area))
-        return Response(page, media_type="text/html; charset=utf-8",
-                        headers={"Cache-Control": "private, no-store"})
+        return _html(await anyio.to_thread.run_sync(lambda: map_page(result, boundaries, area)))
+
+
+class PlanMapController(Controller):
+    """A plan's map page; a browser link carries its token as ``?token=`` (or
+    ``?access_token=``), swapped for the ``/maps`` cookie as on the analytics map pages."""
+
+    path = "/maps/plans"
+    tags = ["maps"]
+    security = SECURITY
+
+    @get("/{plan_id:uuid}", operation_id="planMapPage", media_type="text/html")
+    async def page(self, plan_id: UUID, request: Request[Any, Any, Any], plans: PlanService,
+                   map_principal: Principal, token: MapToken = None) -> Response[Any]:
+        """Demand cells by coverage, coverage disks and sites (deck.gl, no internet needed)."""
+        import anyio  # noqa: PLC0415
+
+        redirect = token_to_cookie(request)
+        if redirect is not None:
+            return redirect
+        row, sites, demand = await plans.map_data(plan_id, map_principal)
+        boundaries = plans.boundaries
+        return _html(await anyio.to_thread.run_sync(
+            lambda: plan_map_page(row, sites, demand, boundaries)))

@@ -1,23 +1,19 @@
-"""``/api/v1/plans``: start an expansion plan, follow it, read its sites; ``/maps/plans/{id}``."""
+"""``/api/v1/plans``: start an expansion plan, follow it, read its sites (its map page is
+``/maps/plans/{id}``, :mod:`api.domain.maps`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
-from litestar.di import Provide
+from litestar import Controller, Response, get, post
 from litestar.params import Parameter
 
-from api.auth import Principal
-from api.domain.calls.deps import provide_principal
-from api.domain.maps.controllers import MapToken, provide_map_principal, token_to_cookie
-from api.domain.plans.deps import provide_plans
+from api.auth import SECURITY, Principal
 from api.domain.plans.schemas import Plan, PlanAccepted, PlanCreate, PlanPage
 from api.domain.plans.services import DEFAULT_PAGE, MAX_PAGE, PlanService
 
-SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
 GEOJSON = "application/geo+json"
 
 
@@ -27,10 +23,6 @@ class PlanController(Controller):
     path = "/plans"
     tags = ["plans"]
     security = SECURITY
-    dependencies = {
-        "principal": Provide(provide_principal, sync_to_thread=False),
-        "plans": Provide(provide_plans, sync_to_thread=False),
-    }
 
     @post("/", operation_id="createPlan", status_code=202,
           responses_description="202: queued; poll the Location until state is succeeded or failed")
@@ -71,39 +63,3 @@ class PlanController(Controller):
         until the plan succeeded)."""
         collection = await plans.sites(plan_id, principal)
         return Response(msgspec.json.encode(collection), media_type=GEOJSON)
-
-
-class PlanMapController(Controller):
-    """A plan's map page; a browser link carries its token as ``?token=`` (or
-    ``?access_token=``), swapped for the ``/maps`` cookie as on the analytics map pages."""
-
-    path = "/maps/plans"
-    tags = ["maps"]
-    security = SECURITY
-    dependencies = {
-        "principal": Provide(provide_map_principal, sync_to_thread=False),
-        "plans": Provide(provide_plans, sync_to_thread=False),
-    }
-
-    @get("/{plan_id:uuid}", operation_id="planMapPage", media_type="text/html")
-    async def page(self, plan_id: UUID, request: Request[Any, Any, Any], plans: PlanService,
-                   principal: Principal,
-                   token: MapToken = None,
-                   ) -> Response[Any]:
-        """Demand cells by coverage, coverage disks and sites (deck.gl, no internet needed)."""
-        import anyio  # noqa: PLC0415
-
-        from api.domain.maps.plans import plan_map_page  # noqa: PLC0415
-
-        redirect = token_to_cookie(request)
-        if redirect is not None:
-            return redirect
-        row, sites, demand = await plans.map_data(plan_id, principal)
-        boundaries = plans.boundaries
-
-        def build() -> Any:
-            return plan_map_page(row, sites, demand, boundaries)
-
-        page = await anyio.to_thread.run_sync(build)
-        return Response(page, media_type="text/html; charset=utf-8",
-                        headers={"Cache-Control": "private, no-store"})

@@ -1,13 +1,14 @@
 """Expansion plans as jobs: check and queue a request, run it in the background, read it back.
 
 - :class:`PlanStore` is the only code that touches the ``plans`` table.
-- :class:`PlanRunner` runs queued jobs in this process: a fixed number of worker tasks
-  (``SAFECITY_PLAN_WORKERS``, default 1: the solver is CPU-bound and the machine also
-  serves calls), the CPU-bound stages in worker threads, progress written to the row as
-  each stage starts. It also keeps its unfinished jobs' heartbeat fresh and marks
-  failed ("interrupted") the jobs of processes that died: at start-up those of dead
-  processes on this host, and every :data:`REAP_EVERY_S` any job whose heartbeat is
-  older than :data:`STALE_S`. Interrupted jobs are not re-run: the row says so and the
+- :class:`PlanRunner` runs queued jobs in this process as background jobs of the service's
+  :class:`~api.jobs.JobRunner`, at most ``workers`` at once (``SAFECITY_PLAN_WORKERS``,
+  default 1: the solver is CPU-bound and the machine also serves calls), the CPU-bound
+  stages in worker threads (off the event loop), progress written to the row as each
+  stage starts. Its periodic :meth:`~PlanRunner.heartbeat` keeps its unfinished jobs'
+  heartbeat fresh and :meth:`~PlanRunner.reap` marks failed ("interrupted") the jobs of
+  processes that died: those of dead processes on this host, and any job whose heartbeat
+  is older than :data:`STALE_S`. Interrupted jobs are not re-run: the row says so and the
   client posts the plan again.
 - :class:`PlanService` is what the controllers call: role and scope checks, the request
   checked (422) before anything is queued, reads of state, sites and map data.
@@ -21,6 +22,7 @@ is read or stored.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -40,6 +42,7 @@ import pandas as pd
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.areas import Areas
 from api.auth import Principal
 from api.db.plan_models import UNFINISHED, PlanRecord
 from api.domain.analytics.schemas import CellQuery
@@ -59,7 +62,6 @@ from api.domain.plans.schemas import (
     PlanPage,
     PlanState,
 )
-from api.domain.stations.areas import Areas
 from api.errors import (
     AppError,
     BadInputError,
@@ -68,6 +70,7 @@ from api.errors import (
     UnavailableError,
     UnprocessableError,
 )
+from api.jobs import JobRunner
 from api.pagination import decode_cursor, encode_cursor
 from api.shipped import load_categories, stand_in_sites
 from geo.coverage import CoverageError, SitePlan, UnknownTehsilError, tehsil_ref
@@ -81,8 +84,6 @@ STALE_S = 60.0
 """A job whose heartbeat is older than this belongs to a process that is gone."""
 REAP_EVERY_S = 15.0
 """How often a process looks for jobs of processes that are gone."""
-DEFAULT_WORKERS = 1
-"""Jobs run at once per process (``SAFECITY_PLAN_WORKERS``)."""
 MAX_QUEUED = 16
 """Jobs waiting per process beyond the running ones; more is a 503 with Retry-After."""
 
@@ -317,54 +318,63 @@ class PlanRunner:
     """Runs this process's queued plan jobs in the background (see the module docstring)."""
 
     def __init__(self, store: PlanStore, history: CallHistoryRepository,
-                 boundaries: Callable[[], BoundarySet], *, workers: int | None = None,
+                 boundaries: Callable[[], BoundarySet], jobs: JobRunner, *, workers: int = 1,
                  max_queued: int = MAX_QUEUED) -> None:
         self.store = store
         self.history = history
         self._boundaries = boundaries
-        self.workers = max(1, workers if workers is not None
-                           else int(os.environ.get("SAFECITY_PLAN_WORKERS", DEFAULT_WORKERS)))
+        self.jobs = jobs
+        self.workers = max(1, workers)
         self.max_queued = max_queued
         self.owner = new_owner()
         self.categories = weighted_categories()
-        self._send, self._receive = anyio.create_memory_object_stream[UUID](max_buffer_size=math.inf)
+        self._turns = asyncio.Semaphore(self.workers)
         self._reserved = 0
+        self._waiting = 0
         self._running = 0
 
     # -- queue
     def reserve(self) -> None:
         """Hold a place in the queue (503 when it is full); :meth:`submit` or :meth:`release`."""
-        if self._reserved + self._queued() + self._running >= self.max_queued + self.workers:
+        if self._reserved + self._waiting + self._running >= self.max_queued + self.workers:
             raise UnavailableError(f"the planner is busy ({self._running} plans running, "
-                                   f"{self._queued()} waiting); retry in a minute")
+                                   f"{self._waiting} waiting); retry in a minute")
         self._reserved += 1
 
     def release(self) -> None:
         self._reserved -= 1
 
     def submit(self, plan_id: UUID) -> None:
+        """Run a reserved, stored job as soon as one of the ``workers`` turns is free."""
+        self.jobs.submit(f"plan {plan_id}", lambda: self._in_turn(plan_id))
         self._reserved -= 1
-        self._send.send_nowait(plan_id)
+        self._waiting += 1
 
-    def _queued(self) -> int:
-        return int(self._send.statistics().current_buffer_used)
+    async def _in_turn(self, plan_id: UUID) -> None:
+        waiting = True
+        try:
+            async with self._turns:
+                self._waiting -= 1
+                waiting = False
+                self._running += 1
+                try:
+                    await self.run(plan_id)
+                except Exception:
+                    log.exception("plans: plan %s could not be recorded", plan_id)
+                finally:
+                    self._running -= 1
+        finally:
+            if waiting:
+                self._waiting -= 1
 
-    # -- background
+    # -- start, stop and the periodic jobs
     async def startup(self) -> None:
         """Before serving: mark failed the jobs of processes that are gone (dead processes
         on this host, and any whose heartbeat is stale)."""
         try:
             await self.reap()
-        except Exception:  # the reaper's loop tries again; the service must still start
+        except Exception:  # the periodic reaper tries again; the service must still start
             log.exception("plans: looking for interrupted plans at start-up failed")
-
-    async def serve(self) -> None:
-        """Workers, heartbeat and reaper until cancelled (the app's lifespan owns this)."""
-        async with anyio.create_task_group() as tasks:
-            for _ in range(self.workers):
-                tasks.start_soon(self._worker)
-            tasks.start_soon(self._beat)
-            tasks.start_soon(self._reap)
 
     async def shutdown(self) -> None:
         """Mark this process's unfinished jobs failed (graceful stop)."""
@@ -374,8 +384,13 @@ class PlanRunner:
             if count:
                 log.warning("plans: %d unfinished plan(s) interrupted by shutdown", count)
 
+    async def heartbeat(self) -> None:
+        """Refresh the heartbeat of this process's unfinished jobs (every :data:`HEARTBEAT_S`)."""
+        await self.store.heartbeat(self.owner, utcnow())
+
     async def reap(self) -> int:
-        """Fail the unfinished jobs of processes that are gone; how many there were."""
+        """Fail the unfinished jobs of processes that are gone (every :data:`REAP_EVERY_S`);
+        how many there were."""
         now = utcnow()
         count = await self.store.interrupt_stale(
             now - timedelta(seconds=STALE_S), INTERRUPTED.format(why=f"no heartbeat for {STALE_S:.0f} s"),
@@ -385,33 +400,6 @@ class PlanRunner:
         if count:
             log.warning("plans: %d plan(s) of stopped processes marked interrupted", count)
         return count
-
-    async def _beat(self) -> None:
-        while True:
-            await anyio.sleep(HEARTBEAT_S)
-            try:
-                await self.store.heartbeat(self.owner, utcnow())
-            except Exception:  # a database outage must not stop the jobs; the next beat retries
-                log.exception("plans: heartbeat failed")
-
-    async def _reap(self) -> None:
-        while True:
-            await anyio.sleep(REAP_EVERY_S)
-            try:
-                await self.reap()
-            except Exception:
-                log.exception("plans: looking for interrupted plans failed")
-
-    async def _worker(self) -> None:
-        async with self._receive.clone() as receive:
-            async for plan_id in receive:
-                self._running += 1
-                try:
-                    await self.run(plan_id)
-                except Exception:
-                    log.exception("plans: plan %s could not be recorded", plan_id)
-                finally:
-                    self._running -= 1
 
     async def run(self, plan_id: UUID) -> None:
         """Run one queued job through its stages, recording progress, result or failure."""

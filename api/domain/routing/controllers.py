@@ -11,51 +11,35 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, post
-from litestar.di import Provide
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth import Principal
-from api.domain.calls.deps import provide_db_session, provide_principal
+from api.auth import SECURITY, Principal
 from api.domain.routing.schemas import Route, RouteBatch, RouteBatchResult, RoutePoint
 from api.domain.routing.services import RoutingAudit, RoutingService, batch_arrays
 from api.errors import BadInputError
 from jurisdictions.errors import JurisdictionsError
-
-SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
-
-
-def provide_routing(request: Request[Any, Any, Any]) -> RoutingService:
-    service: RoutingService = request.app.state.routing
-    return service
 
 
 class RoutingController(Controller):
     path = "/route"
     tags = ["routing"]
     security = SECURITY
-    dependencies = {
-        "routing": Provide(provide_routing, sync_to_thread=False),
-        "principal": Provide(provide_principal, sync_to_thread=False),
-        "db_session": Provide(provide_db_session),
-    }
 
     @post("/", operation_id="routePoint", status_code=200)
     async def route_point(self, data: RoutePoint, routing: RoutingService, principal: Principal,
-                          db_session: AsyncSession) -> Route:
+                          routing_audit: RoutingAudit) -> Route:
         """Resolve one location to its station, tehsil, district and region (audited)."""
         principal.require("route")
-        audit = RoutingAudit(db_session)
         try:
             route = routing.route_one(data)
         except JurisdictionsError as exc:  # outside Punjab, nothing near: a decision too
-            await audit.point(principal, data, routing.boundary_set, reason=str(exc))
+            await routing_audit.point(principal, data, routing.boundary_set, reason=str(exc))
             raise
-        await audit.point(principal, data, routing.boundary_set, route=route)
+        await routing_audit.point(principal, data, routing.boundary_set, route=route)
         return route
 
     @post("/batch", operation_id="routeBatch", status_code=200)
     async def route_batch(self, request: Request[Any, Any, Any], routing: RoutingService,
-                          principal: Principal, db_session: AsyncSession) -> RouteBatchResult:
+                          principal: Principal, routing_audit: RoutingAudit) -> RouteBatchResult:
         """Resolve up to 100,000 points (JSON ``{"points": [...]}`` or GeoJSON Points);
         one audit entry for the batch, with its counts."""
         import msgspec  # noqa: PLC0415
@@ -74,6 +58,6 @@ class RoutingController(Controller):
                 raise BadInputError(f"invalid batch: {exc}") from exc
         lat, lon, radius = batch_arrays(body)
         routes = routing.route_many(lat, lon, radius)
-        await RoutingAudit(db_session).batch(principal, routes, routing.boundary_set)
+        await routing_audit.batch(principal, routes, routing.boundary_set)
         rejected = sum(1 for r in routes if r.method == "rejected")
         return RouteBatchResult(count=len(routes), rejected=rejected, routes=routes)

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import msgspec
 
-Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90, description="WGS84 latitude")]
-Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180, description="WGS84 longitude")]
-Radius = Annotated[float, msgspec.Meta(ge=0, le=50_000, description="uncertainty radius, metres")]
+from api.types import Latitude, Longitude, Radius
 
 MAX_BATCH = 100_000
 

@@ -8,10 +8,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.audit import AuditService
 from api.auth import Principal
-from api.domain.calls.audit import AuditService
 from api.domain.routing.schemas import MAX_BATCH, Route, RouteBatch, RoutePoint
 from api.errors import BadInputError
 from jurisdictions.router import Router
@@ -83,8 +82,8 @@ class RoutingAudit:
     decision that cannot be recorded is not given (a database outage is a 503).
     """
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    def __init__(self, audit: AuditService) -> None:
+        self.audit = audit
 
     async def point(self, principal: Principal, point: RoutePoint, boundary_set: str, *,
                     route: Route | None = None, reason: str | None = None) -> None:
@@ -105,9 +104,8 @@ class RoutingAudit:
         await self._record(principal, "route.batch", detail)
 
     async def _record(self, principal: Principal, action: str, detail: dict[str, Any]) -> None:
-        async with self.session.begin():
-            await AuditService(session=self.session).record(principal, action, datetime.now(UTC),
-                                                            detail=detail)
+        async with self.audit.repository.session.begin():
+            await self.audit.record(principal, action, datetime.now(UTC), detail=detail)
 
 
 def batch_arrays(body: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -6,11 +6,17 @@ from datetime import datetime
 from typing import Annotated
 
 import msgspec
+from litestar.openapi.spec import Example
+from litestar.params import Parameter
 
-from api.domain.calls.schemas import NO_NUL, AwareTime, OnDuty, Phone
+from api.types import NO_NUL, AwareTime, Phone
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=120, pattern=NO_NUL)]
 Rank = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=NO_NUL)]
+
+StationCode = Annotated[str, Parameter(max_length=64, description="station code",
+                                       examples=[Example(value="PK61701-007")])]
+"""A station code in a path (``/stations/{code}/…``)."""
 
 MAX_SHIFTS = 5_000
 
@@ -49,6 +55,16 @@ class Roster(msgspec.Struct):
     updated_at: datetime | None
     updated_by: str | None
     shifts: list[Shift]
+
+
+class OnDuty(msgspec.Struct):
+    """The officer holding a station's roster shift at a moment."""
+
+    officer_name: str
+    rank: str
+    phone: str | None
+    shift_start: datetime
+    shift_end: datetime
 
 
 class OnDutyAnswer(msgspec.Struct):

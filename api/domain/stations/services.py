@@ -9,16 +9,15 @@ from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import delete, insert, select
 
+from api.areas import Area
+from api.audit import AuditService
 from api.auth import Principal
 from api.db.call_models import DutyShift, RosterShift, StationRoster
 from api.db.intake_sql import ON_DUTY
 from api.db.transactions import dialect_insert, write_transaction
-from api.domain.calls.audit import AuditService
-from api.domain.calls.schemas import OnDuty
-from api.domain.calls.times import plausible
-from api.domain.stations.areas import Area
-from api.domain.stations.schemas import OnDutyAnswer, Roster, RosterPut, Shift, ShiftIn
+from api.domain.stations.schemas import OnDuty, OnDutyAnswer, Roster, RosterPut, Shift, ShiftIn
 from api.errors import UnprocessableError
+from api.types import plausible
 
 _SELECT_SHIFTS = select(RosterShift)
 
@@ -71,9 +70,10 @@ class RosterService(SQLAlchemyAsyncRepositoryService[RosterShift, "RosterService
 
     repository_type = Repo
 
-    def __init__(self, session: Any, **kwargs: Any) -> None:
+    def __init__(self, session: Any, *, audit: AuditService, **kwargs: Any) -> None:
         kwargs.setdefault("statement", _SELECT_SHIFTS)
         super().__init__(session=session, **kwargs)
+        self.audit = audit
 
     async def on_duty(self, station_code: str, at: datetime) -> DutyShift | None:
         """The shift on duty at ``at`` (inside the caller's transaction, if any)."""
@@ -90,7 +90,7 @@ class RosterService(SQLAlchemyAsyncRepositoryService[RosterShift, "RosterService
             revision = await self.repository.bump_revision(station.code, now, principal.subject,
                                                            len(shifts))
             await self.repository.replace_shifts(station.code, shifts)
-            await AuditService(session=session).record(
+            await self.audit.record(
                 principal, "roster.write", now,
                 detail={"station": station.code, "revision": revision, "shifts": len(shifts)})
         return await self._read(station)

@@ -1,1 +1,4 @@
-"""Response-time statistics of an area: the numbers senior officers review."""
+"""Response-time statistics of an area: the numbers senior officers review.
+
+Public to other packages: ``services``; ``controllers`` is its own.
+"""

@@ -18,9 +18,9 @@ import pandas as pd
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.areas import LEVELS, PARENT_LEVEL, Areas
 from api.auth import Principal
 from api.db.call_models import CallEventRecord, CallRecord
-from api.domain.stations.areas import LEVELS, PARENT_LEVEL, Areas
 from api.errors import BadInputError, NotFoundError, UnprocessableError
 from api.shipped import load_categories
 from geo.response import SlaTable, call_sla_minutes, response_report, urban_tehsils

@@ -107,6 +107,46 @@ def test_jurisdictions_does_not_import_geo_analytics() -> None:
     assert not broken, "jurisdictions/ uses only geo's lowest layer:\n" + "\n".join(broken)
 
 
+PUBLIC_MODULES = ("schemas", "services")
+"""What one package of ``api/domain`` may use of another (``api/domain/__init__.py``)."""
+PUBLIC_EXTRA = {"calls": ("wire",)}
+"""The calls package also offers the call's one wire form."""
+
+
+def test_domain_packages_use_only_each_others_public_modules() -> None:
+    broken = []
+    for i in imports_of("api"):
+        here, there = i.module.split("."), i.target.split(".")
+        if here[:2] != ["api", "domain"] or there[:2] != ["api", "domain"] or len(there) < 3:
+            continue
+        if len(here) < 3 or here[2] == there[2]:
+            continue  # the domain package itself, or its own modules
+        public = PUBLIC_MODULES + PUBLIC_EXTRA.get(there[2], ())
+        if len(there) > 3 and there[3] not in public:  # (``from pkg import mod``: seen as pkg.mod)
+            broken.append(str(i))
+    assert not broken, ("a domain package uses another's schemas and services only "
+                        "(api/domain/__init__.py):\n" + "\n".join(broken))
+
+
+def test_no_domain_package_cycles() -> None:
+    """Domain packages depend on each other one way (calls → stations, alerts → calls, …)."""
+    edges: dict[str, set[str]] = {}
+    for i in imports_of("api"):
+        here, there = i.module.split("."), i.target.split(".")
+        if (len(here) >= 3 and len(there) >= 3 and here[:2] == there[:2] == ["api", "domain"]
+                and here[2] != there[2]):
+            edges.setdefault(here[2], set()).add(there[2])
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in edges.get(start, ()):
+            if nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})):
+                return True
+        return False
+
+    cycles = sorted(p for p in edges if reaches(p, p, set()))
+    assert not cycles, f"domain packages in a cycle: {cycles} (edges {edges})"
+
+
 def test_no_simplenamespace_in_the_application() -> None:
     broken = [str(i) for i in imports_of("api") if i.target == "types.SimpleNamespace"]
     assert not broken, "records are real types, not SimpleNamespace:\n" + "\n".join(broken)

@@ -240,7 +240,7 @@ def test_group_commit_batches_waiting_calls_and_isolates_a_failing_one() -> None
 # ---------------------------------------------------------------------- intake: on-duty guesses
 def test_duty_cache_guesses_reads_and_forgets() -> None:
     from api.db.call_models import DutyShift
-    from api.domain.stations.duty import DutyCache
+    from api.domain.stations.services import DutyCache
 
     now = datetime(2025, 6, 1, 12, tzinfo=UTC)
     day = DutyShift(1, "A", "Inspector", None, now - timedelta(hours=4), now + timedelta(hours=4))

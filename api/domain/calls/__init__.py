@@ -1,5 +1,6 @@
 """Helpline-15 calls: intake, routing to the on-duty SHO, lifecycle, reads, audit.
 
-Public to other packages: ``schemas`` and ``services`` (the call service, the wire form of
-a feed message); ``intake``, ``lifecycle``, ``categories`` and ``controllers`` are its own.
+Public to other packages: ``schemas``, ``services`` (the call service) and ``wire`` (the
+call's one wire form and the feed message built from it); ``intake``, ``lifecycle``,
+``categories`` and ``controllers`` are its own.
 """

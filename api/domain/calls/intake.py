@@ -2,7 +2,7 @@
 
 :meth:`CallIntake.take_call` checks the request, routes the location, checks the caller's
 scope and builds the call, its ``received`` trail entry and the routing audit entry; it
-guesses the SHO on duty from the per-process :class:`~api.domain.stations.duty.DutyCache`
+guesses the SHO on duty from the per-process :class:`~api.domain.stations.services.DutyCache`
 and hands everything to the back end's :class:`~api.db.intake.CallStore`, which checks
 the guess, links the open call this one repeats and writes it all atomically
 (PostgreSQL: one statement with group commit; SQLite: one transaction). Only then is the
@@ -34,7 +34,7 @@ from api.domain.calls.lifecycle import OPEN_STATUSES
 from api.domain.calls.schemas import Call, CallCreate
 from api.domain.calls.services import CallContext, CallService, CallWriting, staffing
 from api.domain.calls.wire import Written
-from api.domain.stations.duty import DutyCache
+from api.domain.stations.services import DutyCache
 from api.errors import BadInputError, UnavailableError
 from jurisdictions.boundaries import PROVINCE_CODE
 

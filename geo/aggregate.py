@@ -110,7 +110,8 @@ def area_geometry(area: AreaRef | str, boundaries: BoundarySet) -> shapely.Geome
     rows = layer[layer["code"] == ref.code]
     if rows.empty:
         raise StudyAreaError(f"no {ref.level} with code {ref.code!r} in boundary set {boundaries.version}")
-    return rows.geometry.iloc[0]
+    geometry: shapely.Geometry = rows.geometry.iloc[0]
+    return geometry
 
 
 def check_resolution(res: int) -> int:
@@ -229,7 +230,7 @@ def step_index(local: pd.Series, step: Step) -> npt.NDArray[np.int64]:
         out = np.floor_divide(days, 7)
     else:
         raise ValueError(f"step must be 'week' or 'month', got {step!r}")
-    result = out.astype(np.int64)
+    result: npt.NDArray[np.int64] = out.astype(np.int64)
     result[missing] = -(2**62)
     return result
 
@@ -608,5 +609,6 @@ def _read_parquet(source: Path) -> pd.DataFrame:
     if b"geo" in (pq.read_schema(source).metadata or {}):
         import geopandas as gpd  # noqa: PLC0415 -- only for GeoParquet input
 
-        return gpd.read_parquet(source)
+        frame: pd.DataFrame = gpd.read_parquet(source)
+        return frame
     return pd.read_parquet(source)

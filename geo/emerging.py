@@ -206,7 +206,7 @@ def _trailing_run(flags: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
     """Length of the run of ``True`` that ends each row."""
     reverse = flags[:, ::-1]
     first_false = np.argmin(reverse, axis=1)
-    return np.where(reverse.all(axis=1), flags.shape[1], first_false).astype(np.int64)
+    return np.asarray(np.where(reverse.all(axis=1), flags.shape[1], first_false), dtype=np.int64)
 
 
 def classify_emerging(z: npt.ArrayLike, significant: npt.ArrayLike, tau: npt.ArrayLike,

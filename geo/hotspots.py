@@ -89,7 +89,7 @@ class KRingWeights:
     @property
     def cardinalities(self) -> npt.NDArray[np.int64]:
         """Neighbours of each cell inside the area (the cell itself counted if included)."""
-        return np.diff(self.matrix.indptr).astype(np.int64)
+        return np.asarray(np.diff(self.matrix.indptr), dtype=np.int64)
 
     def without_self(self) -> KRingWeights:
         """The same neighbourhoods with a zero diagonal."""

@@ -241,8 +241,9 @@ class SlowStationReview:
         per["peer_median_min"] = per["urban"].map(peers).astype(np.float64) / 60
         per["ratio"] = per["median_min"] / per["peer_median_min"]
         per["flagged"] = enough & (per["ratio"] >= self.min_ratio)
-        return per[["station_code", "urban", "calls", "median_min", "peer_median_min", "ratio",
-                    "flagged"]].sort_values("station_code").reset_index(drop=True)
+        review: pd.DataFrame = per[["station_code", "urban", "calls", "median_min",
+                                    "peer_median_min", "ratio", "flagged"]]
+        return review.sort_values("station_code").reset_index(drop=True)
 
 
 def within_sla(intervals: CallIntervals, sla_minutes: npt.NDArray[np.float64]) -> pd.Series:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -127,7 +128,11 @@ class RoutingIndex:
             )
 
 
-def unique_pairs(a: npt.NDArray, b: npt.NDArray) -> tuple[npt.NDArray, npt.NDArray]:
+A = TypeVar("A", bound=np.generic)
+B = TypeVar("B", bound=np.generic)
+
+
+def unique_pairs(a: npt.NDArray[A], b: npt.NDArray[B]) -> tuple[npt.NDArray[A], npt.NDArray[B]]:
     """Distinct ``(a, b)`` pairs sorted by ``a`` then ``b``."""
     order = np.lexsort((b, a))
     a, b = a[order], b[order]
@@ -136,7 +141,7 @@ def unique_pairs(a: npt.NDArray, b: npt.NDArray) -> tuple[npt.NDArray, npt.NDArr
     return a[keep], b[keep]
 
 
-def first_per_group(group: npt.NDArray) -> npt.NDArray[np.bool_]:
+def first_per_group(group: npt.NDArray[np.integer[Any]]) -> npt.NDArray[np.bool_]:
     """Mask of the first element of each run of equal values in a sorted array."""
     keep = np.ones(group.size, dtype=bool)
     keep[1:] = group[1:] != group[:-1]

@@ -356,7 +356,7 @@ class Router:
     def _project(self, lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64], epsg: int
                  ) -> npt.NDArray[np.object_]:
         x, y = self._transformers[epsg].transform(lon, lat)
-        return shapely.points(x, y)
+        return np.asarray(shapely.points(x, y), dtype=object)
 
     def _candidate_pairs(self, lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64],
                          reach_m: npt.NDArray[np.float64]
@@ -462,7 +462,8 @@ _ALLOW_NAN = np.intc(0)  # shapely.HandleNaN.allow: coordinates are checked befo
 
 def _point(lon: float, lat: float) -> shapely.Geometry:
     """One point geometry, through the ufunc (the Point class costs ~10 µs)."""
-    return _points(np.array([lon, lat]), _ALLOW_NAN)
+    point: shapely.Geometry = _points(np.array([lon, lat]), _ALLOW_NAN)
+    return point
 
 
 def _categorical(codes: npt.NDArray[np.integer], categories: Sequence[str]) -> pd.Categorical:

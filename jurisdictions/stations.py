@@ -80,7 +80,7 @@ def allot(weights: npt.ArrayLike, total: int, minimum: int = 1) -> npt.NDArray[n
     remainder = quota - parts
     order = np.lexsort((np.arange(len(w)), -remainder))
     parts[order[: spare - int(parts.sum())]] += 1
-    return parts + minimum
+    return np.asarray(parts + minimum, dtype=np.int64)
 
 
 def town_points() -> pd.DataFrame:

@@ -99,7 +99,8 @@ def sqlite_dbapi() -> ModuleType:
                 "this Python's sqlite3 cannot load extensions and pysqlite3 is not installed; "
                 "pip install pysqlite3-binary (a safecity dependency)"
             ) from None
-    return dbapi
+    module: ModuleType = dbapi
+    return module
 
 
 def _load_spatialite(dbapi_conn: Any) -> None:

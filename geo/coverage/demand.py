@@ -141,7 +141,8 @@ def aggregate_demand(lat: npt.ArrayLike, lon: npt.ArrayLike, weight: npt.ArrayLi
 def calls_in_tehsil(calls: pd.DataFrame, tehsil: TehsilRef) -> pd.DataFrame:
     """The calls of one tehsil: by the routed ``tehsil_code`` when present, else by position."""
     if "tehsil_code" in calls.columns:
-        return calls[calls["tehsil_code"].astype(str).to_numpy() == tehsil.code]
+        own: pd.DataFrame = calls[calls["tehsil_code"].astype(str).to_numpy() == tehsil.code]
+        return own
     lat, lon = call_coordinates(calls)
     inside = shapely.contains_xy(tehsil.geometry, lon, lat)
     return calls[inside]

@@ -118,7 +118,7 @@ def _hex_lattice(radius: float, spacing: float) -> FloatArray:
     x = (i + (j % 2) / 2.0) * spacing
     y = j * spacing * np.sqrt(3) / 2.0
     xy = np.column_stack([x.ravel(), y.ravel()])
-    return xy[np.hypot(xy[:, 0], xy[:, 1]) <= radius]
+    return np.asarray(xy[np.hypot(xy[:, 0], xy[:, 1]) <= radius], dtype=np.float64)
 
 
 def stand_in_existing_sites(boundaries: BoundarySet, towns: pd.DataFrame,

@@ -121,7 +121,8 @@ class Grid:
         (neighbour lists, smoothing matrices) is shared by every origin of a backtest."""
         if key not in self._cache:
             self._cache[key] = build()
-        return self._cache[key]
+        found: T = self._cache[key]
+        return found
 
     def rings_for(self, radius_m: float) -> int:
         """Rings ``k`` such that every cell whose centre lies within ``radius_m`` of any

@@ -65,13 +65,13 @@ WEEKDAY_PROFILES: dict[str, tuple[float, ...]] = {
 def hour_profile(key: str) -> npt.NDArray[np.float64]:
     """The 24 hour-of-day shares (sum 1) of a profile key from the category table."""
     values = np.asarray(HOUR_PROFILES[key], dtype=np.float64)
-    return values / values.sum()
+    return np.asarray(values / values.sum(), dtype=np.float64)
 
 
 def weekday_profile(key: str) -> npt.NDArray[np.float64]:
     """The 7 weekday factors (Monday first, mean 1) of a profile key."""
     values = np.asarray(WEEKDAY_PROFILES[key], dtype=np.float64)
-    return values / values.mean()
+    return np.asarray(values / values.mean(), dtype=np.float64)
 
 
 # --------------------------------------------------------------------------- surges

@@ -122,7 +122,7 @@ def hourly_intensity(categories: pd.DataFrame, period: Period, config: SynthConf
     week = np.stack([weekday_profile(p) for p in profiles])[:, weekday]  # (C, D)
     daily = week * day_factors(period, config)[None, :] * surge_factors(period, config, codes)
     lam = rate_per_hour[:, None, None] * 24 * hour_shares[:, None, :] * daily[:, :, None]
-    return lam.reshape(len(codes), period.hours)
+    return np.asarray(lam.reshape(len(codes), period.hours), dtype=np.float64)
 
 
 def draw_times(intensity: npt.NDArray[np.float64], rng: np.random.Generator

@@ -50,7 +50,7 @@ URL_TOKEN_PARAMS = ("token", "access_token")
 
 def _url_token(request: Request[Any, Any, Any]) -> str | None:
     for name in URL_TOKEN_PARAMS:
-        value = request.query_params.get(name)
+        value: str | None = request.query_params.get(name)
         if value:
             return value
     return None

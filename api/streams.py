@@ -1,7 +1,7 @@
 """Live feeds over HTTP: the SSE response and the WebSocket loop of every feed.
 
 The call feeds (:mod:`api.domain.feeds`) and the alert feeds (:mod:`api.domain.alerts`)
-stream the same way from a :class:`~api.domain.feeds.services.FeedService`: the
+stream the same way from a :class:`Feed` (their feed services): the
 authorisation check and the audited subscription first (so refusals and a database that
 is down are plain HTTP errors, or close codes on a WebSocket), then what was missed, then
 what happens.
@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from litestar import WebSocket
 from litestar.exceptions import WebSocketDisconnect
@@ -21,8 +22,29 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from api.areas import Area, Areas
 from api.auth import Authenticator, Principal
-from api.domain.feeds.services import FeedItem, FeedService
 from api.errors import AppError, BadInputError, is_connection_failure
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    """One event for a subscriber (``id`` is the SSE event id)."""
+
+    id: int
+    type: str
+    data: bytes
+
+
+class Feed(Protocol):
+    """What a feed service offers the streams (call feeds and alert feeds alike)."""
+
+    def authorize(self, principal: Principal, area: Area) -> None: ...
+
+    async def record_subscription(self, principal: Principal, area: Area,
+                                  last_event_id: int | None) -> None: ...
+
+    def stream(self, area: Area, principal: Principal, last_event_id: int | None
+               ) -> AsyncIterator[FeedItem | str]: ...
+
 
 MAX_EVENT_ID = 2**63 - 1
 LAST_EVENT_ID = Parameter(header="Last-Event-ID", ge=0, le=MAX_EVENT_ID, required=False,
@@ -30,7 +52,7 @@ LAST_EVENT_ID = Parameter(header="Last-Event-ID", ge=0, le=MAX_EVENT_ID, require
 RETRY_MS = 3_000
 
 
-async def sse_response(feeds: FeedService, area: Area, principal: Principal,
+async def sse_response(feeds: Feed, area: Area, principal: Principal,
                        last_event_id: int | None) -> ServerSentEvent:
     """An SSE stream of ``area``'s feed, after the authorisation check and the audited
     subscription (both before the stream starts, so refusals and a database that is down
@@ -52,7 +74,7 @@ async def sse_response(feeds: FeedService, area: Area, principal: Principal,
 
 
 async def serve_socket(socket: WebSocket[Any, Any, Any], level: str, code: str, *, areas: Areas,
-                       feeds: FeedService, authenticator: Authenticator) -> None:
+                       feeds: Feed, authenticator: Authenticator) -> None:
     """Accept, check, then send each event as a text frame until the client leaves.
 
     Refusals close the socket with ``4000 + HTTP status`` (4401, 4403, 4404, 4400, and

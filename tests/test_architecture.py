@@ -159,6 +159,21 @@ def test_the_persistence_layer_imports_no_domain_package() -> None:
     assert not broken, "api/db imports no api/domain code:\n" + "\n".join(broken)
 
 
+ASSEMBLY = ("api.app", "api.container", "api.deps", "api.cli")
+"""Where the application is put together: the only api modules outside api/domain that may
+reach into it."""
+
+
+def test_shared_modules_sit_below_the_domain_packages() -> None:
+    """``api/areas.py``, ``audit.py``, ``streams.py``, ``jobs.py``, … serve the domain
+    packages; they import none of them (a domain package hands them what they need)."""
+    broken = [str(i) for i in imports_of("api")
+              if not _is(i.module, "api.domain") and not _is(i.module, "api.db")
+              and not any(_is(i.module, top) for top in ASSEMBLY)
+              and _is(i.target, "api.domain")]
+    assert not broken, "shared api modules import no domain package:\n" + "\n".join(broken)
+
+
 def test_the_rules_see_real_imports() -> None:
     """The reader finds what is there (a rule over an empty list would pass forever)."""
     seen = {(i.module, i.target) for i in imports_of("api")}

@@ -16,7 +16,8 @@ from api.auth import Action
 from api.db.alert_models import AlertEventRecord, AlertRecord
 from api.domain.alerts.engine import alert_channel, envelope
 from api.domain.alerts.rules import COMMAND_LEVELS
-from api.domain.feeds.services import REPLAY_BATCH, FeedItem, FeedService
+from api.domain.feeds.services import REPLAY_BATCH, FeedService
+from api.streams import FeedItem
 
 
 class AlertFeedService(FeedService):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,19 +26,11 @@ from api.channels import channel_name
 from api.db.call_models import CallEventRecord
 from api.domain.calls.wire import envelope
 from api.errors import BadInputError
+from api.streams import FeedItem
 
 REPLAY_BATCH = 500
 MAX_REPLAY = 20_000
 """A subscriber further behind than this should page ``GET /calls`` instead."""
-
-
-@dataclass(frozen=True, slots=True)
-class FeedItem:
-    """One event for a subscriber (``id`` is the SSE event id)."""
-
-    id: int
-    type: str
-    data: bytes
 
 
 class _Head(msgspec.Struct):

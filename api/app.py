@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from litestar import Litestar, Router, get
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.static_files import create_static_files_router
 
 from api.domain.analytics.controllers import AnalyticsController
 from api.domain.analytics.deps import analytics_lifespan
@@ -16,8 +15,8 @@ from api.domain.calls.wiring import call_service_parts
 from api.domain.feeds.controllers import UNPREFIXED_SOCKETS
 from api.domain.jurisdictions.controllers import JurisdictionController
 from api.domain.jurisdictions.services import JurisdictionService
+from api.domain.maps.assets import ASSET_ROUTES, COMPRESSION, SCHEMA_PAGES
 from api.domain.maps.controllers import MapController
-from api.domain.maps.services import maps_static_dir, pydeck_static_dir
 from api.domain.plans.controllers import PlanController, PlanMapController
 from api.domain.plans.deps import plans_lifespan
 from api.domain.routing.controllers import RoutingController
@@ -69,19 +68,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
     v1 = Router(path="/api/v1", route_handlers=[RoutingController, JurisdictionController,
                                                 *calls.route_handlers, AnalyticsController,
                                                 PlanController])
-    static = [create_static_files_router(path="/static/pydeck", directories=[pydeck_static_dir()],
-                                         include_in_schema=False),
-              create_static_files_router(path="/static/maps", directories=[maps_static_dir()],
-                                         include_in_schema=False)]
     bearer = SecurityScheme(type="http", scheme="bearer", bearer_format="JWT",
                             description="safecity token --role ROLE --scope CODE")
     return Litestar(
-        route_handlers=[health, v1, MapController, PlanMapController, *static, *UNPREFIXED_SOCKETS],
+        route_handlers=[health, v1, MapController, PlanMapController, *ASSET_ROUTES, *UNPREFIXED_SOCKETS],
         lifespan=[lifespan, calls.lifespan, analytics_lifespan, plans_lifespan],
         plugins=[calls.channels],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(title="safecity", version="0.1.0", path="/schema",
-                                     components=Components(security_schemes={"BearerToken": bearer})),
+                                     components=Components(security_schemes={"BearerToken": bearer}),
+                                     render_plugins=SCHEMA_PAGES),
+        compression_config=COMPRESSION,
         debug=False,
     )
 

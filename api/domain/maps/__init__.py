@@ -1,1 +1,1 @@
-"""Offline pydeck map pages of the analytics (no CDN, no tiles, no token)."""
+"""Offline map pages of the analytics and plans: one deck.gl client, a basemap, no CDN, no tiles."""

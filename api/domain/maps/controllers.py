@@ -35,14 +35,13 @@ from api.domain.analytics.controllers import (
     CodeParam,
     FromParam,
     LevelParam,
-    ResParam,
     SeriousParam,
     UntilParam,
     authorized_query,
     build_query,
 )
 from api.domain.analytics.services import AnalyticsService
-from api.domain.maps.services import map_page
+from api.domain.maps.services import AUTO_RES, analytics_map_page
 from api.domain.stations.areas import Areas
 
 MAP_COOKIE = "safecity_map_token"
@@ -111,31 +110,29 @@ class MapController(Controller):
     @get("/{kind:str}", operation_id="mapPage", media_type="text/html")
     async def page(self, *, kind: str, request: Request[Any, Any, Any], analytics: AnalyticsService,
                    principal: Principal, areas: Areas,
-                   level: LevelParam = "province", code: CodeParam = None, res: ResParam = 7,
+                   level: LevelParam = "province", code: CodeParam = None,
+                   res: Annotated[int | None, Parameter(description="H3 resolution (5–10); default: "
+                                                        "the finest that keeps the area readable")] = None,
                    since: FromParam = None, until: UntilParam = None, category: CategoryParam = None,
                    serious: SeriousParam = None,
                    fdr: Annotated[bool | None, Parameter(description="FDR correction (default: on "
                                                          "for emerging, off otherwise)")] = None,
                    k: Annotated[int, Parameter(description="k-ring size")] = 1,
                    step: Annotated[str, Parameter(description="week or month (emerging)")] = "week",
-                   min_count: Annotated[int, Parameter(description="response: fewer valid times "
-                                                       "is too few")] = 5,
+                   min_count: Annotated[int, Parameter(description="fewer is too few calls: valid "
+                                                       "times in a cell (response), calls in a cell "
+                                                       "and its k-ring (hotspots, emerging)")] = 5,
                    token: MapToken = None,
                    ) -> Response[Any]:
         """calls, response, hotspots or emerging as an HTML map (deck.gl, no internet needed)."""
-        import anyio  # noqa: PLC0415
-
         redirect = token_to_cookie(request)
         if redirect is not None:
             return redirect
-        query = build_query(level=level, code=code, res=res, since=since, until=until,
-                            category=category, serious=serious,
+        query = build_query(level=level, code=code, res=AUTO_RES if res is None else res, since=since,
+                            until=until, category=category, serious=serious,
                             fdr=fdr if fdr is not None else kind == "emerging", k=k, step=step,
                             min_count=min_count)
         checked = authorized_query(principal, query, analytics, areas)
-        result = await analytics.compute(kind, checked)
-        area = analytics.area_geometry(checked)
-        boundaries = analytics.boundaries
-        page = await anyio.to_thread.run_sync(lambda: map_page(result, boundaries, area))
+        page = await analytics_map_page(kind, checked, analytics, chosen=res is not None)
         return Response(page, media_type="text/html; charset=utf-8",
                         headers={"Cache-Control": "private, no-store"})

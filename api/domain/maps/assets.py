@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 from litestar.config.compression import CompressionConfig
 from litestar.openapi.plugins import RedocRenderPlugin, YamlRenderPlugin
@@ -32,8 +33,23 @@ ASSET_ROUTES = [create_static_files_router(path=STATIC_URL, directories=[STATIC_
                                            include_in_schema=False)]
 """``/static/...``: the files of ``api/static``."""
 
-SCHEMA_PAGES = [RedocRenderPlugin(js_url=REDOC_JS, google_fonts=False, path=["/", "/redoc"],
-                                  favicon=NO_FAVICON),
+LOCAL_ONLY = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+              "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; connect-src 'self'")
+"""Content Security Policy of the ``/schema`` page: nothing from another host."""
+
+
+class OfflineRedoc(RedocRenderPlugin):
+    """Redoc with a Content Security Policy that keeps the page on this service: Redoc's
+    side menu links a logo on its CDN whatever its options, and the browser now refuses
+    it without asking the network (Redoc then leaves the image out)."""
+
+    def render(self, request: Any, openapi_schema: dict[str, Any]) -> bytes:
+        page = super().render(request, openapi_schema)
+        meta = f'<meta http-equiv="Content-Security-Policy" content="{LOCAL_ONLY}">'.encode()
+        return page.replace(b"<head>", b"<head>" + meta, 1)
+
+
+SCHEMA_PAGES = [OfflineRedoc(js_url=REDOC_JS, google_fonts=False, path=["/", "/redoc"], favicon=NO_FAVICON),
                 YamlRenderPlugin()]
 """``/schema`` (and ``/schema/redoc``): Redoc from ``/static``; ``/schema/openapi.yaml``
 (``/schema/openapi.json`` is always served)."""

@@ -41,6 +41,11 @@ CLIENT_CSS = "/static/maps/safecity-map.css"
 DECK_JS = "/static/vendor/deck.gl/dist.min.js"
 H3_JS = "/static/vendor/h3-js/h3-js.umd.js"
 
+LOCAL_ONLY = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+              "script-src 'self'; worker-src 'self' blob:; connect-src 'self'")
+"""Content Security Policy of a map page: scripts, styles and data from this service only
+(a closed network has nothing else; a page that tried would fail here as it would there)."""
+
 STAND_IN_NOTE = "Police-station areas are stand-ins (no open data exists), not official boundaries"
 """Said on every map: the station layer is derived, not real."""
 
@@ -458,7 +463,7 @@ def render_page(page: MapPage, boundaries: BoundarySet, basemap: Basemap) -> str
     return str(_templates().get_template("maps/page.html").render(
         page=page, where=where, credits=[*ATTRIBUTION_LINES, STAND_IN_NOTE],
         data=script_json(data), h3_js=H3_JS, deck_js=DECK_JS, client_js=CLIENT_JS, client_css=CLIENT_CSS,
-        map_label=map_label(page, where)))
+        map_label=map_label(page, where), station_lines_levels=STATION_LINES_LEVELS, csp=LOCAL_ONLY))
 
 
 def map_label(page: MapPage, where: list[str]) -> str:

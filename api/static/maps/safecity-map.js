@@ -18,7 +18,7 @@
   var classes = data.classes;
   var places = data.places;
   var basemap = data.basemap;
-  var FONT = "DejaVu Sans, Arial, sans-serif";
+  var FONT = "Liberation Sans, Arial, DejaVu Sans, sans-serif";
   var EARTH_M = 40075016.686;
   var HALO = [255, 255, 255, 235];
 
@@ -75,12 +75,13 @@
     var legend = document.getElementById("legend");
     var wide = width > 700;
     var right = wide && legend ? Math.min(legend.offsetWidth + 30, width / 3) : 16;
-    var bottom = wide ? 44 : 64;
+    var bottom = wide ? 44 : 16;
+    var top = wide ? 16 : 34;  /* the scale bar sits at the top on a phone */
     var viewport = new deck.WebMercatorViewport({width: width, height: height});
     var fitted;
     try {
       fitted = viewport.fitBounds([[b[0], b[1]], [b[2], b[3]]],
-        {padding: {top: 16, left: 16, right: right, bottom: bottom}});
+        {padding: {top: top, left: 16, right: right, bottom: bottom}});
     } catch (error) {
       fitted = viewport.fitBounds([[b[0], b[1]], [b[2], b[3]]], {padding: 4});
     }
@@ -149,9 +150,12 @@
       scale * (0.5 - Math.log(Math.tan(Math.PI / 4 + lat / 2)) / (2 * Math.PI))];
   }
 
+  var SAME_NAME_PX = 160;  /* a town and the tehsil named after it: one label is enough */
+
   function place(candidates, zoom) {
     var placed = [];
     var boxes = [];
+    var named = {};
     candidates.sort(function (a, b) { return b.rank - a.rank; });
     candidates.forEach(function (c) {
       var style = LABEL_STYLE[c.kind];
@@ -164,8 +168,13 @@
       var clash = boxes.some(function (o) {
         return box[0] < o[2] && o[0] < box[2] && box[1] < o[3] && o[1] < box[3];
       });
-      if (!clash) {
+      var key = c.t.toLowerCase().replace(/[^a-z]/g, "");
+      var twin = (named[key] || []).some(function (q) {
+        return Math.abs(q[0] - at[0]) < SAME_NAME_PX && Math.abs(q[1] - at[1]) < SAME_NAME_PX;
+      });
+      if (!clash && !twin) {
         boxes.push(box);
+        (named[key] = named[key] || []).push(at);
         placed.push({p: c.p, t: text, size: style.size, color: style.color, bold: style.bold,
           offset: [0, dy]});
       }
@@ -178,7 +187,7 @@
       id: id, data: items, getPosition: function (d) { return d.p; }, getText: function (d) { return d.t; },
       getSize: function (d) { return d.size; }, getColor: function (d) { return d.color; },
       getPixelOffset: function (d) { return d.offset; }, fontFamily: FONT,
-      fontWeight: id === "labels-bold" ? "bold" : "normal", characterSet: "auto",
+      fontWeight: id === "labels-bold" ? "bold" : "normal",
       fontSettings: {sdf: true, fontSize: 40, buffer: 10, radius: 12},
       outlineWidth: 4, outlineColor: HALO, getTextAnchor: "middle", getAlignmentBaseline: "center",
       pickable: false

@@ -107,7 +107,7 @@ def count_classes(counts: npt.ArrayLike, max_classes: int = 5) -> tuple[list[tup
     ``low_i <= c <= high_i``. Zero (and negative) counts get class -1.
 
     >>> count_classes([0, 1, 1, 2, 2, 3, 9, 40])
-    ([(1, 1), (2, 2), (3, 3), (4, 9), (10, 40)], array([-1,  0,  0,  1,  1,  2,  3,  4]))
+    ([(1, 1), (2, 2), (3, 7), (8, 40)], array([-1,  0,  0,  1,  1,  2,  3,  3]))
     >>> count_classes([0, 0])[0]
     []
     """

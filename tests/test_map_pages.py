@@ -6,6 +6,7 @@ hand-made analytics results over the real Punjab boundary set and basemap.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from datetime import UTC, datetime
@@ -56,7 +57,7 @@ def test_count_classes_are_distinct_contiguous_integer_ranges(counts: list[int],
     # contiguous from 1 to the largest count, each range a real interval
     assert ranges[0][0] == 1
     assert ranges[-1][1] == positive.max()
-    for (lo, hi), (next_lo, _) in zip(ranges, ranges[1:], strict=False):
+    for (_, hi), (next_lo, _) in itertools.pairwise(ranges):
         assert next_lo == hi + 1
     assert all(lo <= hi for lo, hi in ranges)
     # every count is in the class its colour comes from, and every class holds a count
@@ -116,13 +117,14 @@ def test_without_res_a_station_gets_fine_cells(punjab_set: Any) -> None:
 # ------------------------------------------------------------------ pages
 
 
-def result_of(kind: str, hexes: np.ndarray, frame: pd.DataFrame, level: str, code: str | None,
-              name: str, res: int, **extra: Any) -> CellResult:
-    meta = ResultMeta(kind=kind, area=AreaInfo(level, code, name), res=res,
-                      since=datetime(2024, 1, 1, tzinfo=UTC), until=None, categories=["theft"],
-                      serious=None, fdr=False, boundary_set="test", cells=len(hexes), calls=int(len(hexes)),
-                      outside=0)
-    return CellResult(meta, frame, extra)
+def result_of(kind: str, frame: pd.DataFrame, area: AreaInfo, res: int) -> CellResult:
+    meta = ResultMeta(kind=kind, area=area, res=res, since=datetime(2024, 1, 1, tzinfo=UTC), until=None,
+                      categories=["theft"], serious=None, fdr=False, boundary_set="test",
+                      cells=len(frame), calls=len(frame), outside=0)
+    return CellResult(meta, frame)
+
+
+SHEIKHUPURA = AreaInfo("district", "PK633", "Sheikhupura")
 
 
 def embedded(page: str) -> dict[str, Any]:
@@ -139,7 +141,8 @@ def district(punjab_set: Any) -> tuple[Any, np.ndarray]:
     return area, h3cells.hex_strings(study_area_cells(area, 8))
 
 
-def test_hotspot_page_hides_z_and_p_below_the_minimum(punjab_set: Any, district: tuple[Any, np.ndarray]) -> None:
+def test_hotspot_page_hides_z_and_p_below_the_minimum(punjab_set: Any,
+                                                      district: tuple[Any, np.ndarray]) -> None:
     area, hexes = district
     rng = np.random.default_rng(3)
     counts = np.where(rng.random(len(hexes)) < 0.05, rng.integers(1, 9, len(hexes)), 0)
@@ -147,8 +150,7 @@ def test_hotspot_page_hides_z_and_p_below_the_minimum(punjab_set: Any, district:
     frame = pd.DataFrame({"h3": hexes, "count": counts, "z": z, "p": np.full(len(hexes), 0.01),
                           "bin": np.clip(np.round(z), -3, 3).astype(int)})
     query = CellQuery(level="district", code="PK633", res=8, min_count=5, k=1)
-    page = map_page(result_of("hotspots", hexes, frame, "district", "PK633", "Sheikhupura", 8), query,
-                    punjab_set, area)
+    page = map_page(result_of("hotspots", frame, SHEIKHUPURA, 8), query, punjab_set, area)
     data = embedded(page)
     cells = data["cells"]
     too_few = [i for i, k in enumerate(cells["cls"]) if data["classes"][k]["label"].startswith("too few")]
@@ -168,8 +170,8 @@ def test_page_names_places_and_credits_and_links_nothing_remote(punjab_set: Any,
     area, hexes = district
     counts = np.arange(len(hexes)) % 4
     frame = pd.DataFrame({"h3": hexes, "count": counts})
-    page = map_page(result_of("calls", hexes, frame, "district", "PK633", "Sheikhupura", 8),
-                    CellQuery(level="district", code="PK633", res=8), punjab_set, area)
+    query = CellQuery(level="district", code="PK633", res=8)
+    page = map_page(result_of("calls", frame, SHEIKHUPURA, 8), query, punjab_set, area)
     data = embedded(page)
     cells = data["cells"]
     assert len(cells["h3"]) == len(cells["cls"]) == len(cells["at"]) == len(hexes)
@@ -190,7 +192,8 @@ def test_page_names_places_and_credits_and_links_nothing_remote(punjab_set: Any,
     assert "Sheikhupura" not in {item[2] for g in data["labels"] if g["level"] == "district"
                                  for item in g["items"]}  # the page's own area: named by the legend
     assert any(t[2] == "Lahore" for t in data["basemap"]["towns"])
-    assert data["basemap"]["roads"] and data["basemap"]["urban"]
+    assert data["basemap"]["roads"]
+    assert data["basemap"]["urban"]
     for credit in ("GeoNames (geonames.org), CC BY 4.0", "Made with Natural Earth", "COD-AB",
                    "© OpenStreetMap contributors"):
         assert credit in page
@@ -207,8 +210,8 @@ def test_province_page_stays_small(punjab_set: Any) -> None:
     assert len(hexes) < MAP_MAX_CELLS
     rng = np.random.default_rng(1)
     frame = pd.DataFrame({"h3": hexes, "count": rng.poisson(3, len(hexes))})
-    page = map_page(result_of("calls", hexes, frame, "province", None, "Punjab", 6),
-                    CellQuery(res=6), punjab_set, province, asked_res=7)
+    page = map_page(result_of("calls", frame, AreaInfo("province", None, "Punjab"), 6), CellQuery(res=6),
+                    punjab_set, province, asked_res=7)
     assert len(page.encode()) < 1_500_000
     assert len(gzip.compress(page.encode())) < 400_000
     assert "Drawn at res 6: res 7 would be more than 12,000 cells" in page

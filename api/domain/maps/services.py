@@ -62,8 +62,9 @@ AUTO_RES = 7
 NONE = (255, 255, 255, 0)
 """Drawn as nothing: no calls, not significant, no pattern (the basemap shows through)."""
 TOO_FEW = (115, 115, 115, 70)
-RAMP = [(255, 255, 178), (254, 204, 92), (253, 141, 60), (240, 59, 32), (189, 0, 38)]
-"""YlOrRd, five classes (ColorBrewer)."""
+RAMP = [(254, 217, 118), (254, 178, 76), (253, 141, 60), (240, 59, 32), (189, 0, 38)]
+"""YlOrRd (ColorBrewer), the six-class ramp without its palest yellow, which vanished on the
+basemap's paper colour."""
 RAMP_ALPHA = 200
 BIN_COLORS = {3: (215, 48, 39, 215), 2: (252, 141, 89, 205), 1: (254, 224, 144, 200), 0: NONE,
               -1: (200, 230, 240, 200), -2: (145, 191, 219, 205), -3: (69, 117, 181, 215)}

@@ -23,7 +23,10 @@ first render ≤ 3 s) are checked in the table and in ``--json``.
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,10 +39,6 @@ from playwright.sync_api import sync_playwright
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.auth import mint_token
-from api.cli.synth import load_history
-from api.db.engine import create_sync_engine
-from api.db.migrate import upgrade
-from api.settings import DatabaseSettings
 from bench._common import (
     console,
     load_boundaries_into,
@@ -48,7 +47,6 @@ from bench._common import (
     start_uvicorn,
     write_json,
 )
-from geo.synth import generate_calls
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -79,16 +77,15 @@ def database(url: str | None, scale: float) -> Iterator[str]:
     if url:
         yield url
         return
-    with scratch_database("safecity_bench_maps") as scratch:
+    with scratch_database("safecity_bench_maps") as scratch, tempfile.TemporaryDirectory() as work:
         load_boundaries_into(scratch)
-        calls, _ = generate_calls(3, 11, scale, "2024-01")
-        engine = create_sync_engine(DatabaseSettings(url=scratch))
-        try:
-            upgrade(engine)
-            load_history(calls, engine)
-        finally:
-            engine.dispose()
-        console.print(f"history: {len(calls):,} calls over 3 months at scale {scale}")
+        calls = str(Path(work) / "calls.parquet")
+        env = {**os.environ, "DATABASE_URL": scratch}
+        for command in (["synth", "calls", "--months", "3", "--seed", "11", "--scale", str(scale),
+                         "--start", "2024-01", "--out", calls], ["synth", "load", calls]):
+            subprocess.run([sys.executable, "-m", "api.cli", *command], env=env, check=True,
+                           stdout=subprocess.DEVNULL)
+        console.print(f"history: 3 months at scale {scale} (safecity synth calls | synth load)")
         yield scratch
 
 

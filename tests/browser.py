@@ -6,11 +6,11 @@ and the helpers.
 
 - :func:`chromium`: one headless ``/usr/bin/chromium`` per test module (the test fails,
   never skips, when it is missing).
-- :func:`open_page`: a fresh context at a viewport whose every request is recorded and
-  any request to a host other than 127.0.0.1 is aborted and listed — a page that needs
-  the internet breaks visibly here, as it would on a closed police network.
-- :func:`axe_violations`: injects the vendored axe-core and returns the serious and
-  critical violations.
+- :func:`page_at`: a fresh context at a viewport (closed on leaving the ``with``) whose
+  every request is recorded and any request to a host other than 127.0.0.1 is aborted and
+  listed — a page that needs the internet breaks visibly here, as on a closed police network.
+- :func:`axe_violations`: loads the vendored axe-core from the service into the page and
+  returns the serious and critical violations.
 - :func:`canvas_drawn`: how many pixels of the page's canvas differ from its background
   (a blank WebGL canvas counts 0).
 - :func:`save_screenshot`: a small palette PNG under ``docs/screenshots/``.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ROOT = Path(__file__).resolve().parents[1]
-AXE = ROOT / "api" / "static" / "vendor" / "axe-core" / "axe.min.js"
+AXE_URL = "/static/vendor/axe-core/axe.min.js"
+"""The vendored axe-core as the service serves it (pages allow scripts from their own origin only)."""
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 VIEWPORTS = {"tablet": (1024, 768), "phone": (390, 844), "desktop": (1920, 1080)}
 """The sizes every page must work at (issue 17)."""
@@ -55,9 +57,6 @@ class OpenedPage:
         sent: compressed when the server compressed)."""
         return self.bytes_in[0]
 
-    def close(self) -> None:
-        self.context.close()
-
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
@@ -74,7 +73,8 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
-def open_page(browser: Any, viewport: tuple[int, int] = VIEWPORTS["tablet"]) -> OpenedPage:
+@contextmanager
+def page_at(browser: Any, viewport: tuple[int, int] = VIEWPORTS["tablet"]) -> Iterator[OpenedPage]:
     """A new context and page at ``viewport``: requests leaving 127.0.0.1 are aborted and
     kept in ``blocked``; page errors and console errors are kept in ``errors``."""
     width, height = viewport
@@ -103,12 +103,15 @@ def open_page(browser: Any, viewport: tuple[int, int] = VIEWPORTS["tablet"]) -> 
         opened.bytes_in[0] += int(event.get("encodedDataLength", 0))
 
     session.on("Network.loadingFinished", finished)
-    return opened
+    try:
+        yield opened
+    finally:
+        context.close()
 
 
 def axe_violations(page: Any, impacts: tuple[str, ...] = ("serious", "critical")) -> list[dict[str, Any]]:
     """axe-core's violations of ``impacts`` on the page as it is now (id, impact, help, nodes)."""
-    page.add_script_tag(path=str(AXE))
+    page.add_script_tag(url=AXE_URL)
     result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
     return [{"id": v["id"], "impact": v["impact"], "help": v["help"],
              "nodes": [n["target"] for n in v["nodes"]][:5]}

@@ -25,7 +25,7 @@ from tests.browser import (  # the fixture is used by name
     axe_violations,
     canvas_drawn,
     chromium,  # noqa: F401
-    open_page,
+    page_at,
     save_screenshot,
 )
 from tests.callservice import headers, start_server, token
@@ -101,8 +101,7 @@ def drawn_labels(page: Any) -> list[str]:
 def test_map_page_reads_without_context(service: str, plan_map: str, chromium: Any,  # noqa: F811
                                         name: str, viewport: str) -> None:
     path = page_path(name, plan_map)
-    opened = open_page(chromium, VIEWPORTS[viewport])
-    try:
+    with page_at(chromium, VIEWPORTS[viewport]) as opened:
         page = opened.page
         page.goto(f"{service}{with_token(path, name)}")
         page.wait_for_selector("body[data-map-ready=true]", timeout=60_000)
@@ -129,16 +128,14 @@ def test_map_page_reads_without_context(service: str, plan_map: str, chromium: A
         assert not opened.errors, opened.errors
         assert opened.transferred <= PAGE_LIMIT_BYTES, f"{name}: {opened.transferred:,} bytes"
         if viewport == "tablet":
-            assert not axe_violations(page), axe_violations(page)
+            violations = axe_violations(page)
+            assert not violations, violations
         save_screenshot(page, f"map-{name}-{viewport}")
-    finally:
-        opened.close()
 
 
 def test_province_page_is_small_and_coarser(service: str, chromium: Any) -> None:  # noqa: F811
     """The province asked at res 7 (~40,000 cells) is drawn at res 6 and says so."""
-    opened = open_page(chromium)
-    try:
+    with page_at(chromium) as opened:
         page = opened.page
         page.goto(f"{service}/maps/calls?level=province&res=7&token={token('ig')}")
         page.wait_for_selector("body[data-map-ready=true]", timeout=60_000)
@@ -149,13 +146,10 @@ def test_province_page_is_small_and_coarser(service: str, chromium: Any) -> None
         assert 4_000 < cells < 12_000
         page.wait_for_load_state("networkidle")
         assert opened.transferred <= PAGE_LIMIT_BYTES
-    finally:
-        opened.close()
 
 
 def test_tooltip_leads_with_station_tehsil_and_district(service: str, chromium: Any) -> None:  # noqa: F811
-    opened = open_page(chromium, VIEWPORTS["desktop"])
-    try:
+    with page_at(chromium, VIEWPORTS["desktop"]) as opened:
         page = opened.page
         page.goto(f"{service}/maps/hotspots?level=region&code=LHR&token={token('rpo', 'LHR')}")
         page.wait_for_selector("body[data-map-ready=true]", timeout=60_000)
@@ -188,21 +182,16 @@ def test_tooltip_leads_with_station_tehsil_and_district(service: str, chromium: 
         assert "too few calls" in text
         assert "Gi* z" not in text
         assert "p:" not in text
-    finally:
-        opened.close()
 
 
 def test_schema_page_loads_only_local_assets(service: str, chromium: Any) -> None:  # noqa: F811
-    opened = open_page(chromium)
-    try:
+    with page_at(chromium) as opened:
         page = opened.page
         page.goto(f"{service}/schema")
         page.get_by_text("safecity").first.wait_for(timeout=60_000)
         page.wait_for_load_state("networkidle")
         assert not opened.blocked, opened.blocked
         assert any(u.endswith("/static/vendor/redoc/redoc.standalone.js") for u in opened.requests)
-    finally:
-        opened.close()
 
 
 # ------------------------------------------------------------------ the token and the scope
@@ -242,14 +231,11 @@ def test_map_link_token_becomes_a_cookie(service: str, chromium: Any) -> None:  
     api = f"{service}/api/v1/heatmaps/calls?level=district&code={DISTRICT}&res=7"
     assert fetch(api, {"Cookie": value})[0] == 401
     # and in the browser: a second map opens on the cookie alone, no token in its URL
-    opened = open_page(chromium)
-    try:
+    with page_at(chromium) as opened:
         opened.page.goto(f"{page_url}&token={token('dpo', DISTRICT)}")
         opened.page.goto(f"{service}/maps/hotspots?level=district&code={DISTRICT}&res=7")
         opened.page.wait_for_selector("body[data-map-ready=true]", timeout=60_000)
         assert canvas_drawn(opened.page) > 0.03
-    finally:
-        opened.close()
 
 
 @pytest.mark.parametrize(("hdrs", "query", "status"), [

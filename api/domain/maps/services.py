@@ -147,6 +147,26 @@ def ring_totals(hexes: npt.ArrayLike, counts: npt.ArrayLike, k: int) -> npt.NDAr
     return totals
 
 
+def hidden(values: list[Any], hide: npt.NDArray[np.bool_]) -> list[Any]:
+    """``values`` with ``None`` where ``hide``: figures a cell under the minimum must not show."""
+    return [None if h else v for v, h in zip(values, hide, strict=True)]
+
+
+def too_few_around(result: CellResult, min_count: int, k: int) -> tuple[npt.NDArray[np.float64],
+                                                                        npt.NDArray[np.float64],
+                                                                        npt.NDArray[np.bool_]]:
+    """Calls per cell, calls in each cell and its k-ring, and which rings hold too few."""
+    counts = result.frame["count"].to_numpy(dtype=np.float64)
+    ring = ring_totals(result.frame["h3"].to_numpy(), counts, k)
+    return counts, ring, ring < min_count
+
+
+def ring_minimum(min_count: int, k: int, window: str, withheld: str) -> str:
+    """The legend's sentence for a minimum over a cell's neighbourhood."""
+    return (f"Minimum: {min_count} calls in a cell and its {k}-ring of neighbours{window}; with fewer "
+            f"the cell is grey (too few calls) and gets no {withheld}.")
+
+
 # --------------------------------------------------------------------------- the kinds
 
 
@@ -177,19 +197,15 @@ def response_layer(result: CellResult, min_count: int) -> tuple[CellLayer, str]:
                MapClass(f"too few calls (under {min_count} valid times)", TOO_FEW),
                *[MapClass(label, color) for label, color in
                  zip(RESPONSE_LABELS, ramp_colors(len(RESPONSE_LABELS)), strict=True)]]
-    shown = ~too_few
-
-    def hide(values: npt.ArrayLike, digits: int) -> list[float | None]:
-        rounded = finite(values, digits)
-        return [v if s else None for v, s in zip(rounded, shown, strict=True)]
-
     over = frame["share_over_sla"].to_numpy(dtype=np.float64)
     figures = [Figure("valid", "valid response times"), Figure("invalid", "invalid times"),
                Figure("median", "median", 1, " min"), Figure("p90", "90th percentile", 1, " min"),
                Figure("over", "over the time limit", 0, " %")]
-    values = {"valid": valid.tolist(), "invalid": invalid.tolist(), "median": hide(median, 1),
-              "p90": hide(frame["p90_min"].to_numpy(dtype=np.float64), 1), "over": hide(over * 100, 0)}
-    weight = np.where(shown, np.nan_to_num(over) * valid, 0.0)
+    values = {"valid": valid.tolist(), "invalid": invalid.tolist(),
+              "median": hidden(finite(median, 1), too_few),
+              "p90": hidden(finite(frame["p90_min"], 1), too_few),
+              "over": hidden(finite(over * 100, 0), too_few)}
+    weight = np.where(too_few, 0.0, np.nan_to_num(over) * valid)
     minimum = (f"Minimum: {min_count} valid response times in a cell; a cell with fewer is grey "
                "(too few calls) and gets no median.")
     return CellLayer(frame["h3"].to_numpy(), classes, cls, figures, values, weight), minimum
@@ -198,33 +214,26 @@ def response_layer(result: CellResult, min_count: int) -> tuple[CellLayer, str]:
 def hotspots_layer(result: CellResult, min_count: int, k: int) -> tuple[CellLayer, str]:
     """Gi* confidence bins; a neighbourhood under ``min_count`` calls is too few (no z, p)."""
     frame = result.frame
-    counts = frame["count"].to_numpy(dtype=np.float64)
-    ring = ring_totals(frame["h3"].to_numpy(), counts, k)
+    counts, ring, too_few = too_few_around(result, min_count, k)
     bins = frame["bin"].to_numpy(dtype=np.int64)
-    too_few = ring < min_count
     order = [3, 2, 1, 0, -1, -2, -3]
     classes = [MapClass(BIN_LABELS[b], BIN_COLORS[b]) for b in order]
     classes.append(MapClass(f"too few calls (under {min_count} around the cell)", TOO_FEW))
     position = {b: i for i, b in enumerate(order)}
     cls = np.where(too_few, len(order), np.vectorize(position.__getitem__, otypes=[np.int64])(bins))
-    z = [None if t else v for v, t in zip(finite(frame["z"], 2), too_few, strict=True)]
-    p = [None if t else v for v, t in zip(finite(frame["p"], 4), too_few, strict=True)]
     figures = [Figure("calls", "calls in the cell"), Figure("ring", f"calls in the cell and {k}-ring"),
                Figure("z", "Gi* z", 2), Figure("p", "p", 4)]
     values = {"calls": counts.astype(np.int64).tolist(), "ring": ring.astype(np.int64).tolist(),
-              "z": z, "p": p}
+              "z": hidden(finite(frame["z"], 2), too_few), "p": hidden(finite(frame["p"], 4), too_few)}
     weight = np.where((bins > 0) & ~too_few, counts, 0.0)
-    minimum = (f"Minimum: {min_count} calls in a cell and its {k}-ring of neighbours; with fewer the "
-               "cell is grey (too few calls) and gets no z or p.")
+    minimum = ring_minimum(min_count, k, "", "z or p")
     return CellLayer(frame["h3"].to_numpy(), classes, cls, figures, values, weight), minimum
 
 
 def emerging_layer(result: CellResult, min_count: int, k: int) -> tuple[CellLayer, str]:
     """Emerging hot-spot classes; a neighbourhood under ``min_count`` calls is too few."""
     frame = result.frame
-    counts = frame["count"].to_numpy(dtype=np.float64)
-    ring = ring_totals(frame["h3"].to_numpy(), counts, k)
-    too_few = ring < min_count
+    counts, ring, too_few = too_few_around(result, min_count, k)
     category = frame["category"].astype(str).to_numpy()
     present = [c for c in EMERGING_CLASSES if c in set(category[~too_few])]
     classes = [MapClass(c, EMERGING_COLORS[c]) for c in present]
@@ -232,20 +241,17 @@ def emerging_layer(result: CellResult, min_count: int, k: int) -> tuple[CellLaye
     position = {c: i for i, c in enumerate(present)}
     cls = np.array([len(present) if t else position[c] for c, t in zip(category, too_few, strict=True)],
                    dtype=np.int64)
-
-    def hide(values: list[Any]) -> list[Any]:
-        return [None if t else v for v, t in zip(values, too_few, strict=True)]
-
     figures = [Figure("calls", "calls in the cell"), Figure("ring", f"calls in the cell and {k}-ring"),
                Figure("pattern", "pattern", None), Figure("tau", "trend τ", 2),
                Figure("trend_p", "trend p", 4), Figure("z", "last step Gi* z", 2)]
     values = {"calls": counts.astype(np.int64).tolist(), "ring": ring.astype(np.int64).tolist(),
-              "pattern": hide(category.tolist()), "tau": hide(finite(frame["trend_tau"], 2)),
-              "trend_p": hide(finite(frame["trend_p"], 4)), "z": hide(finite(frame["z"], 2))}
+              "pattern": hidden(category.tolist(), too_few),
+              "tau": hidden(finite(frame["trend_tau"], 2), too_few),
+              "trend_p": hidden(finite(frame["trend_p"], 4), too_few),
+              "z": hidden(finite(frame["z"], 2), too_few)}
     hot = np.char.endswith(category.astype(str), "hot spot")
     weight = np.where(hot & ~too_few, counts, 0.0)
-    minimum = (f"Minimum: {min_count} calls in a cell and its {k}-ring over the whole window; with "
-               "fewer the cell is grey (too few calls) and gets no pattern, trend or z.")
+    minimum = ring_minimum(min_count, k, " over the whole window", "pattern, trend or z")
     return CellLayer(frame["h3"].to_numpy(), classes, cls, figures, values, weight), minimum
 
 

@@ -12,7 +12,8 @@ times in a fresh browser context (empty cache), and the best run is kept:
 - **bytes**: everything the page transferred (``encodedDataLength`` of every response:
   compressed as sent), and the same decoded;
 - **first render**: navigation start to the client's ``safecity-map-ready`` mark (deck.gl
-  has drawn a frame with every layer loaded), server time to first byte included.
+  has drawn its first frame on the full-size canvas with every layer loaded: the map as it
+  stays), server time to first byte included.
 
 Baseline, measured in the same run: the **floor** — a page that loads only the same
 vendored scripts (h3-js, deck.gl) from the service and draws one empty deck.gl map. Every

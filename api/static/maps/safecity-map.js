@@ -1,5 +1,8 @@
 /* safecity map client: one deck.gl map for every map page.
  *
+ * Few layer types on purpose (solid polygons, paths, points, text): each type is one shader
+ * program to compile, and on a machine without a GPU compiling is most of the first draw.
+ *
  * Reads the JSON the server embeds in <script id="map-data"> (see api/domain/maps/page.py)
  * and draws, bottom to top: the basemap (urban areas, lakes, rivers, railways, roads), a
  * veil over everything outside the study area, the H3 cells (one legend class each), the
@@ -103,7 +106,6 @@
 
   /* ------------------------------------------------------------------ layers */
 
-  var dashed = new deck.PathStyleExtension({dash: true});
   var cellData = {length: cells.h3.length};
 
   function cellColor(_, info) {
@@ -204,8 +206,7 @@
       new deck.SolidPolygonLayer({id: "lakes", data: basemap.lakes, getPolygon: function (d) { return d; },
         getFillColor: [170, 205, 232, 255], pickable: false}),
       lines("rivers", basemap.rivers, [125, 170, 215, 255], zoom < 8 ? 1.5 : 2.5),
-      lines("railways", basemap.railways, [105, 105, 105, 255], 1.4,
-        {extensions: [dashed], getDashArray: [5, 3], dashJustified: true}),
+      lines("railways", basemap.railways, [122, 92, 122, 255], 1.5),
       new deck.PathLayer({id: "road-casing", data: basemap.roads, getPath: function (d) { return d.path; },
         getColor: [150, 150, 150, 255], widthUnits: "pixels", capRounded: true, jointRounded: true,
         getWidth: function (d) { return d.kind === "highway" ? 4 : 2.6; }, pickable: false}),
@@ -216,11 +217,10 @@
         getPolygon: function (d) { return d; }, getFillColor: [243, 241, 236, 165], pickable: false}),
       new deck.H3HexagonLayer({id: "cells", data: cellData, getHexagon: function (_, info) { return cells.h3[info.index]; },
         getFillColor: cellColor, filled: true, stroked: false, extruded: false, pickable: true,
-        highPrecision: "auto", autoHighlight: true, highlightColor: [30, 30, 30, 90]}),
+        highPrecision: true, autoHighlight: true, highlightColor: [30, 30, 30, 90]}),
       lines("region-lines", data.lines.region, [70, 70, 70, 255], 2.4),
       lines("tehsil-lines", data.lines.tehsil, [120, 120, 120, 220], 0.9),
-      lines("station-lines", data.lines.station, [110, 110, 150, 200], 0.8,
-        {visible: zoom >= 9, extensions: [dashed], getDashArray: [3, 2]}),
+      lines("station-lines", data.lines.station, [110, 110, 150, 200], 0.8, {visible: zoom >= 9}),
       lines("district-lines", data.lines.district, [55, 55, 55, 255], 1.6),
       lines("focus-lines", data.lines.focus, [20, 20, 20, 255], 3)
     ];
@@ -271,8 +271,21 @@
     return Boolean(manager) && manager.getLayers().every(function (layer) { return layer.isLoaded; });
   }
 
+  /* The canvas is made here at its final size: left to deck.gl, it starts at the default
+     300 × 150 and the map is drawn a second time, about a second later, once resized. */
+  var canvas = document.createElement("canvas");
+  var ratio = window.devicePixelRatio || 1;
+  canvas.width = Math.round(container.clientWidth * ratio);
+  canvas.height = Math.round(container.clientHeight * ratio);
+  canvas.style.width = "100%";
+  canvas.style.height = "100%";
+  canvas.setAttribute("role", "img");
+  canvas.setAttribute("aria-label", container.getAttribute("data-label"));
+  canvas.setAttribute("tabindex", "0");
+  container.appendChild(canvas);
+
   var map = new deck.Deck({
-    parent: container,
+    canvas: canvas,
     views: new deck.MapView({repeat: false}),
     initialViewState: view,
     controller: {dragRotate: false, touchRotate: false, keyboard: true, doubleClickZoom: true},
@@ -290,14 +303,6 @@
       if (bandOf(next.zoom) !== band) {
         band = bandOf(next.zoom);
         map.setProps({layers: build(next.zoom)});
-      }
-    },
-    onLoad: function () {
-      var canvas = container.querySelector("canvas");
-      if (canvas) {
-        canvas.setAttribute("role", "img");
-        canvas.setAttribute("aria-label", container.getAttribute("data-label"));
-        canvas.setAttribute("tabindex", "0");
       }
     },
     onAfterRender: function () {

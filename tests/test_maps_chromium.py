@@ -184,6 +184,28 @@ def test_tooltip_leads_with_station_tehsil_and_district(service: str, chromium: 
         assert "p:" not in text
 
 
+def test_keyboard_reaches_and_zooms_the_map(service: str, chromium: Any) -> None:  # noqa: F811
+    """Tab lands on the map first; + zooms in, and the scale bar follows."""
+    with page_at(chromium) as opened:
+        page = opened.page
+        page.goto(f"{service}/maps/calls?level=district&code={DISTRICT}&token={token('dpo', DISTRICT)}")
+        page.wait_for_selector("body[data-map-ready=true]", timeout=60_000)
+        before = page.locator("#scale").inner_text()
+        page.keyboard.press("Tab")
+        assert page.evaluate("() => document.activeElement.getAttribute('role')") == "img"
+        page.keyboard.press("+")
+        page.keyboard.press("+")
+        page.wait_for_function("(before) => document.querySelector('#scale').innerText !== before",
+                               arg=before, timeout=10_000)
+        assert metres(page.locator("#scale").inner_text()) < metres(before)
+
+
+def metres(scale: str) -> float:
+    """The length a scale bar's text names (``5 km``, ``500 m``)."""
+    number, unit = scale.split()
+    return float(number.replace(",", "")) * (1000 if unit == "km" else 1)
+
+
 def test_schema_page_loads_only_local_assets(service: str, chromium: Any) -> None:  # noqa: F811
     with page_at(chromium) as opened:
         page = opened.page

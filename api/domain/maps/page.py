@@ -200,7 +200,8 @@ def label_points(geoms: Any) -> list[list[float]]:
     order = np.lexsort((-areas, owner))
     first = order[np.r_[True, np.diff(owner[order]) != 0]]
     points = shapely.point_on_surface(parts[first])
-    return np.round(shapely.get_coordinates(points), DECIMALS).tolist()
+    placed: list[list[float]] = np.round(shapely.get_coordinates(points), DECIMALS).tolist()
+    return placed
 
 
 def frame_of(area: Any) -> tuple[float, float, float, float]:

@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 from litestar import Litestar, Router, get
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.static_files import create_static_files_router
 
 from api.container import Container
 from api.deps import dependencies
@@ -29,8 +28,8 @@ from api.domain.feeds.controllers import (
     station_feed_socket,
 )
 from api.domain.jurisdictions.controllers import JurisdictionController
+from api.domain.maps.assets import ASSET_ROUTES, COMPRESSION, SCHEMA_PAGES
 from api.domain.maps.controllers import MapController, PlanMapController
-from api.domain.maps.services import maps_static_dir, pydeck_static_dir
 from api.domain.plans.controllers import PlanController
 from api.domain.routing.controllers import RoutingController
 from api.domain.stations.controllers import StationController
@@ -54,10 +53,6 @@ def create_app(container: Container | None = None) -> Litestar:
         RoutingController, JurisdictionController, CallController, StationController,
         FeedController, station_feed, station_feed_socket, area_feed_socket, AlertController,
         alert_feed_socket, StatsController, AnalyticsController, PlanController])
-    static = [create_static_files_router(path="/static/pydeck", directories=[pydeck_static_dir()],
-                                         include_in_schema=False),
-              create_static_files_router(path="/static/maps", directories=[maps_static_dir()],
-                                         include_in_schema=False)]
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -71,12 +66,15 @@ def create_app(container: Container | None = None) -> Litestar:
     bearer = SecurityScheme(type="http", scheme="bearer", bearer_format="JWT",
                             description="safecity token --role ROLE --scope CODE")
     return Litestar(
-        route_handlers=[health, v1, MapController, PlanMapController, *static, *UNPREFIXED_SOCKETS],
+        route_handlers=[health, v1, MapController, PlanMapController, *ASSET_ROUTES,
+                        *UNPREFIXED_SOCKETS],
         dependencies=dependencies(container),
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(title="safecity", version="0.1.0", path="/schema",
-                                     components=Components(security_schemes={"BearerToken": bearer})),
+                                     components=Components(security_schemes={"BearerToken": bearer}),
+                                     render_plugins=SCHEMA_PAGES),
+        compression_config=COMPRESSION,
         debug=False,
     )
 

@@ -1,4 +1,4 @@
-"""``GET /maps/{kind}``: an analytics result as an offline pydeck page.
+"""``GET /maps/{kind}``: an analytics result as an offline map page (the one deck.gl client).
 
 Scoped like the analytics endpoints (``analytics.read``, the area inside the token's
 scope). A map page is opened by navigating a browser to it, and a navigation cannot set
@@ -34,13 +34,12 @@ from api.domain.analytics.schemas import (
     FromParam,
     KParam,
     LevelParam,
-    ResParam,
     SeriousParam,
     UntilParam,
 )
 from api.domain.analytics.services import AnalyticsService, cell_query
 from api.domain.maps.plans import plan_map_page
-from api.domain.maps.services import map_page
+from api.domain.maps.services import AUTO_RES, analytics_map_page
 from api.domain.plans.services import PlanService
 
 MAP_COOKIE = "safecity_map_token"
@@ -112,32 +111,30 @@ class MapController(Controller):
     @get("/{kind:str}", operation_id="mapPage", media_type="text/html")
     async def page(self, *, kind: str, request: Request[Any, Any, Any], analytics: AnalyticsService,
                    map_principal: Principal,
-                   level: LevelParam = "province", code: CodeParam = None, res: ResParam = 7,
+                   level: LevelParam = "province", code: CodeParam = None,
+                   res: Annotated[int | None, Parameter(description="H3 resolution (5–10); default: "
+                                                        "the finest that keeps the area readable")] = None,
                    since: FromParam = None, until: UntilParam = None, category: CategoryParam = None,
                    serious: SeriousParam = None,
                    fdr: Annotated[bool | None, Parameter(description="FDR correction (default: on "
                                                          "for emerging, off otherwise)")] = None,
                    k: KParam = 1,
                    step: Annotated[str, Parameter(description="week or month (emerging)")] = "week",
-                   min_count: Annotated[int, Parameter(description="response: fewer valid times "
-                                                       "is too few")] = 5,
+                   min_count: Annotated[int, Parameter(description="fewer is too few calls: valid "
+                                                       "times in a cell (response), calls in a cell "
+                                                       "and its k-ring (hotspots, emerging)")] = 5,
                    token: MapToken = None,
                    ) -> Response[Any]:
         """calls, response, hotspots or emerging as an HTML map (deck.gl, no internet needed)."""
-        import anyio  # noqa: PLC0415
-
         redirect = token_to_cookie(request)
         if redirect is not None:
             return redirect
-        query = cell_query(level=level, code=code, res=res, since=since, until=until,
-                           category=category, serious=serious,
+        query = cell_query(level=level, code=code, res=AUTO_RES if res is None else res,
+                           since=since, until=until, category=category, serious=serious,
                            fdr=fdr if fdr is not None else kind == "emerging", k=k, step=step,
                            min_count=min_count)
         checked = analytics.authorized(map_principal, query)
-        result = await analytics.compute(kind, checked)
-        area = analytics.area_geometry(checked)
-        boundaries = analytics.boundaries
-        return _html(await anyio.to_thread.run_sync(lambda: map_page(result, boundaries, area)))
+        return _html(await analytics_map_page(kind, checked, analytics, chosen=res is not None))
 
 
 class PlanMapController(Controller):

@@ -1,267 +1,331 @@
-"""Map pages from analytics results: pydeck's HTML with every asset served by us.
+"""Map pages of the analytics results (``GET /maps/{kind}``): classes, minimums, the page.
 
-pydeck's template links its deck.gl bundle and stylesheets from CDNs (jsdelivr, unpkg,
-maxcdn, mapbox). A control room may have no internet, so :func:`offline_html` rewrites
-the page: the bundle pydeck ships in its own package (``nbextension/static/index.js``)
-is served under ``/static/pydeck/``, our one small stylesheet under ``/static/maps/``,
-and links nothing uses (Mapbox GL, Bootstrap, Font Awesome, MapLibre CSS: there is no
-base map) are removed. The base is drawn from the boundary set: district and tehsil
-outlines stand in for tiles. A page that still names a remote URL is refused.
+Each kind becomes a :class:`~api.domain.maps.page.CellLayer` — one legend class per
+cell, the figures its tooltip shows — drawn by the one map client
+(:mod:`api.domain.maps.page`). The rules that keep a map honest live here:
+
+- **Legend classes are integer ranges that exist.** Call counts are classed by
+  :func:`count_classes`: breaks from the quantiles of the positive counts, made distinct
+  integers, classes that would hold no cell merged into the next, so labels read
+  ``1``, ``2–3``, ``4–9``, never ``1–1``, and a cell's colour is its class's colour.
+- **Minimums are stated and applied.** A response-time cell with fewer than
+  ``min_count`` valid times, and a hot-spot or emerging cell whose neighbourhood (the
+  cell and its k-ring) holds fewer than ``min_count`` calls over the window, is drawn
+  grey as "too few calls" and its tooltip gives no median, z, p or trend. The legend
+  says the minimum in words.
+- **The province stays small.** A page draws at most :data:`MAP_MAX_CELLS` cells: when
+  the asked resolution would give more, the analysis runs at the finest coarser
+  resolution that fits, and the legend says so (the province at res 7 is ~40,000 cells,
+  11.7 MB of HTML before; at res 6 it is ~5,700).
+
+Why not pydeck: its ``to_html`` wrote every cell as a JSON row with its own tooltip HTML
+and loaded a 4.3 MB deck.gl 8 bundle; its layer specs (``@deck.gl/json`` strings) cannot
+carry index accessors over columns, zoom-dependent labels with collision priority, or a
+scale bar. The page therefore loads the vendored deck.gl 9 bundle directly and sends
+compact columns (pydeck stays a project dependency, unused by the pages).
 """
 
 from __future__ import annotations
 
-import html
-import math
-import re
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import numpy.typing as npt
 
-from api.domain.analytics.schemas import CellResult
+from api.domain.analytics.schemas import CellQuery, CellResult
+from api.domain.analytics.services import AnalyticsService
+from api.domain.maps.basemap import shipped_basemap
+from api.domain.maps.page import (
+    CellLayer,
+    Figure,
+    MapClass,
+    MapPage,
+    finite,
+    km2_label,
+    render_page,
+    res_for_budget,
+)
 from geo.emerging import EMERGING_CLASSES
 from jurisdictions.boundaries import BoundarySet
 
-PYDECK_STATIC_URL = "/static/pydeck"
-MAPS_STATIC_URL = "/static/maps"
-ATTRIBUTION = ("Administrative boundaries: OCHA / WFP / ITOS, Pakistan COD-AB (2022), via HDX, "
-               "CC BY-IGO · districts and regions © OpenStreetMap contributors (ODbL) · "
-               "police stations are stand-ins")
-"""Credits shown on every map (the data behind the outlines and the generated calls)."""
+MAP_MAX_CELLS = 12_000
+"""Most cells one page draws (the largest region at res 7 is ~8,800; the province at
+res 6 ~5,700): a page of this many cells stays well under 2 MB and draws in about a second."""
+AUTO_MAX_CELLS, AUTO_FINEST = 8_000, 9
+"""Without ``res`` a page takes the finest resolution up to 9 (cells of 0.1 km²) that keeps
+the area under 8,000 cells: the province at 6, a region or district at 7, a tehsil at 8,
+a station at 9 (res 7 would draw a station as three hexagons)."""
+AUTO_RES = 7
+"""The resolution the query's checks see when the page picks its own."""
 
-WIDTH_PX, HEIGHT_PX = 1200, 800
-"""Viewport the initial zoom is fitted to."""
-
-ZERO = [210, 210, 210, 60]
-TOO_FEW = [150, 150, 150, 110]
-RAMP = [[255, 255, 178], [254, 204, 92], [253, 141, 60], [240, 59, 32], [189, 0, 38]]
-"""YlOrRd, five classes (ColorBrewer)."""
-BIN_COLORS = {-3: [69, 117, 181], -2: [145, 191, 219], -1: [200, 230, 240], 0: ZERO,
-              1: [254, 224, 144], 2: [252, 141, 89], 3: [215, 48, 39]}
+NONE = (255, 255, 255, 0)
+"""Drawn as nothing: no calls, not significant, no pattern (the basemap shows through)."""
+TOO_FEW = (115, 115, 115, 70)
+RAMP = [(254, 217, 118), (254, 178, 76), (253, 141, 60), (240, 59, 32), (189, 0, 38)]
+"""YlOrRd (ColorBrewer), the six-class ramp without its palest yellow, which vanished on the
+basemap's paper colour."""
+RAMP_ALPHA = 200
+BIN_COLORS = {3: (215, 48, 39, 215), 2: (252, 141, 89, 205), 1: (254, 224, 144, 200), 0: NONE,
+              -1: (200, 230, 240, 200), -2: (145, 191, 219, 205), -3: (69, 117, 181, 215)}
 BIN_LABELS = {3: "hot spot, 99 %", 2: "hot spot, 95 %", 1: "hot spot, 90 %", 0: "not significant",
               -1: "cold spot, 90 %", -2: "cold spot, 95 %", -3: "cold spot, 99 %"}
-EMERGING_COLORS: dict[str, list[int]] = {
-    "no pattern detected": ZERO,
-    "new hot spot": [255, 0, 200], "consecutive hot spot": [255, 120, 180],
-    "intensifying hot spot": [200, 0, 0], "persistent hot spot": [240, 100, 40],
-    "diminishing hot spot": [250, 190, 110], "sporadic hot spot": [255, 230, 120],
-    "oscillating hot spot": [170, 110, 60], "historical hot spot": [190, 160, 140],
-    "new cold spot": [0, 200, 200], "consecutive cold spot": [120, 200, 230],
-    "intensifying cold spot": [0, 60, 200], "persistent cold spot": [60, 120, 220],
-    "diminishing cold spot": [140, 170, 230], "sporadic cold spot": [170, 220, 250],
-    "oscillating cold spot": [110, 140, 160], "historical cold spot": [160, 170, 190],
+EMERGING_COLORS: dict[str, tuple[int, int, int, int]] = {
+    "no pattern detected": NONE,
+    "new hot spot": (255, 0, 200, 215), "consecutive hot spot": (255, 120, 180, 210),
+    "intensifying hot spot": (200, 0, 0, 215), "persistent hot spot": (240, 100, 40, 210),
+    "diminishing hot spot": (250, 190, 110, 210), "sporadic hot spot": (255, 230, 120, 210),
+    "oscillating hot spot": (170, 110, 60, 210), "historical hot spot": (190, 160, 140, 210),
+    "new cold spot": (0, 200, 200, 210), "consecutive cold spot": (120, 200, 230, 210),
+    "intensifying cold spot": (0, 60, 200, 210), "persistent cold spot": (60, 120, 220, 210),
+    "diminishing cold spot": (140, 170, 230, 210), "sporadic cold spot": (170, 220, 250, 210),
+    "oscillating cold spot": (110, 140, 160, 210), "historical cold spot": (160, 170, 190, 210),
 }
+RESPONSE_BREAKS = (10.0, 15.0, 20.0, 30.0)
+RESPONSE_LABELS = ("under 10 min", "10 to 15 min", "15 to 20 min", "20 to 30 min", "30 min or more")
 TITLES = {"calls": "Calls per cell", "response": "Median minutes to scene",
           "hotspots": "Gi* hot spots", "emerging": "Emerging hot spots"}
-
-_REMOTE = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
-
-
-class OfflinePageError(RuntimeError):
-    """pydeck's page still links a remote asset after rewriting (a new pydeck template?)."""
+WHERE_TITLES = {"calls": "Most calls in", "response": "Most calls over their time limit in",
+                "hotspots": "Most calls in hot spots in", "emerging": "Most calls in emerging hot spots in"}
 
 
-def pydeck_static_dir() -> Path:
-    """Folder of the deck.gl bundle pydeck ships (served as ``/static/pydeck``)."""
-    import pydeck  # noqa: PLC0415
-
-    return Path(pydeck.__file__).resolve().parent / "nbextension" / "static"
-
-
-def maps_static_dir() -> Path:
-    """Folder of our map stylesheet (served as ``/static/maps``)."""
-    return Path(__file__).resolve().parents[2] / "static" / "maps"
+def ramp_colors(n: int) -> list[tuple[int, int, int, int]]:
+    """``n`` colours of the ramp, spread over it (the top class is always the darkest)."""
+    if n <= 0:
+        return []
+    picks = [len(RAMP) - 1] if n == 1 else np.linspace(0, len(RAMP) - 1, n).round().astype(int).tolist()
+    return [(*RAMP[i], RAMP_ALPHA) for i in picks]
 
 
-def offline_html(page: str, overlay: str) -> str:
-    """pydeck's page with CDN links replaced by the service's own ``/static`` files."""
-    from pydeck.io.html import CDN_CSS_URL, CDN_URL  # noqa: PLC0415
+def count_classes(counts: npt.ArrayLike, max_classes: int = 5) -> tuple[list[tuple[int, int]],
+                                                                        npt.NDArray[np.int64]]:
+    """Integer classes ``[(low, high), …]`` of the positive counts and each count's class.
 
-    page = page.replace(CDN_URL, f"{PYDECK_STATIC_URL}/index.js")
-    page = page.replace(f"href={CDN_CSS_URL}", f'href="{MAPS_STATIC_URL}/map.css"')
-    page = re.sub(r"<script src=\"https://api\.tiles\.mapbox\.com[^>]*></script>\s*", "", page)
-    page = re.sub(r"<script src=\"https://maps\.googleapis\.com[^>]*></script>\s*", "", page)
-    page = re.sub(r"<link rel=\"stylesheet\" href=\"https?://[^\"]*\"\s*/>\s*", "", page)
-    page = page.replace("<title>pydeck</title>", "<title>safecity map</title>")
-    page = page.replace("</body>", overlay + "\n  </body>", 1)
-    remote = _REMOTE.search(page)
-    if remote:
-        start = max(0, remote.start() - 60)
-        raise OfflinePageError(f"map page still links a remote asset: {page[start:remote.end() + 80]!r}")
-    return page
+    Breaks are the 20/40/60/80 % quantiles (for five classes) of the positive counts,
+    floored to integers and made distinct; a class no count falls in is merged into the
+    next one. So the classes are contiguous from 1 to the largest count, each holds at
+    least one count, and count ``c`` is in class ``i`` exactly when
+    ``low_i <= c <= high_i``. Zero (and negative) counts get class -1.
 
-
-def _ramp(values: np.ndarray, breaks: list[float]) -> list[list[int]]:
-    idx = np.searchsorted(np.asarray(breaks), values, side="right")
-    return [RAMP[min(int(i), len(RAMP) - 1)] + [190] for i in idx]
-
-
-def _quantile_breaks(values: np.ndarray) -> list[float]:
+    >>> count_classes([0, 1, 1, 2, 2, 3, 9, 40])
+    ([(1, 1), (2, 2), (3, 7), (8, 40)], array([-1,  0,  0,  1,  1,  2,  3,  3]))
+    >>> count_classes([0, 0])[0]
+    []
+    """
+    values = np.asarray(counts, dtype=np.int64)
+    cls = np.full(values.shape, -1, dtype=np.int64)
     positive = values[values > 0]
     if positive.size == 0:
-        return [1, 2, 3, 4]
-    qs = np.unique(np.quantile(positive, [0.2, 0.4, 0.6, 0.8]).round())
-    return [float(q) for q in qs]
+        return [], cls
+    top = int(positive.max())
+    quantiles = np.quantile(positive, np.arange(1, max_classes) / max_classes)
+    uppers = np.unique(np.floor(quantiles).astype(np.int64))
+    highs = np.append(uppers[(uppers >= 1) & (uppers < top)], top)
+    used = np.unique(np.searchsorted(highs, positive, side="left"))
+    highs = highs[used]
+    lows = np.concatenate([[1], highs[:-1] + 1])
+    on = values > 0
+    cls[on] = np.searchsorted(highs, values[on], side="left")
+    return [(int(lo), int(hi)) for lo, hi in zip(lows, highs, strict=True)], cls
 
 
-def _fmt(value: Any, digits: int = 1) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
+def count_label(low: int, high: int) -> str:
+    """``3`` or ``4–9``."""
+    return str(low) if low == high else f"{low}–{high}"
 
 
-def cell_layer_data(result: CellResult) -> tuple[pd.DataFrame, list[tuple[list[int], str]]]:
-    """Per cell: ``h3``, ``color`` and ``tip`` (tooltip HTML), and the legend entries."""
+def ring_totals(hexes: npt.ArrayLike, counts: npt.ArrayLike, k: int) -> npt.NDArray[np.float64]:
+    """Calls in each cell and its k-ring (the neighbourhood Gi* weighs), inside the area."""
+    from geo import h3cells  # noqa: PLC0415
+    from geo.hotspots import kring_weights  # noqa: PLC0415
+
+    cells = h3cells.from_hex(np.asarray(hexes, dtype=str))
+    order = np.argsort(cells)
+    weights = kring_weights(cells[order], k)
+    totals = np.empty(len(cells), dtype=np.float64)
+    totals[order] = weights.matrix @ np.asarray(counts, dtype=np.float64)[order]
+    return totals
+
+
+def hidden(values: list[Any], hide: npt.NDArray[np.bool_]) -> list[Any]:
+    """``values`` with ``None`` where ``hide``: figures a cell under the minimum must not show."""
+    return [None if h else v for v, h in zip(values, hide, strict=True)]
+
+
+def too_few_around(result: CellResult, min_count: int, k: int) -> tuple[npt.NDArray[np.float64],
+                                                                        npt.NDArray[np.float64],
+                                                                        npt.NDArray[np.bool_]]:
+    """Calls per cell, calls in each cell and its k-ring, and which rings hold too few."""
+    counts = result.frame["count"].to_numpy(dtype=np.float64)
+    ring = ring_totals(result.frame["h3"].to_numpy(), counts, k)
+    return counts, ring, ring < min_count
+
+
+def ring_minimum(min_count: int, k: int, window: str, withheld: str) -> str:
+    """The legend's sentence for a minimum over a cell's neighbourhood."""
+    return (f"Minimum: {min_count} calls in a cell and its {k}-ring of neighbours{window}; with fewer "
+            f"the cell is grey (too few calls) and gets no {withheld}.")
+
+
+# --------------------------------------------------------------------------- the kinds
+
+
+def calls_layer(result: CellResult) -> tuple[CellLayer, str]:
+    """Calls per cell in integer classes; empty cells are not drawn."""
     frame = result.frame
+    counts = frame["count"].to_numpy(dtype=np.int64)
+    ranges, cls = count_classes(counts)
+    classes = [MapClass("no calls", NONE)] + [
+        MapClass(count_label(lo, hi), color) for (lo, hi), color in zip(ranges, ramp_colors(len(ranges)),
+                                                                      strict=True)]
+    layer = CellLayer(frame["h3"].to_numpy(), classes, cls + 1, [Figure("calls", "calls")],
+                      {"calls": counts.tolist()}, counts.astype(np.float64))
+    return layer, "No minimum: a cell shows the calls counted in it (no statistic is inferred)."
+
+
+def response_layer(result: CellResult, min_count: int) -> tuple[CellLayer, str]:
+    """Median minutes to scene per cell; fewer than ``min_count`` valid times is too few."""
+    frame = result.frame
+    valid = frame["calls"].to_numpy(dtype=np.int64)
+    invalid = frame["invalid"].to_numpy(dtype=np.int64)
+    median = frame["median_min"].to_numpy(dtype=np.float64)
+    too_few = valid < min_count
+    empty = (valid == 0) & (invalid == 0)
+    band = np.searchsorted(np.asarray(RESPONSE_BREAKS), np.nan_to_num(median), side="right")
+    cls = np.where(empty, 0, np.where(too_few, 1, 2 + band))
+    classes = [MapClass("no calls", NONE),
+               MapClass(f"too few calls (under {min_count} valid times)", TOO_FEW),
+               *[MapClass(label, color) for label, color in
+                 zip(RESPONSE_LABELS, ramp_colors(len(RESPONSE_LABELS)), strict=True)]]
+    over = frame["share_over_sla"].to_numpy(dtype=np.float64)
+    figures = [Figure("valid", "valid response times"), Figure("invalid", "invalid times"),
+               Figure("median", "median", 1, " min"), Figure("p90", "90th percentile", 1, " min"),
+               Figure("over", "over the time limit", 0, " %")]
+    values = {"valid": valid.tolist(), "invalid": invalid.tolist(),
+              "median": hidden(finite(median, 1), too_few),
+              "p90": hidden(finite(frame["p90_min"], 1), too_few),
+              "over": hidden(finite(over * 100, 0), too_few)}
+    weight = np.where(too_few, 0.0, np.nan_to_num(over) * valid)
+    minimum = (f"Minimum: {min_count} valid response times in a cell; a cell with fewer is grey "
+               "(too few calls) and gets no median.")
+    return CellLayer(frame["h3"].to_numpy(), classes, cls, figures, values, weight), minimum
+
+
+def hotspots_layer(result: CellResult, min_count: int, k: int) -> tuple[CellLayer, str]:
+    """Gi* confidence bins; a neighbourhood under ``min_count`` calls is too few (no z, p)."""
+    frame = result.frame
+    counts, ring, too_few = too_few_around(result, min_count, k)
+    bins = frame["bin"].to_numpy(dtype=np.int64)
+    order = [3, 2, 1, 0, -1, -2, -3]
+    classes = [MapClass(BIN_LABELS[b], BIN_COLORS[b]) for b in order]
+    classes.append(MapClass(f"too few calls (under {min_count} around the cell)", TOO_FEW))
+    position = {b: i for i, b in enumerate(order)}
+    cls = np.where(too_few, len(order), np.vectorize(position.__getitem__, otypes=[np.int64])(bins))
+    figures = [Figure("calls", "calls in the cell"), Figure("ring", f"calls in the cell and {k}-ring"),
+               Figure("z", "Gi* z", 2), Figure("p", "p", 4)]
+    values = {"calls": counts.astype(np.int64).tolist(), "ring": ring.astype(np.int64).tolist(),
+              "z": hidden(finite(frame["z"], 2), too_few), "p": hidden(finite(frame["p"], 4), too_few)}
+    weight = np.where((bins > 0) & ~too_few, counts, 0.0)
+    minimum = ring_minimum(min_count, k, "", "z or p")
+    return CellLayer(frame["h3"].to_numpy(), classes, cls, figures, values, weight), minimum
+
+
+def emerging_layer(result: CellResult, min_count: int, k: int) -> tuple[CellLayer, str]:
+    """Emerging hot-spot classes; a neighbourhood under ``min_count`` calls is too few."""
+    frame = result.frame
+    counts, ring, too_few = too_few_around(result, min_count, k)
+    category = frame["category"].astype(str).to_numpy()
+    present = [c for c in EMERGING_CLASSES if c in set(category[~too_few])]
+    classes = [MapClass(c, EMERGING_COLORS[c]) for c in present]
+    classes.append(MapClass(f"too few calls (under {min_count} around the cell)", TOO_FEW))
+    position = {c: i for i, c in enumerate(present)}
+    cls = np.array([len(present) if t else position[c] for c, t in zip(category, too_few, strict=True)],
+                   dtype=np.int64)
+    figures = [Figure("calls", "calls in the cell"), Figure("ring", f"calls in the cell and {k}-ring"),
+               Figure("pattern", "pattern", None), Figure("tau", "trend τ", 2),
+               Figure("trend_p", "trend p", 4), Figure("z", "last step Gi* z", 2)]
+    values = {"calls": counts.astype(np.int64).tolist(), "ring": ring.astype(np.int64).tolist(),
+              "pattern": hidden(category.tolist(), too_few),
+              "tau": hidden(finite(frame["trend_tau"], 2), too_few),
+              "trend_p": hidden(finite(frame["trend_p"], 4), too_few),
+              "z": hidden(finite(frame["z"], 2), too_few)}
+    hot = np.char.endswith(category.astype(str), "hot spot")
+    weight = np.where(hot & ~too_few, counts, 0.0)
+    minimum = ring_minimum(min_count, k, " over the whole window", "pattern, trend or z")
+    return CellLayer(frame["h3"].to_numpy(), classes, cls, figures, values, weight), minimum
+
+
+def cell_layer(result: CellResult, query: CellQuery) -> tuple[CellLayer, str]:
+    """The layer and the minimum sentence of ``result`` (its kind decides)."""
     kind = result.meta.kind
-    out = pd.DataFrame({"h3": frame["h3"].astype(str)})
-    legend: list[tuple[list[int], str]]
     if kind == "calls":
-        counts = frame["count"].to_numpy()
-        breaks = _quantile_breaks(counts)
-        colors = _ramp(counts, breaks)
-        out["color"] = [ZERO if c == 0 else col for c, col in zip(counts, colors, strict=True)]
-        edges = [1, *[int(b) + 1 for b in breaks]]
-        legend = [(ZERO, "no calls")] + [
-            (RAMP[i] + [190], f"{lo}–{edges[i + 1] - 1}" if i + 1 < len(edges) else f"≥ {lo}")
-            for i, lo in enumerate(edges) if i < len(RAMP)]
-        out["tip"] = [f"<b>{h}</b><br/>calls: {c}" for h, c in zip(out["h3"], counts, strict=True)]
-    elif kind == "response":
-        median = frame["median_min"].to_numpy(dtype=float)
-        too_few = frame["too_few"].to_numpy(dtype=bool)
-        breaks = [10.0, 15.0, 20.0, 30.0]
-        colors = _ramp(np.nan_to_num(median), breaks)
-        out["color"] = [TOO_FEW if tf else col for tf, col in zip(too_few, colors, strict=True)]
-        legend = [(TOO_FEW, f"too few (< {result.extra.get('min_count', 'min')} valid times)"),
-                  (RAMP[0] + [190], "< 10 min"), (RAMP[1] + [190], "10–15 min"),
-                  (RAMP[2] + [190], "15–20 min"), (RAMP[3] + [190], "20–30 min"),
-                  (RAMP[4] + [190], "≥ 30 min")]
-        out["tip"] = [
-            f"<b>{h}</b><br/>valid response times: {n} (invalid {inv})<br/>median: {_fmt(m)} min"
-            f"<br/>p90: {_fmt(p)} min<br/>over SLA: {_fmt(s * 100, 0)} %"
-            + ("<br/><i>too few to say</i>" if tf else "")
-            for h, n, inv, m, p, s, tf in zip(out["h3"], frame["calls"], frame["invalid"], median,
-                                                frame["p90_min"].to_numpy(dtype=float),
-                                                frame["share_over_sla"].to_numpy(dtype=float),
-                                                too_few, strict=True)]
-    elif kind == "hotspots":
-        bins = frame["bin"].to_numpy(dtype=int)
-        out["color"] = [BIN_COLORS[int(b)] + ([] if b == 0 else [200]) for b in bins]
-        legend = [(BIN_COLORS[b] + ([] if b == 0 else [200]), BIN_LABELS[b])
-                  for b in (3, 2, 1, 0, -1, -2, -3)]
-        out["tip"] = [f"<b>{h}</b><br/>calls: {c}<br/>Gi* z: {z:.2f}, p: {p:.3g}<br/>{BIN_LABELS[int(b)]}"
-                      for h, c, z, p, b in zip(out["h3"], frame["count"], frame["z"], frame["p"], bins,
-                                               strict=True)]
-    else:
-        classes = frame["category"].astype(str).to_numpy()
-        out["color"] = [EMERGING_COLORS[c] + ([] if c == "no pattern detected" else [210])
-                        for c in classes]
-        present = [c for c in EMERGING_CLASSES if c in set(classes)]
-        legend = [(EMERGING_COLORS[c] + ([] if c == "no pattern detected" else [210]), c)
-                  for c in present]
-        out["tip"] = [f"<b>{h}</b><br/>{c}<br/>calls: {n}<br/>trend τ: {t:.2f} (p {tp:.3g})"
-                      f"<br/>final step z: {z:.2f}"
-                      for h, c, n, t, tp, z in zip(out["h3"], classes, frame["count"], frame["trend_tau"],
-                                                   frame["trend_p"], frame["z"], strict=True)]
-    return out, legend
+        return calls_layer(result)
+    if kind == "response":
+        return response_layer(result, query.min_count)
+    if kind == "hotspots":
+        return hotspots_layer(result, query.min_count, query.k)
+    return emerging_layer(result, query.min_count, query.k)
 
 
-def _view(bounds: tuple[float, float, float, float]) -> dict[str, float]:
-    """Centre and zoom that fit ``bounds`` (lon/lat) into the page viewport."""
-    west, south, east, north = bounds
-    lat = (south + north) / 2
-    lon_span = max(east - west, 1e-3)
-    lat_span = max((north - south) / max(math.cos(math.radians(lat)), 0.2), 1e-3)
-    zoom = min(math.log2(360 * WIDTH_PX / 512 / lon_span), math.log2(360 * HEIGHT_PX / 512 / lat_span))
-    return {"longitude": (west + east) / 2, "latitude": lat, "zoom": max(1.0, zoom - 0.25)}
+# --------------------------------------------------------------------------- the page
 
 
-def _outlines(boundaries: BoundarySet, level: str, area: Any, tolerance: float) -> dict[str, Any]:
-    """GeoJSON of one level's areas that touch the study area (simplified, names only)."""
-    import shapely  # noqa: PLC0415
+def area_km2(geometry: Any) -> float:
+    """Area of a lon/lat polygon on the WGS84 ellipsoid (km²)."""
+    from pyproj import Geod  # noqa: PLC0415
 
-    layer = boundaries.layer(level)
-    near = layer[shapely.intersects(layer.geometry.values, area.buffer(0.02))]
-    geoms = shapely.simplify(near.geometry.values, tolerance, preserve_topology=True)
-    features = [{"type": "Feature", "geometry": shapely.geometry.mapping(g),
-                 "properties": {"name": str(n)}} for g, n in zip(geoms, near["name"], strict=True)]
-    return {"type": "FeatureCollection", "features": features}
+    area, _ = Geod(ellps="WGS84").geometry_area_perimeter(geometry)
+    return abs(area) / 1e6
 
 
-def _stations(boundaries: BoundarySet, area: Any) -> pd.DataFrame:
-    import shapely  # noqa: PLC0415
+def display_res(area: Any, res: int, *, chosen: bool = True) -> int:
+    """The resolution a map of ``area`` is drawn at: a ``chosen`` ``res`` unless that is
+    more than :data:`MAP_MAX_CELLS` cells (then the finest coarser one that fits), else the
+    finest up to :data:`AUTO_FINEST` within :data:`AUTO_MAX_CELLS` cells."""
+    import h3  # noqa: PLC0415
 
-    layer = boundaries.layer("station")
-    points = shapely.point_on_surface(layer.geometry.values)
-    inside = shapely.covers(area, points)
-    stand_in = (layer["stand_in"].astype(bool).to_numpy() if "stand_in" in layer.columns
-                else np.ones(len(layer), bool))
-    frame = pd.DataFrame({"lon": shapely.get_x(points[inside]), "lat": shapely.get_y(points[inside])})
-    kinds = {True: "stand-in station (not a real position)", False: "station"}
-    frame["tip"] = [f"<b>{html.escape(str(n))}</b><br/>{kinds[bool(s)]}"
-                    for n, s in zip(layer["name"][inside], stand_in[inside], strict=True)]
-    return frame
+    def cell_km2(r: int) -> float:
+        return float(h3.average_hexagon_area(r, "km^2"))
 
-
-def map_page(result: CellResult, boundaries: BoundarySet, area: Any) -> str:
-    """The offline HTML page of one analytics result over its study area."""
-    import pydeck as pdk  # noqa: PLC0415
-
-    cells, legend = cell_layer_data(result)
-    stations = pdk.Layer("ScatterplotLayer", _stations(boundaries, area), id="stations",
-                         get_position=["lon", "lat"], get_radius=1, radius_min_pixels=3,
-                         get_fill_color=[30, 30, 30, 200], get_line_color=[255, 255, 255],
-                         stroked=True, line_width_min_pixels=1, pickable=True)
-    page = outlined_deck_html(boundaries, area, cells, "cells", [stations])
-    return offline_html(page, _overlay(result, legend))
+    if chosen:
+        return res_for_budget(area_km2(area), res, MAP_MAX_CELLS, cell_km2)
+    return res_for_budget(area_km2(area), AUTO_FINEST, AUTO_MAX_CELLS, cell_km2)
 
 
-def outlined_deck_html(boundaries: BoundarySet, area: Any, cells: Any, cells_id: str,
-                       overlays: list[Any]) -> str:
-    """deck.gl HTML framed on ``area``: tehsil outlines, the H3 cells (``h3``, ``color``,
-    ``tip`` columns), district outlines, then ``overlays`` — the plain base that stands in
-    for map tiles on a closed network (pass the result to :func:`offline_html`)."""
-    import pydeck as pdk  # noqa: PLC0415
+def map_page(result: CellResult, query: CellQuery, boundaries: BoundarySet, area: Any, *,
+             asked_res: int | None = None) -> str:
+    """The HTML page of one analytics result over its study area."""
+    import h3  # noqa: PLC0415
 
-    west, south, east, north = area.bounds
-    tolerance = max(east - west, north - south) / 2000
-    layers = [
-        pdk.Layer("GeoJsonLayer", _outlines(boundaries, "tehsil", area, tolerance), id="tehsils",
-                  stroked=True, filled=False, get_line_color=[120, 120, 120, 160], get_line_width=0,
-                  line_width_min_pixels=1, pickable=False),
-        pdk.Layer("H3HexagonLayer", cells, id=cells_id, get_hexagon="h3", get_fill_color="color",
-                  stroked=False, extruded=False, filled=True, pickable=True),
-        pdk.Layer("GeoJsonLayer", _outlines(boundaries, "district", area, tolerance), id="districts",
-                  stroked=True, filled=False, get_line_color=[40, 40, 40, 220], get_line_width=0,
-                  line_width_min_pixels=2, pickable=False),
-        *overlays,
-    ]
-    deck = pdk.Deck(layers=layers, initial_view_state=pdk.ViewState(**_view(area.bounds)),
-                    map_provider=None, map_style=None,
-                    tooltip={"html": "{tip}", "style": {"fontSize": "12px"}})
-    page: str = deck.to_html(as_string=True, offline=False, notebook_display=False,
-                             css_background_color="#f3f1ec")
-    return page
-
-
-def _overlay(result: CellResult, legend: list[tuple[list[int], str]]) -> str:
     meta = result.meta
-    window = " – ".join(t.date().isoformat() if t else "…" for t in (meta.since, meta.until))
-    rows = "".join(
-        f'<div class="row"><span class="swatch" style="background: rgba({c[0]},{c[1]},{c[2]},'
-        f'{(c[3] if len(c) > 3 else 255) / 255:.2f})"></span>{html.escape(label)}</div>'
-        for c, label in legend)
-    return f"""
-    <div id="legend" class="sc-panel">
-      <div class="title">{html.escape(TITLES[meta.kind])}</div>
-      <div class="sub">{html.escape(meta.area.name)} ({html.escape(meta.area.level)}), H3 res {meta.res}<br/>
-      {meta.calls:,} calls, {meta.cells:,} cells{', FDR' if meta.fdr else ''}; {html.escape(window)}</div>
-      {rows}
-      <div class="row"><span class="dot"></span>police station (stand-in position)</div>
-      <div class="row"><span class="line thick"></span>district &nbsp;<span class="line"></span>tehsil</div>
-    </div>
-    <div id="attribution" class="sc-panel">{html.escape(ATTRIBUTION)}</div>"""
+    layer, minimum = cell_layer(result, query)
+    window = ("all dates" if meta.since is None and meta.until is None else
+              " – ".join(t.date().isoformat() if t else "…" for t in (meta.since, meta.until)))
+    scale = (f"H3 res {meta.res} cells of about {km2_label(h3.average_hexagon_area(meta.res, 'km^2'))}")
+    subtitle = [f"{meta.area.name} ({meta.area.level})", scale,
+                f"{meta.calls:,} calls in {meta.cells:,} cells{', FDR' if meta.fdr else ''}; {window}"]
+    notes = []
+    if asked_res is not None and asked_res != meta.res:
+        notes.append(f"Drawn at res {meta.res}: res {asked_res} would be more than {MAP_MAX_CELLS:,} "
+                     "cells for one page. Open a region or district map for finer cells.")
+    if meta.outside:
+        notes.append(f"{meta.outside:,} {'call' if meta.outside == 1 else 'calls'} routed to this area "
+                     f"{'lies' if meta.outside == 1 else 'lie'} in cells outside it (not drawn).")
+    page = MapPage(title=TITLES[meta.kind], subtitle=subtitle, minimum=minimum, cells=layer, area=area,
+                   area_level=meta.area.level, area_name=meta.area.name,
+                   where_title=WHERE_TITLES[meta.kind], notes=notes)
+    return render_page(page, boundaries, shipped_basemap())
+
+
+async def analytics_map_page(kind: str, query: CellQuery, analytics: AnalyticsService, *,
+                             chosen: bool = True) -> str:
+    """Compute ``kind`` for an already authorised query at the page's resolution (``query.res``
+    when the caller ``chosen`` it, see :func:`display_res`) and render it."""
+    import anyio  # noqa: PLC0415
+
+    area = analytics.area_geometry(query)
+    shown = replace(query, res=display_res(area, query.res, chosen=chosen))
+    result = await analytics.compute(kind, shown)
+    boundaries = analytics.boundaries
+    return await anyio.to_thread.run_sync(
+        lambda: map_page(result, shown, boundaries, area, asked_res=query.res if chosen else None))

@@ -127,18 +127,19 @@ class WorkerState:
         return value
 
 
-_state: WorkerState | None = None
+_this_process: dict[str, WorkerState] = {}
+"""The one :class:`WorkerState` of this process, set by :func:`_start_worker`."""
 
 
 def worker_state() -> WorkerState:
     """This worker's state (a job calls this; outside a worker, one for the environment's
     settings, so jobs also run in the calling process for the CLI and tests)."""
-    global _state
-    if _state is None:
+    state = _this_process.get("state")
+    if state is None:
         from api.settings import get_settings  # noqa: PLC0415
 
-        _state = WorkerState(get_settings())
-    return _state
+        state = _this_process["state"] = WorkerState(get_settings())
+    return state
 
 
 def _start_worker(settings: Settings) -> None:
@@ -148,7 +149,6 @@ def _start_worker(settings: Settings) -> None:
     Never raises: a failing initializer would mark pebble's whole pool broken. A warm-up
     that fails (the database is down) is logged and the first job loads what it needs.
     """
-    global _state
     workers = settings.workers
     try:
         limit = workers.memory_mb * 2**20
@@ -164,11 +164,11 @@ def _start_worker(settings: Settings) -> None:
         threadpool_limits(1)  # one job per worker, one core per job
     except Exception:
         log.exception("worker %d: cannot limit the numeric libraries' threads", os.getpid())
-    _state = WorkerState(settings)
+    state = _this_process["state"] = WorkerState(settings)
     started = time.perf_counter()
     try:
-        _state.boundaries()
-        _state.router()
+        state.boundaries()
+        state.router()
     except Exception:
         log.exception("worker %d: warming up failed; its first job loads what it needs",
                       os.getpid())
@@ -279,7 +279,7 @@ class WorkerPool:
                 signal.signal(signum, signal.SIG_DFL)
                 signal.raise_signal(signum)
 
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGTERM.value, signal.SIGINT.value):
             previous[signum] = signal.signal(signum, on_signal)
         try:
             yield

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from api.domain.maps.services import ATTRIBUTION, offline_html, outlined_deck_html
+from api.workers import worker_state
 from geo.aggregate import LOCAL_TZ
 from jurisdictions.boundaries import BoundarySet
 
@@ -110,6 +111,12 @@ def plan_map_page(plan: dict[str, Any], sites: dict[str, Any], demand: pd.DataFr
     ]
     page = outlined_deck_html(boundaries, area, cells, "demand", overlays)
     return offline_html(page, _overlay(plan, summary, radius))
+
+
+def plan_map_job(plan: dict[str, Any], sites: dict[str, Any], demand: pd.DataFrame,
+                 version: str) -> str:
+    """Worker job: :func:`plan_map_page` on the boundary set being served."""
+    return plan_map_page(plan, sites, demand, worker_state().boundaries(version))
 
 
 def _swatch(color: list[int], alpha: float = 0.8) -> str:

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from api.domain.analytics.schemas import CellResult
+from api.domain.analytics.schemas import CellQuery, CellResult
+from api.domain.analytics.services import cell_analysis
 from geo.emerging import EMERGING_CLASSES
 from jurisdictions.boundaries import BoundarySet
 
@@ -218,6 +219,13 @@ def map_page(result: CellResult, boundaries: BoundarySet, area: Any) -> str:
                          stroked=True, line_width_min_pixels=1, pickable=True)
     page = outlined_deck_html(boundaries, area, cells, "cells", [stations])
     return offline_html(page, _overlay(result, legend))
+
+
+def map_page_job(kind: str, query: CellQuery, version: str) -> str:
+    """Worker job: the map page of one analytics result (computed there too)."""
+    analysis = cell_analysis(version)
+    result = analysis.compute(kind, query)
+    return map_page(result, analysis.boundaries, analysis.area_geometry(query))
 
 
 def outlined_deck_html(boundaries: BoundarySet, area: Any, cells: Any, cells_id: str,

@@ -12,6 +12,7 @@ such a batch is still running.
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import threading
 import time
@@ -188,12 +189,12 @@ def test_a_client_that_goes_away_stops_its_job(client: ServiceClient,
 
 def test_emerging_hot_spots_are_bounded_in_steps_and_cells(client: ServiceClient) -> None:
     path = "/api/v1/hotspots/emerging"
-    params: dict[str, Any] = {"level": "district", "code": DISTRICT, "from": "2000-01-01",
+    params: dict[str, Any] = {"level": "district", "code": DISTRICT, "from": "2000-01-03",
                               "step": "week"}
     too_long = client.get(path, params=params, headers=PLANNER)
     assert too_long.status_code == 422, too_long.text
     assert "at most 156 weeks" in too_long.json()["detail"]
-    assert "1,3" in too_long.json()["detail"]  # the window's own span, in weeks
+    assert re.search(r"spans 1,\d{3} weeks", too_long.json()["detail"])  # the window's own span
     page = client.get("/maps/emerging", params=params, headers=PLANNER)
     assert page.status_code == 422
     window = {"level": "district", "code": DISTRICT, "from": "2024-01-01", "until": "2024-04-01"}
@@ -293,7 +294,9 @@ def test_sigterm_stops_the_service_within_seconds_during_heavy_work(loaded_postg
     finally:
         server.stop()
     assert took < 10, f"the service took {took:.1f} s to stop"
-    assert server.process.returncode == 0, server.log_text()
+    # uvicorn ends by raising the signal it handled again, once its shutdown is done
+    assert server.process.returncode in (0, -signal.SIGTERM), server.log_text()
+    assert "Traceback" not in server.log_text()
     assert not alive
     answer = outcome.get("answer")
     assert answer is not None, outcome.get("error")

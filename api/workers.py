@@ -68,6 +68,9 @@ Receive = Callable[[], Awaitable[Any]]
 JobKind = Literal["route batch", "analytics", "emerging", "plan"]
 """What a job is, which names its deadline (:meth:`WorkerPool.deadline`)."""
 
+CONNECTION_CHECK_MS = 1000
+"""PostgreSQL's ``client_connection_check_interval`` on the workers' connections."""
+
 START_METHOD = "forkserver"
 """How workers start: from a clean server process, never by forking the app."""
 
@@ -89,13 +92,24 @@ class WorkerState:
         self.settings = settings
         self._boundaries: BoundarySet | None = None
         self._router: Router | None = None
+        self._engine: Engine | None = None
         self._memo: dict[Hashable, Any] = {}
 
     def engine(self) -> Engine:
-        """This process's synchronous engine (psycopg or SQLite, the service's database)."""
-        from api.db.engine import sync_engine  # noqa: PLC0415
+        """This process's synchronous engine (psycopg or SQLite, the service's database).
 
-        return sync_engine(self.settings)
+        On PostgreSQL its sessions ask the server to check every second that the worker
+        is still there: a query of a job that was stopped (its worker terminated) is
+        abandoned within a second instead of running on for its own sake.
+        """
+        if self._engine is None:
+            from api.db.engine import create_sync_engine  # noqa: PLC0415
+
+            options = ({"connect_args": {"options": "-c client_connection_check_interval="
+                                                    f"{CONNECTION_CHECK_MS}"}}
+                       if self.settings.database.is_postgres else {})
+            self._engine = create_sync_engine(self.settings.database, **options)
+        return self._engine
 
     def boundaries(self, version: str | None = None) -> BoundarySet:
         """The database's current boundary set; read again when ``version`` is not the one

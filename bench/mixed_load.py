@@ -183,14 +183,28 @@ def batch_body(points: int, seed: int = 5) -> bytes:
         for (lat, lon), r in zip(picked + jitter, radius, strict=True)]})
 
 
-async def _analysts(url: str, token: str, seconds: float, batch: bytes, since: str,
-                    until: str) -> dict[str, dict[str, Any]]:
+@dataclass(frozen=True)
+class Analysts:
+    """What the analysts' process is told: where, who, how long, how much."""
+
+    url: str
+    token: str
+    seconds: float
+    batch_points: int
+    since: str
+    until: str
+    """The emerging hot-spot window."""
+
+
+async def _analysts(plan: Analysts, batch: bytes) -> dict[str, dict[str, Any]]:
     import httpx  # noqa: PLC0415
 
-    auth = {"Authorization": f"Bearer {token}"}
+    auth = {"Authorization": f"Bearer {plan.token}"}
     results = {name: Heavy() for name in HEAVY}
+    seconds = plan.seconds
     stop_at = time.monotonic() + seconds
-    emerging = {"level": "province", "res": 7, "from": since, "until": until, "step": "week"}
+    emerging = {"level": "province", "res": 7, "from": plan.since, "until": plan.until,
+                "step": "week"}
     requests: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
         "batch routing": [("POST", "/api/v1/route/batch", {"content": batch})],
         "emerging hot spots": [("GET", "/api/v1/hotspots/emerging", {"params": emerging})],
@@ -224,7 +238,7 @@ async def _analysts(url: str, token: str, seconds: float, batch: bytes, since: s
 
     async def planner(http: httpx.AsyncClient) -> None:
         heavy = results["plan"]
-        body = {"tehsil": PLAN_TEHSIL, "sites": 5, "radius_m": 500.0, "time_limit_s": 30.0}
+        body: dict[str, Any] = {"tehsil": PLAN_TEHSIL, "sites": 5, "radius_m": 500.0, "time_limit_s": 30.0}
         while time.monotonic() < stop_at:
             began = time.monotonic()
             posted = await http.post("/api/v1/plans", json=body, headers=auth)
@@ -247,22 +261,28 @@ async def _analysts(url: str, token: str, seconds: float, batch: bytes, since: s
                 heavy.other[key] = heavy.other.get(key, 0) + 1
 
     limits = httpx.Limits(max_connections=2 * ANALYSTS_PER_KIND * len(requests))
-    async with httpx.AsyncClient(base_url=url, timeout=600, limits=limits) as http:
-        await asyncio.gather(*(analyst(name, http, turn) for name in requests
-                               for turn in range(ANALYSTS_PER_KIND)), planner(http))
+    async with httpx.AsyncClient(base_url=plan.url, timeout=600, limits=limits) as http:
+        analysts = [asyncio.ensure_future(analyst(name, http, turn)) for name in requests
+                    for turn in range(ANALYSTS_PER_KIND)]
+        analysts.append(asyncio.ensure_future(planner(http)))
+        # at the end, requests still out are abandoned: their connections close, and the
+        # service stops their work (a client gone)
+        _, pending = await asyncio.wait(analysts, timeout=seconds)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
     return {name: {"ok": h.ok, "busy": h.busy, "deadline": h.deadline, "other": h.other,
                    "mean_s": float(np.mean(h.seconds)) if h.seconds else None}
             for name, h in results.items()}
 
 
-def analysts_main(url: str, token: str, seconds: float, batch_points: int, since: str,
-                  until: str, out: Any) -> None:
+def analysts_main(plan: Analysts, out: Any) -> None:
     """The analysts' process: their encoding and reading of megabytes never share the
     intake client's loop or interpreter, and, being the load generator (in a control room
     they sit on other machines), it yields the shared cores to the service under test."""
     os.nice(10)
-    batch = batch_body(batch_points)
-    out.put(asyncio.run(_analysts(url, token, seconds, batch, since, until)))
+    batch = batch_body(plan.batch_points)
+    out.put(asyncio.run(_analysts(plan, batch)))
 
 
 # ------------------------------------------------------------------ main
@@ -302,8 +322,8 @@ def main() -> None:
             console.print(f"intake under analytic load for {args.seconds:g} s …")
             context = multiprocessing.get_context("spawn")
             queue = context.Queue()
-            analysts = context.Process(target=analysts_main, args=(
-                served.url, analyst, args.seconds + 2.0, args.batch, since, end.isoformat(), queue))
+            analysts = context.Process(target=analysts_main, args=(Analysts(
+                served.url, analyst, args.seconds + 2.0, args.batch, since, end.isoformat()), queue))
             analysts.start()
             time.sleep(2.0)  # the analysts fill the pool first
             loaded = asyncio.run(open_loop(served.port, make_requests(calls_per_phase, points,
@@ -318,12 +338,25 @@ def main() -> None:
             row = conn.execute("SELECT count(*) FROM calls WHERE idempotency_key LIKE 'bench-%'"
                                ).fetchone()
             stored = int(row[0]) if row else 0
-    expected = len(warmup) + alone.answered + loaded.answered
-    report(args, history, alone, loaded, heavy, stored, expected)
+    report(args, Outcome(history, alone, loaded, heavy, stored,
+                         expected=len(warmup) + alone.answered + loaded.answered))
 
 
-def report(args: argparse.Namespace, history: int, alone: Intake, loaded: Intake,
-           heavy: dict[str, dict[str, Any]], stored: int, expected: int) -> None:
+@dataclass
+class Outcome:
+    """One run's figures."""
+
+    history: int
+    alone: Intake
+    loaded: Intake
+    heavy: dict[str, dict[str, Any]]
+    stored: int
+    expected: int
+
+
+def report(args: argparse.Namespace, outcome: Outcome) -> None:
+    history, alone, loaded, heavy = outcome.history, outcome.alone, outcome.loaded, outcome.heavy
+    stored, expected = outcome.stored, outcome.expected
     rows = []
     for name, r in (("intake alone", alone), ("intake under analytic load", loaded)):
         rows.append([name, f"{r.sent:,}", f"{r.answered:,}", f"{r.lost:,}", f"{r.ms(50):.1f}",

@@ -17,7 +17,7 @@ def sleep_then_touch(seconds: float, path: str) -> int:
 
 def allocate(megabytes: int) -> float:
     """Hold ``megabytes`` of memory at once (the worker's ceiling refuses too much)."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     block = np.ones(megabytes * 2**20 // 8)
     return float(block.sum())

@@ -86,7 +86,8 @@ def db(loaded_postgis: str) -> Iterator[psycopg.Connection[Any]]:
 def actor(role: str) -> tuple[str, dict[str, str]]:
     """A subject no other test uses, so its audit entries are its own."""
     subject = f"isolation-{role}-{uuid.uuid4().hex[:8]}"
-    return subject, {"Authorization": f"Bearer {mint_token(SECRET, role, 'PK6', 'province', subject=subject)}"}
+    token = mint_token(SECRET, role, "PK6", "province", subject=subject)
+    return subject, {"Authorization": f"Bearer {token}"}
 
 
 def audited(db: psycopg.Connection[Any], subject: str) -> list[str]:

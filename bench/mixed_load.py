@@ -48,6 +48,7 @@ from bench._common import (  # noqa: E402
     LOOPBACK,
     console,
     load_boundaries_into,
+    load_generated_history,
     print_table,
     scratch_database,
     start_uvicorn,
@@ -69,23 +70,11 @@ HEAVY = ("batch routing", "emerging hot spots", "Gi* res 8", "heat maps", "plan"
 def load_history(url: str, months: int, scale: float) -> tuple[int, datetime]:
     """A generated history in the database: how many calls, and the start of the last week
     that began before the history ended (Pakistan time; the emerging window ends there)."""
-    from api.cli.synth import load_history as write_history  # noqa: PLC0415
-    from api.db.engine import create_sync_engine  # noqa: PLC0415
-    from api.db.migrate import upgrade  # noqa: PLC0415
-    from api.settings import DatabaseSettings  # noqa: PLC0415
-    from api.shipped import generate_calls  # noqa: PLC0415
-
-    calls, _ = generate_calls(months, 7, scale, HISTORY_START)
-    engine = create_sync_engine(DatabaseSettings(url=url))
-    try:
-        upgrade(engine)
-        write_history(calls, engine)
-    finally:
-        engine.dispose()
+    calls = load_generated_history(url, months, 7, scale, HISTORY_START)
     start = datetime.fromisoformat(f"{HISTORY_START}-01").replace(tzinfo=ZoneInfo("Asia/Karachi"))
     year, month = divmod(start.month - 1 + months, 12)
     end = start.replace(year=start.year + year, month=month + 1)
-    return len(calls), end - timedelta(days=end.weekday())  # a Monday: whole weeks
+    return calls, end - timedelta(days=end.weekday())  # a Monday: whole weeks
 
 
 # ------------------------------------------------------------------ the intake, open loop

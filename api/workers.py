@@ -45,6 +45,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterator
 from concurrent.futures import CancelledError as FutureCancelledError
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -373,6 +374,8 @@ class WorkerPool:
         a waiting job never reaches a worker, a running one's worker is terminated)."""
         if self._turns is None:
             self._turns = asyncio.Semaphore(self.config.processes)
+        from pebble import ProcessExpired  # noqa: PLC0415
+
         counts = self.counts
         counts.waiting += 1
         waiting = True
@@ -390,6 +393,10 @@ class WorkerPool:
                         raise
                     except FutureCancelledError:
                         raise asyncio.CancelledError from None
+                    except (ProcessExpired, BrokenProcessPool) as exc:
+                        raise UnavailableError(
+                            f"the worker running this job stopped unexpectedly ({exc}); retry",
+                            retry_after=self.config.retry_after_s) from exc
                     except MemoryError as exc:
                         raise UnprocessableError(
                             f"the request needs more memory than a worker may use "

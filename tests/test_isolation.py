@@ -12,6 +12,7 @@ such a batch is still running.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
 import threading
@@ -244,6 +245,24 @@ def test_cancelled_jobs_never_finish_and_the_pool_goes_on(loaded_postgis: str,
     assert not running_file.exists()
     assert not queued_file.exists()
     assert next_file.exists()
+    assert second != first
+
+
+def test_a_worker_killed_outside_a_job_is_replaced(loaded_postgis: str) -> None:
+    """A worker that dies while idle (the kernel's OOM killer, an operator) breaks pebble's
+    pool; the next job gets a new pool and is served."""
+    async def scenario() -> tuple[int, int]:
+        pool = _pool(loaded_postgis)
+        pool.start()
+        try:
+            first = await pool.run("analytics", ping)
+            os.kill(first, signal.SIGKILL)
+            await asyncio.sleep(1.0)  # pebble notices
+            return first, await pool.run("analytics", ping)
+        finally:
+            await pool.close()
+
+    first, second = asyncio.run(scenario())
     assert second != first
 
 

@@ -315,6 +315,20 @@ class WorkerPool:
         """Requests admitted at once: one per worker plus the queue."""
         return self.config.processes + self.config.queue
 
+    def admit(self, *, background: bool = False) -> None:
+        """Raise the 503 :meth:`run` would (the service is stopping, or a request's job
+        finds the pool and its queue full); a handler calls it before reading a large
+        body it would then have read for nothing."""
+        if self._stopping is not None:
+            raise UnavailableError(f"{self._stopping}; retry shortly",
+                                   retry_after=self.config.retry_after_s)
+        if not background and self.counts.running + self.counts.waiting >= self.capacity:
+            self.counts.refused += 1
+            raise UnavailableError(
+                f"the analytics workers are busy ({self.counts.running} jobs running, "
+                f"{self.counts.waiting} waiting); retry in {self.config.retry_after_s} s",
+                retry_after=self.config.retry_after_s)
+
     async def run(self, kind: JobKind, fn: Callable[..., T], *args: Any,
                   receive: Receive | None = None, background: bool = False,
                   deadline_s: float | None = None) -> T:
@@ -326,15 +340,7 @@ class WorkerPool:
         passes (:class:`DeadlineError`; ``deadline_s``, else ``kind``'s), or when the
         service stops (503).
         """
-        if self._stopping is not None:
-            raise UnavailableError(f"{self._stopping}; retry shortly",
-                                   retry_after=self.config.retry_after_s)
-        if not background and self.counts.running + self.counts.waiting >= self.capacity:
-            self.counts.refused += 1
-            raise UnavailableError(
-                f"the analytics workers are busy ({self.counts.running} jobs running, "
-                f"{self.counts.waiting} waiting); retry in {self.config.retry_after_s} s",
-                retry_after=self.config.retry_after_s)
+        self.admit(background=background)
         limit = self.deadline(kind) if deadline_s is None else deadline_s
         job = asyncio.ensure_future(self._execute(fn, args))
         self._jobs.add(job)

@@ -56,10 +56,11 @@ def create_app(container: Container | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        await container.open()  # the boundary set loaded, the router warmed
+        await container.open()  # the boundary set loaded, the router warmed, workers started
         try:
             async with container.channels, container.jobs:  # the bus is up while jobs publish
-                yield
+                with container.workers.cancel_on_signals():  # SIGTERM: heavy jobs end at once
+                    yield
         finally:
             await container.close()
 

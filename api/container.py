@@ -52,6 +52,7 @@ from api.jobs import Job, JobRunner
 from api.routing import current_router
 from api.settings import Settings
 from api.shipped import load_categories
+from api.workers import WorkerPool
 from geo.response import SlaTable, urban_tehsils
 from jurisdictions.boundaries import BoundarySet
 from jurisdictions.router import Router
@@ -83,9 +84,17 @@ def postgres_pool(size: int, **server_settings: str) -> dict[str, Any]:
     No overflow (see :attr:`api.settings.DatabaseSettings.pool_size`) and no pre-ping:
     with asyncpg a ping is three round trips per checkout, more than a call's own
     statement; connections the server closed are dropped at checkout instead.
+
+    No JIT compilation: these pools run short statements (heavy reads run in the worker
+    processes, on their own connections). On a calls table holding a year of history
+    the intake statement's generic plan is costed above ``jit_above_cost`` (it cannot
+    know how few rows its disk of cells holds), and PostgreSQL compiled it on every
+    execution: 16 ms of each call's 17, measured, so a single worker took fewer than
+    100 calls a second.
     """
     return {"pool_size": size, "max_overflow": 0, "pool_timeout": 10, "pool_pre_ping": False,
-            "connect_args": {"timeout": PG_CONNECT_TIMEOUT_S, "server_settings": server_settings}}
+            "connect_args": {"timeout": PG_CONNECT_TIMEOUT_S,
+                             "server_settings": {"jit": "off", **server_settings}}}
 
 
 def settle_heap() -> None:
@@ -240,9 +249,13 @@ class Container:
             self.call_service)
         self.feeds = FeedService(self.sessions, self.channels)
 
+        # heavy work (analytics, map pages, batch routing, plans) runs in worker processes
+        self.workers = WorkerPool(settings)
+
         # analytics over the stored history, response-time statistics and alerts
         self.history = CallHistoryRepository(self.sessions)
-        self.analytics = AnalyticsService(self.history, self.served.boundaries, self.served.areas)
+        self.analytics = AnalyticsService(self.served.boundaries, self.served.areas, self.workers,
+                                          clock=clock)
         sla = SlaTable.from_categories(load_categories())
         self.response_stats = ResponseStatsService(self.sessions, self.served.boundaries,
                                                    self.served.areas, sla)
@@ -257,8 +270,8 @@ class Container:
         # work beside the requests: started once the channels are up, stopped before they go
         self.jobs = JobRunner()
         plan_store = PlanStore(self.sessions)
-        self.plan_runner = PlanRunner(plan_store, self.history, self.served.boundaries, self.jobs,
-                                      workers=settings.plans.workers)
+        self.plan_runner = PlanRunner(plan_store, self.served.boundaries, self.jobs, self.workers,
+                                      at_once=settings.plans.workers)
         self.plans = PlanService(plan_store, self.plan_runner, self.history,
                                  self.served.boundaries, self.served.areas)
         self._schedule()
@@ -318,6 +331,7 @@ class Container:
             if self.settings.alerts.enabled:
                 self.served.urban()
             await self.plan_runner.startup()
+            self.workers.start()  # they warm up while the service starts serving
         except BaseException:
             await self._dispose()
             raise
@@ -325,14 +339,16 @@ class Container:
 
     async def close(self) -> None:
         """Shutdown (after the jobs stopped): this process's unfinished plans marked
-        interrupted, the pools closed."""
+        interrupted, the worker processes ended, the pools closed."""
         try:
             await self.plan_runner.shutdown()
+            await self.workers.close()
         finally:
             gc.unfreeze()  # an app made again in this process (tests) starts from scratch
             await self._dispose()
 
     async def _dispose(self) -> None:
+        await self.workers.close()
         await self.engine.dispose()
         if self.intake_engine is not None:
             await self.intake_engine.dispose()

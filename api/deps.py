@@ -71,6 +71,7 @@ def dependencies(container: Container) -> dict[str, Provide]:
         "stats": _part(container.response_stats),
         "analytics": _part(container.analytics),
         "plans": _part(container.plans),
+        "workers": _part(container.workers),
     }
 
 

@@ -39,10 +39,28 @@ class ConflictError(AppError):
 
 
 class UnavailableError(AppError):
-    """A dependency (the database) is down: the client should retry."""
+    """A dependency (the database, the worker pool) cannot serve now: the client should
+    retry after ``retry_after`` seconds."""
 
     status = 503
     retry_after = 5
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        if retry_after is not None:
+            self.retry_after = retry_after
+
+
+class DeadlineError(UnavailableError):
+    """Heavy work did not finish within its endpoint's deadline and was stopped."""
+
+
+class ClientGoneError(AppError):
+    """The client closed the connection before the answer was ready; its work was stopped.
+
+    Nobody reads the answer; 499 (nginx's "client closed request") marks it in logs."""
+
+    status = 499
 
 
 class UnauthorizedError(AppError):

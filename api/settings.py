@@ -55,11 +55,46 @@ class PlanSettings:
 
 
 @dataclass(frozen=True)
+class WorkerSettings:
+    """The pool of worker processes that runs the heavy work (:mod:`api.workers`), its
+    bounds and the deadline of each kind of job (``docs/isolation.md``)."""
+
+    processes: int = 1
+    """Worker processes (``SAFECITY_WORKERS``): each holds a warm copy of the boundary set
+    and the router; on two cores one, so that the other core is left to call intake."""
+    queue: int = 4
+    """Heavy requests waiting for a worker beyond the running ones (``SAFECITY_WORKER_QUEUE``);
+    one more is answered 503 with ``Retry-After``."""
+    retry_after_s: int = 10
+    """``Retry-After`` of that 503."""
+    memory_mb: int = 6144
+    """Address-space ceiling of each worker (``SAFECITY_WORKER_MEMORY_MB``): a job that
+    needs more fails with a clear answer instead of taking the machine."""
+    niceness: int = 10
+    """Scheduling niceness of the workers: when the cores are busy, call intake goes first."""
+    route_batch_s: float = 60.0
+    """Deadline of ``POST /route/batch`` (``SAFECITY_DEADLINE_ROUTE_BATCH_S``)."""
+    analytics_s: float = 120.0
+    """Deadline of heat maps, Gi* hot spots and their map pages (``SAFECITY_DEADLINE_ANALYTICS_S``)."""
+    emerging_s: float = 240.0
+    """Deadline of emerging hot spots and their map page (``SAFECITY_DEADLINE_EMERGING_S``)."""
+    plan_s: float = 900.0
+    """Deadline of one plan, all its stages (``SAFECITY_DEADLINE_PLAN_S``)."""
+    max_steps: int = 156
+    """Most time steps an emerging hot-spot request may span (three years of weeks,
+    thirteen years of months; ``SAFECITY_MAX_STEPS``): a 422 beyond."""
+    max_cube: int = 12_000_000
+    """Most cells × steps of one space-time cube (``SAFECITY_MAX_CUBE``), which bounds an
+    emerging hot-spot request's memory (~40 bytes per cell-step at the peak)."""
+
+
+@dataclass(frozen=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     plans: PlanSettings = field(default_factory=PlanSettings)
+    workers: WorkerSettings = field(default_factory=WorkerSettings)
     redis_url: str | None = None
     jwt_secret: str | None = None
 
@@ -91,6 +126,27 @@ def read_settings() -> Settings:
             policy_path=Path(policy) if (policy := os.environ.get("SAFECITY_ALERT_POLICY")) else None,
         ),
         plans=PlanSettings(workers=max(1, int(os.environ.get("SAFECITY_PLAN_WORKERS", "1")))),
+        workers=read_worker_settings(),
         redis_url=os.environ.get("REDIS_URL") or None,
         jwt_secret=os.environ.get("SAFECITY_JWT_SECRET") or None,
+    )
+
+
+def read_worker_settings() -> WorkerSettings:
+    """The worker pool's settings from the environment (defaults: :class:`WorkerSettings`)."""
+    default = WorkerSettings()
+
+    def number(name: str, value: float) -> float:
+        return float(os.environ.get(name) or value)
+
+    return WorkerSettings(
+        processes=max(1, int(number("SAFECITY_WORKERS", default.processes))),
+        queue=max(0, int(number("SAFECITY_WORKER_QUEUE", default.queue))),
+        memory_mb=int(number("SAFECITY_WORKER_MEMORY_MB", default.memory_mb)),
+        route_batch_s=number("SAFECITY_DEADLINE_ROUTE_BATCH_S", default.route_batch_s),
+        analytics_s=number("SAFECITY_DEADLINE_ANALYTICS_S", default.analytics_s),
+        emerging_s=number("SAFECITY_DEADLINE_EMERGING_S", default.emerging_s),
+        plan_s=number("SAFECITY_DEADLINE_PLAN_S", default.plan_s),
+        max_steps=int(number("SAFECITY_MAX_STEPS", default.max_steps)),
+        max_cube=int(number("SAFECITY_MAX_CUBE", default.max_cube)),
     )

@@ -51,6 +51,26 @@ def load_boundaries_into(url: str) -> None:
                    check=True, stdout=subprocess.DEVNULL)
 
 
+def load_generated_history(url: str, months: int, seed: int, scale: float, start: str) -> int:
+    """A generated call history (``api.shipped.generate_calls``) written into the database
+    at ``url`` with ``synth load``'s function, migrating it first; how many calls. Loading
+    the same arguments twice adds nothing (same seed, same ids)."""
+    from api.cli.synth import load_history  # noqa: PLC0415
+    from api.db.engine import create_sync_engine  # noqa: PLC0415
+    from api.db.migrate import upgrade  # noqa: PLC0415
+    from api.settings import DatabaseSettings  # noqa: PLC0415
+    from api.shipped import generate_calls  # noqa: PLC0415
+
+    calls, _ = generate_calls(months, seed, scale, start)
+    engine = create_sync_engine(DatabaseSettings(url=url))
+    try:
+        upgrade(engine)
+        load_history(calls, engine)
+    finally:
+        engine.dispose()
+    return len(calls)
+
+
 def free_port() -> int:
     """A TCP port nobody listens on at the moment (loopback)."""
     with socket.socket() as s:

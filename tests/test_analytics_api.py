@@ -21,20 +21,9 @@ ENDPOINTS = ("/api/v1/heatmaps/calls", "/api/v1/heatmaps/response", "/api/v1/hot
 
 def load_small_history(url: str) -> int:
     """Generate three months at a small scale and load them (idempotent: same seed, same ids)."""
-    from api.cli.synth import load_history
-    from api.db.engine import create_sync_engine
-    from api.db.migrate import upgrade
-    from api.settings import DatabaseSettings
-    from api.shipped import generate_calls
+    from bench._common import load_generated_history
 
-    calls, _ = generate_calls(3, 11, 0.003, "2024-01")
-    engine = create_sync_engine(DatabaseSettings(url=url))
-    try:
-        upgrade(engine)
-        load_history(calls, engine)
-    finally:
-        engine.dispose()
-    return len(calls)
+    return load_generated_history(url, 3, 11, 0.003, "2024-01")
 
 
 @pytest.fixture(scope="module")

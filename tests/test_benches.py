@@ -54,3 +54,22 @@ def test_alerts_bench_runs_and_writes_its_json(tmp_path: Path) -> None:
     assert figures["events_rate_on"] > 0
     assert figures["events_rate_off"] > 0
     assert figures["events_ratio_on_off"] > 0
+
+
+@pytest.mark.integration
+def test_mixed_load_bench_runs_and_writes_its_json(tmp_path: Path) -> None:
+    figures = _bench("mixed_load.py", "--seconds", "5", "--rate", "40", "--months", "2",
+                     "--scale", "0.003", "--batch", "2000", out=tmp_path / "mixed.json")
+    for phase in ("alone", "under_load"):
+        intake = figures["intake"][phase]
+        assert intake["sent"] == 200, phase
+        assert intake["answered"] + intake["lost"] == intake["sent"], phase
+        assert intake["p50_ms"] > 0, phase
+        assert intake["max_ms"] >= intake["p99_ms"] >= intake["p50_ms"], phase
+    assert figures["calls_stored"] == figures["calls_expected"] > 0  # every 201 is stored
+    heavy = figures["heavy"]
+    assert set(heavy) == {"batch routing", "emerging hot spots", "Gi* res 8", "heat maps", "plan"}
+    for name, answers in heavy.items():
+        assert answers["other"] == {}, (name, answers)  # only answers, busy and deadlines
+    assert sum(answers["ok"] for answers in heavy.values()) > 0
+    assert isinstance(figures["targets_met"], bool)

@@ -483,10 +483,10 @@ def test_runner_reports_every_stage_in_order(history: str, punjab_set: Any) -> N
     from sqlalchemy.ext.asyncio import async_sessionmaker
 
     from api.db.engine import create_async_engine_for
-    from api.domain.analytics.services import CallHistoryRepository
     from api.domain.plans.services import PlanRunner, PlanStore
     from api.jobs import JobRunner
-    from api.settings import DatabaseSettings
+    from api.settings import DatabaseSettings, Settings
+    from api.workers import WorkerPool
 
     seen: list[tuple[str, float]] = []
 
@@ -502,16 +502,17 @@ def test_runner_reports_every_stage_in_order(history: str, punjab_set: Any) -> N
 
     async def main() -> dict[str, Any] | None:
         engine = create_async_engine_for(DatabaseSettings(url=history))
+        workers = WorkerPool(Settings(database=DatabaseSettings(url=history)))
         try:
             store = Watched(async_sessionmaker(engine, expire_on_commit=False))
-            runner = PlanRunner(store, CallHistoryRepository(store.sessions), lambda: punjab_set,
-                                JobRunner())
+            runner = PlanRunner(store, lambda: punjab_set, JobRunner(), workers)
             plan_id = uuid.uuid4()
             await store.insert(queued_row(plan_id, runner.owner, params))
             await runner.run(plan_id)
             await runner.run(plan_id)  # finished: a second run leaves it alone
             return await store.status(plan_id)
         finally:
+            await workers.close()
             await engine.dispose()
 
     row = anyio.run(main)

@@ -55,14 +55,11 @@ async def _async_run(what: str, at: datetime | None) -> Any:
     from api.domain.alerts.engine import AlertContext, AlertEngine  # noqa: PLC0415
     from api.domain.alerts.rules import AlertPolicy  # noqa: PLC0415
     from api.domain.alerts.services import HotspotScanner  # noqa: PLC0415
-    from api.domain.analytics.services import (  # noqa: PLC0415
-        AnalyticsService,
-        CallHistoryRepository,
-        parse_time,
-    )
+    from api.domain.analytics.services import AnalyticsService, parse_time  # noqa: PLC0415
     from api.routing import current_router  # noqa: PLC0415
     from api.settings import get_settings  # noqa: PLC0415
     from api.shipped import load_categories  # noqa: PLC0415
+    from api.workers import WorkerPool  # noqa: PLC0415
     from geo.response import SlaTable, urban_tehsils  # noqa: PLC0415
 
     settings = get_settings()
@@ -79,8 +76,11 @@ async def _async_run(what: str, at: datetime | None) -> Any:
             return await AlertEngine(ctx).run_due(when)
         router = current_router(settings)
         areas = Areas(boundaries)
-        analytics = AnalyticsService(CallHistoryRepository(sessions), lambda: boundaries,
-                                     lambda: areas)
-        return await HotspotScanner(ctx, analytics, lambda: router).scan(when)
+        workers = WorkerPool(settings)  # the scan runs where the service runs it: a worker
+        try:
+            analytics = AnalyticsService(lambda: boundaries, lambda: areas, workers)
+            return await HotspotScanner(ctx, analytics, lambda: router).scan(when)
+        finally:
+            await workers.close()
     finally:
         await engine.dispose()

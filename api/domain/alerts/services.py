@@ -185,7 +185,7 @@ class HotspotScanner:
         since, last_step, until = self.window(now)
         query = CellQuery(level="province", res=policy.hotspot_res, since=since, until=until,
                           step=policy.hotspot_step, fdr=True)  # type: ignore[arg-type]
-        result = await self.analytics.compute("emerging", query)
+        result = await self.analytics.compute("emerging", query, background=True)
         frame = result.frame
         from geo.emerging import ALERT_CLASSES  # noqa: PLC0415
 

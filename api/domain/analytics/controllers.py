@@ -14,7 +14,7 @@ from litestar import Controller, Request, Response, get
 from litestar.params import Parameter
 
 from api.auth import SECURITY, Principal
-from api.domain.analytics.formats import encode, pick_format
+from api.domain.analytics.formats import pick_format
 from api.domain.analytics.schemas import (
     CategoryParam,
     CellQuery,
@@ -33,10 +33,10 @@ from api.domain.analytics.services import AnalyticsService, cell_query
 
 async def _answer(service: AnalyticsService, kind: str, query: CellQuery, request: Request[Any, Any, Any],
                   *, fmt: str | None, principal: Principal) -> Response[bytes]:
+    """Computed and encoded in a worker process (stopped if the client goes away)."""
     chosen = pick_format(fmt, request.headers.get("accept"))
-    query = service.authorized(principal, query)
-    result = await service.compute(kind, query)
-    body, media_type, headers = encode(result, chosen)
+    query = service.authorized(principal, query, kind)
+    body, media_type, headers = await service.encoded(kind, query, chosen, receive=request.receive)
     return Response(body, media_type=media_type, headers={**headers, "Vary": "Accept"})
 
 

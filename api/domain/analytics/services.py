@@ -2,10 +2,12 @@
 
 The repository is the only place that touches the database: one query that selects just
 the columns a statistic needs (never a caller's number), filtered in SQL by the area's
-code, the time window, categories and seriousness. The service checks the request,
-builds the study area (every H3 cell whose centre lies in the area, zero cells kept),
-and runs :mod:`geo.aggregate`, :mod:`geo.hotspots` or :mod:`geo.emerging` in a worker
-thread so the event loop keeps serving.
+code, the time window, categories and seriousness. The service checks the request in the
+app (role, parameters, scope, the emerging window's bound) and sends the work to the
+worker pool (:mod:`api.workers`): there :class:`CellAnalysis` builds the study area
+(every H3 cell whose centre lies in the area, zero cells kept), reads the calls, runs
+:mod:`geo.aggregate`, :mod:`geo.hotspots` or :mod:`geo.emerging`, and encodes the answer,
+so the event loop that takes calls never does any of it.
 
 A call is selected when it was *routed* to the area (its stored code); it is counted in
 the cell its position falls in. Calls routed to the area whose position lies in a cell
@@ -14,15 +16,14 @@ whose centre is outside the area are reported as ``outside``, not dropped silent
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Select, func, select
+from sqlalchemy import Engine, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.areas import Areas
@@ -32,6 +33,7 @@ from api.domain.analytics.schemas import KINDS, AreaInfo, CellQuery, CellResult,
 from api.errors import AppError, BadInputError, NotFoundError, UnprocessableError
 from api.shipped import load_categories
 from api.types import plausible
+from api.workers import Receive, WorkerPool, worker_state
 from geo.aggregate import (
     AREA_LEVELS,
     LOCAL_TZ,
@@ -43,7 +45,9 @@ from geo.aggregate import (
     StudyAreaError,
     cell_counts,
     cube_counts,
+    local_times,
     response_heatmap,
+    step_index,
     study_area_cells,
 )
 from geo.emerging import EmergingHotSpots
@@ -51,6 +55,8 @@ from geo.h3cells import Cells
 from geo.hotspots import GiStar, kring_weights
 from geo.response import SlaTable, urban_tehsils
 from jurisdictions.boundaries import PROVINCE_CODE, PROVINCE_NAME, BoundarySet
+
+T = TypeVar("T")
 
 MAX_CELLS = 600_000
 """Largest study area served in one request (the province at res 8 is about 260 k cells)."""
@@ -65,7 +71,12 @@ _AREA_COLUMN: dict[str, Any] = {
 
 
 class CallHistoryRepository:
-    """Reads the call history for analytics (the calls table is the system of record)."""
+    """Reads the call history for analytics (the calls table is the system of record).
+
+    :meth:`statement` is the one query; :meth:`read` runs it in a worker process on that
+    process's own engine (the rows become a frame there, not on the app's event loop);
+    ``sessions`` serve the app's quick existence checks.
+    """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
@@ -93,12 +104,13 @@ class CallHistoryRepository:
             stmt = stmt.where(CallRecord.serious.is_(query.serious))
         return stmt
 
-    async def calls(self, query: CellQuery, categories: tuple[str, ...], *,
-                    on_scene: bool = False) -> pd.DataFrame:
+    @staticmethod
+    def read(engine: Engine, query: CellQuery, categories: tuple[str, ...], *,
+             on_scene: bool = False) -> pd.DataFrame:
         """The selected calls as a frame (``received_at``/``on_scene_at`` in UTC)."""
-        stmt = self.statement(query, categories, on_scene=on_scene)
-        async with self.sessions() as session:
-            result = await session.execute(stmt)
+        stmt = CallHistoryRepository.statement(query, categories, on_scene=on_scene)
+        with engine.connect() as conn:
+            result = conn.execute(stmt)
             rows = result.all()
             names = list(result.keys())
         frame = pd.DataFrame.from_records(rows, columns=names)
@@ -108,27 +120,44 @@ class CallHistoryRepository:
         return frame
 
 
-class AnalyticsService:
-    """Per-cell call counts, response times, Gi* hot spots and emerging hot spots."""
+def case_codes() -> tuple[str, ...]:
+    """The dispatched cases (call class ``case``): the categories read by default."""
+    table = load_categories()
+    return tuple(table.loc[table["call_class"] == "case", "code"].astype(str))
 
-    def __init__(self, repository: CallHistoryRepository, boundaries: Callable[[], BoundarySet],
-                 areas: Callable[[], Areas]) -> None:
-        self.repository = repository
+
+def span_steps(start: datetime, until: datetime, step: str) -> int:
+    """How many week or month steps a window from ``start`` to before ``until`` touches."""
+    first, last = step_index(local_times(pd.Series([pd.Timestamp(start),
+                                                    pd.Timestamp(until) - pd.Timedelta(1, "us")])),
+                             step)  # type: ignore[arg-type]
+    return int(last - first + 1)
+
+
+class AnalyticsService:
+    """The analytics endpoints' service in the app: who may ask for what, and the work
+    sent to the worker pool (:mod:`api.workers`), never done on the app's event loop."""
+
+    def __init__(self, boundaries: Callable[[], BoundarySet], areas: Callable[[], Areas],
+                 workers: WorkerPool, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+                 ) -> None:
         self._boundaries = boundaries
         self._areas = areas
-        table = load_categories()
-        self.categories = table.set_index("code")
-        self.case_codes = tuple(table.loc[table["call_class"] == "case", "code"].astype(str))
-        self._cells: dict[tuple[str, str, str | None, int], Cells] = {}
-        self._lock = threading.Lock()
+        self.workers = workers
+        self.max_steps = workers.config.max_steps
+        self.clock = clock
+        self.categories = tuple(load_categories()["code"].astype(str))
 
     @property
     def boundaries(self) -> BoundarySet:
         return self._boundaries()
 
     # ------------------------------------------------------------------ checks
-    def check(self, query: CellQuery) -> CellQuery:
-        """The query with its code normalised, or a 4xx naming the first problem."""
+    def check(self, query: CellQuery, kind: str | None = None) -> CellQuery:
+        """The query with its code normalised, or a 4xx naming the first problem (for
+        ``kind`` emerging, also the bound on its steps)."""
+        if kind is not None and kind not in KINDS:
+            raise NotFoundError(f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}")
         if query.level not in AREA_LEVELS:
             raise BadInputError(f"unknown level {query.level!r}; levels are {', '.join(AREA_LEVELS)}")
         if not MIN_RES <= query.res <= MAX_RES:
@@ -141,10 +170,15 @@ class AnalyticsService:
         if query.min_count < 1:
             raise BadInputError("min_count must be at least 1")
         if query.categories is not None:
-            unknown = sorted(set(query.categories) - set(self.categories.index))
+            unknown = sorted(set(query.categories) - set(self.categories))
             if unknown:
                 raise BadInputError(f"unknown category {', '.join(unknown)}; categories are "
-                                    f"{', '.join(self.categories.index)}")
+                                    f"{', '.join(self.categories)}")
+        if kind == "emerging" and query.since is not None:
+            until = query.until or self.clock()
+            steps = span_steps(query.since, until, query.step)
+            if steps > self.max_steps:
+                raise UnprocessableError(too_many_steps(steps, self.max_steps, query.step))
         if query.level == "province":
             return query if query.code is None else CellQuery(**{**query.__dict__, "code": None})
         if not query.code:
@@ -155,18 +189,64 @@ class AnalyticsService:
                                 f"{self.boundaries.version}")
         return query
 
-    def authorized(self, principal: Principal, query: CellQuery) -> CellQuery:
+    def authorized(self, principal: Principal, query: CellQuery, kind: str | None = None
+                   ) -> CellQuery:
         """The checked query, once the principal may read analytics of its area.
 
-        The role is checked first (403 whatever is asked), then the parameters (400/404
+        The role is checked first (403 whatever is asked), then the parameters (400/404/422
         naming the problem), then the scope: the area and its path upwards from the boundary
         set being served must lie inside the token's scope (403 naming both).
         """
         principal.require("analytics.read")
-        checked = self.check(query)
+        checked = self.check(query, kind)
         code = checked.code if checked.code is not None else PROVINCE_CODE
         principal.require_scope(self._areas().get(checked.level, code).path, f"{checked.level} {code}")
         return checked
+
+    # ------------------------------------------------------------------ results
+    async def offload(self, kind: str, query: CellQuery, job: Callable[..., T], *args: Any,
+                      receive: Receive | None = None, background: bool = False) -> T:
+        """``job(kind, query, boundary set version, *args)`` in a worker, under the deadline
+        of ``kind`` (emerging hot spots have their own), cancelled if the client goes."""
+        return await self.workers.run("emerging" if kind == "emerging" else "analytics", job,
+                                      kind, query, str(self.boundaries.version), *args,
+                                      receive=receive, background=background)
+
+    async def compute(self, kind: str, query: CellQuery, *, background: bool = False) -> CellResult:
+        """Check, then compute ``kind`` (calls, response, hotspots, emerging) in a worker."""
+        return await self.offload(kind, self.check(query, kind), cells_job, background=background)
+
+    async def encoded(self, kind: str, query: CellQuery, fmt: str, *, receive: Receive | None = None
+                      ) -> tuple[bytes, str, dict[str, str]]:
+        """``(body, media type, headers)`` of ``kind`` in ``fmt``, computed and encoded in a
+        worker (encoding a province's cells is seconds of work too)."""
+        return await self.offload(kind, query, encoded_cells_job, fmt, receive=receive)
+
+
+def too_many_steps(steps: int, limit: int, step: str) -> str:
+    return (f"emerging hot spots cover at most {limit} {step}s (SAFECITY_MAX_STEPS); this window "
+            f"spans {steps:,} {step}s: give a later from= (or an earlier until=), or step=month")
+
+
+# ---------------------------------------------------------------------------- in a worker
+
+
+class CellAnalysis:
+    """The analytics themselves, in a worker process: the study area, the calls read from
+    the database, and :mod:`geo.aggregate`, :mod:`geo.hotspots` or :mod:`geo.emerging`.
+
+    One per worker and boundary set (:func:`cell_analysis`); study areas are kept.
+    """
+
+    def __init__(self, boundaries: BoundarySet, engine: Engine, *, max_steps: int,
+                 max_cube: int) -> None:
+        self.boundaries = boundaries
+        self.engine = engine
+        self.max_steps = max_steps
+        self.max_cube = max_cube
+        self.categories = load_categories().set_index("code")
+        self.case_codes = case_codes()
+        self._cells: dict[tuple[str, str | None, int], Cells] = {}
 
     def area_name(self, query: CellQuery) -> str:
         if query.level == "province":
@@ -175,13 +255,12 @@ class AnalyticsService:
         return str(layer.loc[layer["code"] == query.code, "name"].iloc[0])
 
     def study_cells(self, query: CellQuery) -> Cells:
-        """Cells of the study area (cached per boundary set, area and resolution)."""
+        """Cells of the study area (kept per area and resolution); 422 when there would be
+        more than :data:`MAX_CELLS`."""
         import h3  # noqa: PLC0415
 
-        boundaries = self.boundaries
-        key = (str(boundaries.version), query.level, query.code, query.res)
-        with self._lock:
-            found = self._cells.get(key)
+        key = (query.level, query.code, query.res)
+        found = self._cells.get(key)
         if found is not None:
             return found
         area = AreaRef(query.level, query.code)
@@ -196,8 +275,7 @@ class AnalyticsService:
             cells = study_area_cells(geometry, query.res)
         except StudyAreaError as exc:
             raise UnprocessableError(str(exc)) from exc
-        with self._lock:
-            self._cells[key] = cells
+        self._cells[key] = cells
         return cells
 
     def area_geometry(self, query: CellQuery) -> Any:
@@ -209,20 +287,15 @@ class AnalyticsService:
     def selected_categories(self, query: CellQuery) -> tuple[str, ...]:
         return query.categories if query.categories is not None else self.case_codes
 
-    # ------------------------------------------------------------------ results
-    async def compute(self, kind: str, query: CellQuery) -> CellResult:
-        """Check, read the calls, and compute ``kind`` (calls, response, hotspots, emerging)."""
-        import anyio  # noqa: PLC0415
-
-        if kind not in KINDS:
-            raise NotFoundError(f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}")
-        query = self.check(query)
+    def compute(self, kind: str, query: CellQuery) -> CellResult:
+        """Read the calls and compute ``kind`` (calls, response, hotspots, emerging)."""
         categories = self.selected_categories(query)
-        cells = await anyio.to_thread.run_sync(lambda: self.study_cells(query))
-        calls = await self.repository.calls(query, categories, on_scene=kind == "response")
+        cells = self.study_cells(query)
+        calls = CallHistoryRepository.read(self.engine, query, categories,
+                                           on_scene=kind == "response")
         work = {"calls": self._calls, "response": self._response, "hotspots": self._hotspots,
                 "emerging": self._emerging}[kind]
-        frame, outside, extra = await anyio.to_thread.run_sync(lambda: work(calls, cells, query))
+        frame, outside, extra = work(calls, cells, query)
         meta = ResultMeta(
             kind=kind, area=AreaInfo(query.level, query.code, self.area_name(query)), res=query.res,
             since=query.since, until=query.until, categories=list(categories),
@@ -243,8 +316,8 @@ class AnalyticsService:
                     fdr=query.fdr)
         return gi.frame(), counts.outside, {}
 
-    @staticmethod
-    def _emerging(calls: pd.DataFrame, cells: Cells, query: CellQuery) -> Computed:
+    def _emerging(self, calls: pd.DataFrame, cells: Cells, query: CellQuery) -> Computed:
+        self.check_cube(calls, len(cells), query)
         try:
             cube = cube_counts(calls, cells, query.step, where=_window(query))
             analysis = EmergingHotSpots(cube, k=query.k, fdr=query.fdr)
@@ -253,6 +326,24 @@ class AnalyticsService:
         frame = analysis.frame()
         frame["category"] = frame["category"].astype(str)
         return frame, cube.outside, {"step": query.step, "steps": int(cube.counts.shape[1])}
+
+    def check_cube(self, calls: pd.DataFrame, cells: int, query: CellQuery) -> None:
+        """422 before the space-time cube is built when it would span more steps, or more
+        cells × steps, than allowed (its window runs from the first call without ``from``,
+        to the last call without ``until``)."""
+        times = calls["received_at"]
+        if times.empty and (query.since is None or query.until is None):
+            return  # no call: the cube's own check says so
+        start = query.since or times.min()
+        until = query.until or times.max() + pd.Timedelta(1, "us")
+        steps = span_steps(start, until, query.step)
+        if steps > self.max_steps:
+            raise UnprocessableError(too_many_steps(steps, self.max_steps, query.step))
+        if cells * steps > self.max_cube:
+            raise UnprocessableError(
+                f"emerging hot spots over {cells:,} cells × {steps:,} {query.step}s is more than "
+                f"the {self.max_cube:,} cell-steps one request may take (SAFECITY_MAX_CUBE); "
+                "choose a coarser res, a smaller area or a shorter window")
 
     def _response(self, calls: pd.DataFrame, cells: Cells, query: CellQuery) -> Computed:
         calls, spec = self.response_spec(calls)
@@ -274,6 +365,28 @@ class AnalyticsService:
         limits = {**{f"{code}|urban": m for code, m in sla.urban.items()},
                   **{f"{code}|rural": m for code, m in sla.rural.items()}}
         return keyed, ResponseSpec(sla_minutes=limits)
+
+
+def cell_analysis(version: str) -> CellAnalysis:
+    """This worker's :class:`CellAnalysis` of boundary set ``version`` (or a newer one)."""
+    state = worker_state()
+    boundaries = state.boundaries(version)
+    config = state.settings.workers
+    return state.memo(("analytics", str(boundaries.version)), lambda: CellAnalysis(
+        boundaries, state.engine(), max_steps=config.max_steps, max_cube=config.max_cube))
+
+
+def cells_job(kind: str, query: CellQuery, version: str) -> CellResult:
+    """Worker job: the per-cell result of ``kind``."""
+    return cell_analysis(version).compute(kind, query)
+
+
+def encoded_cells_job(kind: str, query: CellQuery, version: str, fmt: str
+                      ) -> tuple[bytes, str, dict[str, str]]:
+    """Worker job: the result of ``kind`` encoded in ``fmt`` (the body the client gets)."""
+    from api.domain.analytics.formats import encode  # noqa: PLC0415
+
+    return encode(cells_job(kind, query, version), fmt)
 
 
 def _window(query: CellQuery) -> Any:

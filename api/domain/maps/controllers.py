@@ -38,9 +38,10 @@ from api.domain.analytics.schemas import (
     UntilParam,
 )
 from api.domain.analytics.services import AnalyticsService, cell_query
-from api.domain.maps.plans import plan_map_page
-from api.domain.maps.services import AUTO_RES, analytics_map_page
+from api.domain.maps.plans import plan_map_job
+from api.domain.maps.services import AUTO_RES, map_page_job
 from api.domain.plans.services import PlanService
+from api.workers import WorkerPool
 
 MAP_COOKIE = "safecity_map_token"
 URL_TOKEN_PARAMS = ("token", "access_token")
@@ -133,8 +134,10 @@ class MapController(Controller):
                            since=since, until=until, category=category, serious=serious,
                            fdr=fdr if fdr is not None else kind == "emerging", k=k, step=step,
                            min_count=min_count)
-        checked = analytics.authorized(map_principal, query)
-        return _html(await analytics_map_page(kind, checked, analytics, chosen=res is not None))
+        checked = analytics.authorized(map_principal, query, kind)
+        # computed and drawn in a worker process, stopped if the browser goes away
+        return _html(await analytics.offload(kind, checked, map_page_job, res is not None,
+                                             receive=request.receive))
 
 
 class PlanMapController(Controller):
@@ -146,15 +149,14 @@ class PlanMapController(Controller):
     security = SECURITY
 
     @get("/{plan_id:uuid}", operation_id="planMapPage", media_type="text/html")
-    async def page(self, plan_id: UUID, request: Request[Any, Any, Any], plans: PlanService,
-                   map_principal: Principal, token: MapToken = None) -> Response[Any]:
+    async def page(self, plan_id: UUID, *, request: Request[Any, Any, Any], plans: PlanService,
+                   workers: WorkerPool, map_principal: Principal, token: MapToken = None
+                   ) -> Response[Any]:
         """Demand cells by coverage, coverage disks and sites (deck.gl, no internet needed)."""
-        import anyio  # noqa: PLC0415
-
         redirect = token_to_cookie(request)
         if redirect is not None:
             return redirect
         row, sites, demand = await plans.map_data(plan_id, map_principal)
-        boundaries = plans.boundaries
-        return _html(await anyio.to_thread.run_sync(
-            lambda: plan_map_page(row, sites, demand, boundaries)))
+        version = str(plans.boundaries.version)
+        return _html(await workers.run("analytics", plan_map_job, row, sites, demand, version,
+                                       receive=request.receive))

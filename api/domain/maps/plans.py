@@ -17,6 +17,7 @@ import pandas as pd
 
 from api.domain.maps.basemap import shipped_basemap
 from api.domain.maps.page import CellLayer, Figure, MapClass, MapPage, render_page
+from api.workers import worker_state
 from geo.aggregate import LOCAL_TZ
 from jurisdictions.boundaries import BoundarySet
 
@@ -135,3 +136,9 @@ def plan_map_page(plan: dict[str, Any], sites: dict[str, Any], demand: pd.DataFr
               ("sc-site-new", "new site (disk: coverage radius)")],
         notes=notes, sites=points)
     return render_page(page, boundaries, shipped_basemap())
+
+
+def plan_map_job(plan: dict[str, Any], sites: dict[str, Any], demand: pd.DataFrame,
+                 version: str) -> str:
+    """Worker job: :func:`plan_map_page` on the boundary set being served."""
+    return plan_map_page(plan, sites, demand, worker_state().boundaries(version))

@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from api.domain.analytics.schemas import CellQuery, CellResult
-from api.domain.analytics.services import AnalyticsService
+from api.domain.analytics.services import cell_analysis
 from api.domain.maps.basemap import shipped_basemap
 from api.domain.maps.page import (
     CellLayer,
@@ -317,15 +317,14 @@ def map_page(result: CellResult, query: CellQuery, boundaries: BoundarySet, area
     return render_page(page, boundaries, shipped_basemap())
 
 
-async def analytics_map_page(kind: str, query: CellQuery, analytics: AnalyticsService, *,
-                             chosen: bool = True) -> str:
-    """Compute ``kind`` for an already authorised query at the page's resolution (``query.res``
-    when the caller ``chosen`` it, see :func:`display_res`) and render it."""
-    import anyio  # noqa: PLC0415
-
-    area = analytics.area_geometry(query)
+def map_page_job(kind: str, query: CellQuery, version: str, chosen: bool) -> str:
+    """Worker job: compute ``kind`` for an already authorised query at the page's
+    resolution (``query.res`` when the caller ``chosen`` it, see :func:`display_res`) on the
+    boundary set ``version``, and render the page (both are seconds of work for a
+    province: never on the event loop that takes calls)."""
+    analysis = cell_analysis(version)
+    area = analysis.area_geometry(query)
     shown = replace(query, res=display_res(area, query.res, chosen=chosen))
-    result = await analytics.compute(kind, shown)
-    boundaries = analytics.boundaries
-    return await anyio.to_thread.run_sync(
-        lambda: map_page(result, shown, boundaries, area, asked_res=query.res if chosen else None))
+    result = analysis.compute(kind, shown)
+    return map_page(result, shown, analysis.boundaries, area,
+                    asked_res=query.res if chosen else None)

@@ -1,11 +1,13 @@
 """Expansion plans as jobs: check and queue a request, run it in the background, read it back.
 
 - :class:`PlanStore` is the only code that touches the ``plans`` table.
-- :class:`PlanRunner` runs queued jobs in this process as background jobs of the service's
-  :class:`~api.jobs.JobRunner`, at most ``workers`` at once (``SAFECITY_PLAN_WORKERS``,
-  default 1: the solver is CPU-bound and the machine also serves calls), the CPU-bound
-  stages in worker threads (off the event loop), progress written to the row as each
-  stage starts. Its periodic :meth:`~PlanRunner.heartbeat` keeps its unfinished jobs'
+- :class:`PlanRunner` runs queued jobs as background jobs of the service's
+  :class:`~api.jobs.JobRunner`, at most ``at_once`` at once (``SAFECITY_PLAN_WORKERS``,
+  default 1: the solver is CPU-bound and the machine also serves calls). Each stage (read
+  the demand, build the coverage instance, solve and encode) runs in the service's worker
+  pool (:mod:`api.workers`), so no part of a plan runs in the process that takes calls,
+  within the plan deadline (``SAFECITY_DEADLINE_PLAN_S``); progress is written to the row
+  as each stage starts. Its periodic :meth:`~PlanRunner.heartbeat` keeps its unfinished jobs'
   heartbeat fresh and :meth:`~PlanRunner.reap` marks failed ("interrupted") the jobs of
   processes that died: those of dead processes on this host, and any job whose heartbeat
   is older than :data:`STALE_S`. Interrupted jobs are not re-run: the row says so and the
@@ -33,7 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 from uuid import UUID, uuid4
 
 import anyio
@@ -73,10 +75,12 @@ from api.errors import (
 from api.jobs import JobRunner
 from api.pagination import decode_cursor, encode_cursor
 from api.shipped import load_categories, stand_in_sites
-from geo.coverage import CoverageError, SitePlan, UnknownTehsilError, tehsil_ref
+from api.workers import WorkerPool, worker_state
+from geo.coverage import CoverageError, SitePlan, TehsilInstance, UnknownTehsilError, tehsil_ref
 from jurisdictions.boundaries import PROVINCE_CODE, BoundarySet
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 HEARTBEAT_S = 5.0
 """How often a process refreshes the heartbeat of its unfinished jobs."""
@@ -317,18 +321,17 @@ class _Clock:
 class PlanRunner:
     """Runs this process's queued plan jobs in the background (see the module docstring)."""
 
-    def __init__(self, store: PlanStore, history: CallHistoryRepository,
-                 boundaries: Callable[[], BoundarySet], jobs: JobRunner, *, workers: int = 1,
-                 max_queued: int = MAX_QUEUED) -> None:
+    def __init__(self, store: PlanStore, boundaries: Callable[[], BoundarySet], jobs: JobRunner,
+                 workers: WorkerPool, *, at_once: int = 1, max_queued: int = MAX_QUEUED) -> None:
         self.store = store
-        self.history = history
         self._boundaries = boundaries
         self.jobs = jobs
-        self.workers = max(1, workers)
+        self.workers = workers
+        self.at_once = max(1, at_once)
         self.max_queued = max_queued
         self.owner = new_owner()
         self.categories = weighted_categories()
-        self._turns = asyncio.Semaphore(self.workers)
+        self._turns = asyncio.Semaphore(self.at_once)
         self._reserved = 0
         self._waiting = 0
         self._running = 0
@@ -336,7 +339,7 @@ class PlanRunner:
     # -- queue
     def reserve(self) -> None:
         """Hold a place in the queue (503 when it is full); :meth:`submit` or :meth:`release`."""
-        if self._reserved + self._waiting + self._running >= self.max_queued + self.workers:
+        if self._reserved + self._waiting + self._running >= self.max_queued + self.at_once:
             raise UnavailableError(f"the planner is busy ({self._running} plans running, "
                                    f"{self._waiting} waiting); retry in a minute")
         self._reserved += 1
@@ -345,7 +348,7 @@ class PlanRunner:
         self._reserved -= 1
 
     def submit(self, plan_id: UUID) -> None:
-        """Run a reserved, stored job as soon as one of the ``workers`` turns is free."""
+        """Run a reserved, stored job as soon as one of the ``at_once`` turns is free."""
         self.jobs.submit(f"plan {plan_id}", lambda: self._in_turn(plan_id))
         self._reserved -= 1
         self._waiting += 1
@@ -413,31 +416,28 @@ class PlanRunner:
         async def enter(stage: str) -> None:
             await self.store.progress(plan_id, stage, STAGES[stage], clock.enter(stage), utcnow())
 
+        deadline = time.monotonic() + self.workers.deadline("plan")
+
+        async def in_worker(job: Callable[..., T], *args: Any) -> T:
+            """A stage in a worker process (waiting for one: plans have their own queue),
+            all stages within the plan's deadline."""
+            return await self.workers.run("plan", job, *args, background=True,
+                                          deadline_s=max(0.0, deadline - time.monotonic()))
+
         try:
             params = row["params"]
             options = options_from(params)
             code = str(row["tehsil_code"])
+            version = str(self._boundaries().version)
             await enter("loading demand")
-            boundaries = self._boundaries()
-            query = CellQuery(level="tehsil", code=code, since=_parse_utc(params.get("from")),
-                              until=_parse_utc(params.get("until")))
-            calls = await self.history.calls(query, self.categories)
-            calls = calls.assign(tehsil_code=code)  # every selected call was routed to it
-            existing = await anyio.to_thread.run_sync(lambda: stand_in_sites(boundaries),
-                                                      abandon_on_cancel=True)
+            calls = await in_worker(plan_demand_job, code, _parse_utc(params.get("from")),
+                                    _parse_utc(params.get("until")), self.categories)
             await enter("building coverage")
-            instance = await anyio.to_thread.run_sync(
-                lambda: build_instance(calls, tehsil_ref(code, boundaries), options, existing=existing,
-                                       categories=load_categories(), boundaries=boundaries),
-                abandon_on_cancel=True)
+            instance = await in_worker(plan_instance_job, calls, code, options, version)
             await enter("solving")
-            plan = await anyio.to_thread.run_sync(lambda: solve_instance(instance, options),
-                                                  abandon_on_cancel=True)
+            summary, result, demand = await in_worker(plan_solve_job, instance, options, {
+                "calls_source": calls_source(code, params), "boundary_set": version})
             await enter("writing results")
-            plan.summary["calls_source"] = calls_source(code, params)
-            plan.summary["boundary_set"] = str(boundaries.version)
-            summary, result, demand = await anyio.to_thread.run_sync(lambda: encode_plan(plan),
-                                                                     abandon_on_cancel=True)
             timings = clock.enter(None)
             timings["total"] = round(time.perf_counter() - began, 3)
             await self.store.succeed(plan_id, summary=summary, result=result, demand=demand,
@@ -451,6 +451,38 @@ class PlanRunner:
             timings = clock.enter(None)
             await self.store.fail(plan_id, f"internal error ({type(exc).__name__}); the service log "
                                   "has the details", utcnow(), timings)
+
+
+# ---------------------------------------------------------------------------- in a worker
+
+
+def plan_demand_job(code: str, since: datetime | None, until: datetime | None,
+                    categories: tuple[str, ...]) -> pd.DataFrame:
+    """Worker job, stage 1: the calls routed to tehsil ``code`` in the window, of
+    ``categories``, read on the worker's own engine."""
+    query = CellQuery(level="tehsil", code=code, since=since, until=until)
+    calls = CallHistoryRepository.read(worker_state().engine(), query, categories)
+    return calls.assign(tehsil_code=code)  # every selected call was routed to it
+
+
+def plan_instance_job(calls: pd.DataFrame, code: str, options: SiteOptions, version: str
+                      ) -> TehsilInstance:
+    """Worker job, stage 2: demand cells, existing and candidate sites, coverage matrix."""
+    state = worker_state()
+    boundaries = state.boundaries(version)
+    existing = state.memo(("stand-in sites", str(boundaries.version)),
+                          lambda: stand_in_sites(boundaries))
+    return build_instance(calls, tehsil_ref(code, boundaries), options, existing=existing,
+                          categories=load_categories(), boundaries=boundaries)
+
+
+def plan_solve_job(instance: TehsilInstance, options: SiteOptions, summary: dict[str, Any]
+                   ) -> tuple[dict[str, Any], dict[str, Any], list[list[Any]]]:
+    """Worker job, stage 3: the plan solved, ``summary`` added to its own, encoded as
+    :func:`encode_plan` does."""
+    plan = solve_instance(instance, options)
+    plan.summary.update(summary)
+    return encode_plan(plan)
 
 
 def _parse_utc(value: str | None) -> datetime | None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, post
+from litestar import Controller, Request, Response, post
+from litestar.openapi import ResponseSpec
 
 from api.auth import SECURITY, Principal
-from api.domain.routing.schemas import Route, RouteBatch, RouteBatchResult, RoutePoint
-from api.domain.routing.services import RoutingAudit, RoutingService, batch_arrays
-from api.errors import BadInputError
+from api.domain.routing.schemas import Route, RouteBatchResult, RoutePoint
+from api.domain.routing.services import RoutingAudit, RoutingService, route_batch_job
+from api.workers import WorkerPool
 from jurisdictions.errors import JurisdictionsError
 
 
@@ -37,27 +38,19 @@ class RoutingController(Controller):
         await routing_audit.point(principal, data, routing.boundary_set, route=route)
         return route
 
-    @post("/batch", operation_id="routeBatch", status_code=200)
+    @post("/batch", operation_id="routeBatch", status_code=200,
+          responses={200: ResponseSpec(RouteBatchResult, description="The batch's routes, in order")})
     async def route_batch(self, request: Request[Any, Any, Any], routing: RoutingService,
-                          principal: Principal, routing_audit: RoutingAudit) -> RouteBatchResult:
+                          principal: Principal, routing_audit: RoutingAudit,
+                          workers: WorkerPool) -> Response[bytes]:
         """Resolve up to 100,000 points (JSON ``{"points": [...]}`` or GeoJSON Points);
-        one audit entry for the batch, with its counts."""
-        import msgspec  # noqa: PLC0415
-
+        one audit entry for the batch, with its counts. Decoded, routed and encoded in a
+        worker process (stopped if the client goes away): 503 with ``Retry-After`` when
+        the workers are busy."""
         principal.require("route")
+        workers.admit()  # a full pool refuses before the body (up to megabytes) is read
         raw = await request.body()
-        try:
-            generic = msgspec.json.decode(raw)
-        except msgspec.DecodeError as exc:
-            raise BadInputError(f"malformed JSON: {exc}") from exc
-        body: Any = generic
-        if isinstance(generic, dict) and "points" in generic:
-            try:
-                body = msgspec.convert(generic, RouteBatch)
-            except msgspec.ValidationError as exc:
-                raise BadInputError(f"invalid batch: {exc}") from exc
-        lat, lon, radius = batch_arrays(body)
-        routes = routing.route_many(lat, lon, radius)
-        await routing_audit.batch(principal, routes, routing.boundary_set)
-        rejected = sum(1 for r in routes if r.method == "rejected")
-        return RouteBatchResult(count=len(routes), rejected=rejected, routes=routes)
+        answer = await workers.run("route batch", route_batch_job, raw, routing.boundary_set,
+                                   receive=request.receive)
+        await routing_audit.batch(principal, answer)
+        return Response(answer.body, media_type="application/json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,8 +12,9 @@ import pandas as pd
 
 from api.audit import AuditService
 from api.auth import Principal
-from api.domain.routing.schemas import MAX_BATCH, Route, RouteBatch, RoutePoint
+from api.domain.routing.schemas import MAX_BATCH, Route, RouteBatch, RouteBatchResult, RoutePoint
 from api.errors import BadInputError
+from api.workers import worker_state
 from jurisdictions.router import Router
 
 
@@ -96,16 +98,62 @@ class RoutingAudit:
             detail.update(station=None, method="rejected", reason=reason)
         await self._record(principal, "route", detail)
 
-    async def batch(self, principal: Principal, routes: list[Route], boundary_set: str) -> None:
-        detail = {"count": len(routes),
-                  "rejected": sum(1 for r in routes if r.method == "rejected"),
-                  "out_of_coverage": sum(1 for r in routes if r.out_of_coverage),
-                  "boundary_set": boundary_set}
+    async def batch(self, principal: Principal, answer: BatchAnswer) -> None:
+        detail = {"count": answer.count, "rejected": answer.rejected,
+                  "out_of_coverage": answer.out_of_coverage, "boundary_set": answer.boundary_set}
         await self._record(principal, "route.batch", detail)
 
     async def _record(self, principal: Principal, action: str, detail: dict[str, Any]) -> None:
         async with self.audit.repository.session.begin():
             await self.audit.record(principal, action, datetime.now(UTC), detail=detail)
+
+
+@dataclass(frozen=True)
+class BatchAnswer:
+    """A routed batch as it leaves the worker: the encoded :class:`RouteBatchResult` and
+    the counts the audit entry records."""
+
+    body: bytes
+    count: int
+    rejected: int
+    out_of_coverage: int
+    boundary_set: str
+
+
+def decode_batch(raw: bytes) -> Any:
+    """A batch body: :class:`RouteBatch` for JSON ``{"points": [...]}``, else the decoded
+    JSON (a GeoJSON FeatureCollection is read by :func:`batch_arrays`); 400 when malformed."""
+    import msgspec  # noqa: PLC0415
+
+    try:
+        generic = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise BadInputError(f"malformed JSON: {exc}") from exc
+    if isinstance(generic, dict) and "points" in generic:
+        try:
+            return msgspec.convert(generic, RouteBatch)
+        except msgspec.ValidationError as exc:
+            raise BadInputError(f"invalid batch: {exc}") from exc
+    return generic
+
+
+def route_batch_job(raw: bytes, version: str) -> BatchAnswer:
+    """Worker job: decode, check and route one batch body on the worker's router of
+    boundary set ``version`` (or a newer one), and encode the answer there."""
+    import msgspec  # noqa: PLC0415
+
+    state = worker_state()
+    router = state.router(version)
+    routing = state.memo(("routing", str(router.index.version)), lambda: RoutingService(router))
+    lat, lon, radius = batch_arrays(decode_batch(raw))
+    routes = routing.route_many(lat, lon, radius)
+    rejected = sum(1 for r in routes if r.method == "rejected")
+    return BatchAnswer(
+        body=msgspec.json.encode(RouteBatchResult(count=len(routes), rejected=rejected,
+                                                  routes=routes)),
+        count=len(routes), rejected=rejected,
+        out_of_coverage=sum(1 for r in routes if r.out_of_coverage),
+        boundary_set=routing.boundary_set)
 
 
 def batch_arrays(body: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -332,3 +332,34 @@ def test_template_spans_and_missing_fields() -> None:
         list(template.interleave({"priority": "1"}))
     with pytest.raises(KeyError, match="missing"):
         list(template.interleave({"id": '"x"'}))
+
+
+@pytest.mark.parametrize("phone", [None, "", "03001234567"])
+@pytest.mark.parametrize("role", ["call_taker", "rpo", "planner"])
+def test_the_answer_made_from_the_stored_form_is_what_the_principal_may_read(
+        phone: str | None, role: str) -> None:
+    """Intake answers with the full form it stored, cut for the reader: the same as
+    building the reader's form from the record."""
+    from api.auth import Principal
+    from api.db.intake import NewCall
+    from api.domain.calls.categories import Categories
+    from api.domain.calls.services import CallContext, CallWriting
+
+    class Areas:
+        def name(self, level: str, code: str) -> str:
+            return f"{level} {code}"
+
+    writer = CallWriting()
+    writer.ctx = CallContext(router=lambda: None, areas=Areas,  # type: ignore[arg-type]
+                             boundary_set=lambda: "v", categories=Categories(), publisher=None)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    record = NewCall(
+        id=uuid.uuid4(), idempotency_key="k", request_hash="h", status="received",
+        category="fire", serious=False, lat=31.5, lon=74.3, radius_m=None, h3_r9=1,
+        caller_phone=phone, description=None, received_at=now, station_code="S",
+        tehsil_code="T", district_code="D", region_code="R", boundary_set="v", method="interior",
+        out_of_coverage=False, distance_m=None, sho_shift_id=None, sho_name=None, sho_rank=None,
+        sho_phone=None, sho_shift_start=None, sho_shift_end=None, unstaffed=True, created_by="x",
+        created_at=now, updated_at=now)
+    principal = Principal(subject="p", role=role, scope="PK6", level="province")
+    assert writer.seen_by(writer.as_call(record, None), principal) == writer.as_call(record, principal)

@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
+from operator import attrgetter, itemgetter
 from typing import Any, NamedTuple, Protocol
 
 import msgspec
@@ -175,10 +176,22 @@ class PostgresCallStore(GroupCommit):
         compiled = take_call_statement().compile(dialect=engine.dialect)
         super().__init__(engine, str(compiled), **group)
         self.names = tuple(compiled.positiontup or ())
+        # the statement's binds in its positional order, gathered per call with C-level
+        # getters: the call's fields, the event's and audit entry's columns, the rest
+        calls = [n for n in self.names if n.startswith("call_")]
+        events = [n for n in self.names if n.startswith("event_")]
+        audits = [n for n in self.names if n.startswith("audit_") and n != "audit_detail"]
+        self._call = attrgetter(*(n.removeprefix("call_") for n in calls))
+        self._event = itemgetter(*(n.removeprefix("event_") for n in events))
+        self._audit = itemgetter(*(n.removeprefix("audit_") for n in audits))
+        rest = [n for n in self.names if n not in {*calls, *events, *audits}]
+        self._rest = rest
+        gathered = [*calls, *events, *audits, *rest]
+        self._order = itemgetter(*(gathered.index(n) for n in self.names))
 
     async def take(self, request: TakeRequest) -> Taken:
         search = request.search
-        params: dict[str, Any] = {
+        extra: dict[str, Any] = {
             "search": search is not None, "earth_r": EARTH_RADIUS_M, "due": request.due,
             "cells": list(search.cells) if search else [],
             "since": search.since if search else None, "until": search.until if search else None,
@@ -186,12 +199,11 @@ class PostgresCallStore(GroupCommit):
             "related": list(search.related) if search else [],
             "radius": search.radius_m if search else 0.0,
             "snap_head": request.snapshot[0], "snap_tail": request.snapshot[1],
-            **{f"call_{k}": v for k, v in request.call.columns().items()},
-            **{f"event_{k}": v for k, v in request.event.items()},
-            **{f"audit_{k}": v for k, v in request.audit.items()},
+            "audit_detail": msgspec.json.encode(request.audit["detail"]).decode(),
         }
-        params["audit_detail"] = msgspec.json.encode(request.audit["detail"]).decode()
-        row = await self.run(tuple(params[name] for name in self.names))
+        values = (*self._call(request.call), *self._event(request.event),
+                  *self._audit(request.audit), *(extra[n] for n in self._rest))
+        row = await self.run(self._order(values))
         duplicate_of = row["duplicate_of"]
         return Taken(row["ok"], row["event_id"],
                      None if duplicate_of is None else uuid.UUID(bytes=duplicate_of.bytes))

@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-import h3.api.basic_int as h3_int
 import msgspec
 import numpy as np
 import numpy.typing as npt
@@ -41,13 +40,15 @@ from api.domain.alerts.rules import (
     COMMAND_LEVELS,
     AlertPolicy,
     CallFacts,
+    RepeatCalls,
     RepeatCandidate,
     Wanted,
     evaluate_call,
-    repeat_groups,
+    repeat_alerts,
+    repeat_members,
 )
 from api.domain.alerts.schemas import Alert, AlertEvent
-from geo.distance import haversine_m
+from geo import h3cells
 from geo.response import SlaTable
 from jurisdictions.boundaries import PROVINCE_CODE
 
@@ -282,10 +283,11 @@ class AlertEngine:
 
     async def _batch(self, conn: AsyncConnection, writer: AlertWriter, now: datetime,
                      batch: int, report: TickReport) -> int:
-        due = (select(_DUE.c.call_id).where(_DUE.c.next_alert_at <= now)
+        due = (select(_DUE.c.call_id, _DUE.c.next_alert_at).where(_DUE.c.next_alert_at <= now)
                .order_by(_DUE.c.next_alert_at).limit(batch)
                .with_for_update(skip_locked=True))
-        ids = list((await conn.execute(due)).scalars())
+        looked_for: dict[UUID, datetime] = dict((await conn.execute(due)).tuples().all())
+        ids = list(looked_for)
         if not ids:
             return 0
         postgres = conn.dialect.name == "postgresql"
@@ -305,19 +307,19 @@ class AlertEngine:
         wanted: list[Wanted] = []
         next_at: list[dict[str, Any]] = []
         done: list[UUID] = []
-        originals = [call for call in calls if call["duplicate_of"] is None]
-        repeats = await self._repeat_candidates(conn, originals)
         for call in calls:
             facts = self.facts(call, trail.get(call["id"], []), urban)
             verdict = evaluate_call(facts, now, self.ctx.policy)
             wanted += verdict.wanted
-            if call["duplicate_of"] is None:
-                wanted += repeat_groups(_candidate(call), repeats.near(call),
-                                        self.ctx.policy)
             if verdict.next_at is None:
                 done.append(call["id"])
             else:
                 next_at.append({"b_id": call["id"], "b_next": verdict.next_at})
+        # a repeat group forms when its latest call arrives: look once, at a call's first
+        # evaluation (due at its own received_at; later looks are deadlines and events)
+        fresh = [call for call in calls if call["duplicate_of"] is None
+                 and looked_for[call["id"]] == call["received_at"]]
+        wanted += await self._repeats(conn, fresh)
         await writer.apply(_merged(wanted), now, report)
         if next_at:
             await conn.execute(_RESCHEDULE, next_at)
@@ -339,16 +341,18 @@ class AlertEngine:
                          sla_min=sla, events=[(t["type"], t["at"]) for t in trail],
                          paths=[*paths, path] if paths else ())
 
-    async def _repeat_candidates(self, conn: AsyncConnection, calls: Sequence[Mapping[str, Any]]
-                                 ) -> _Neighbours:
-        """Earlier calls near any call of the batch, or from any of its callers, in the
-        window (two indexed queries for the whole batch; duplicates left out)."""
+    async def _repeats(self, conn: AsyncConnection, calls: Sequence[Mapping[str, Any]]
+                       ) -> list[Wanted]:
+        """Repeat alerts the ``calls`` complete or extend: earlier calls near any of them,
+        or from any of their callers, in the window (two indexed queries for the whole
+        batch; duplicates left out), matched for the whole batch at once."""
         policy = self.ctx.policy
         if not calls:
-            return _Neighbours([], policy)
+            return []
         since = min(c["received_at"] for c in calls) - policy.repeat_window
         until = max(c["received_at"] for c in calls)
-        cells = sorted({cell for c in calls for cell in h3_int.grid_disk(c["h3_r9"], NEAR_RING)})
+        own = np.array([c["h3_r9"] for c in calls], dtype=np.int64).view(np.uint64)
+        cells = np.unique(h3cells.grid_disk_pairs(own, NEAR_RING)[1]).view(np.int64).tolist()
         phones = sorted({c["caller_phone"] for c in calls if c["caller_phone"]})
         window = (CallRecord.received_at >= since, CallRecord.received_at <= until,
                   CallRecord.duplicate_of.is_(None))
@@ -358,7 +362,23 @@ class AlertEngine:
         if phones:
             rows += list(await conn.execute(select(*_CANDIDATE_COLUMNS).where(
                 _among(CallRecord.caller_phone, phones, String(), postgres), *window)))
-        return _Neighbours(rows, policy)
+        others = list({row.id: row for row in rows}.values())
+        location, caller = repeat_members(_columns(calls), _columns(others), policy,
+                                          ring=NEAR_RING)
+        made: dict[int, RepeatCandidate] = {}
+
+        def candidates(positions: npt.NDArray[np.int64]) -> list[RepeatCandidate]:
+            for i in positions.tolist():
+                if i not in made:
+                    made[i] = _candidate(others[i]._mapping)
+            return [made[i] for i in positions.tolist()]
+
+        wanted: list[Wanted] = []
+        for call, near, same_caller in zip(calls, location, caller, strict=True):
+            if max(len(near), len(same_caller)) + 1 >= policy.repeat_min_calls:
+                wanted += repeat_alerts(_candidate(call), candidates(near), candidates(same_caller),
+                                        policy)
+        return wanted
 
 
 UUID_TYPE = PG_UUID(as_uuid=True)
@@ -372,52 +392,16 @@ def _among(column: Any, values: Sequence[Any], item: Any, postgres: bool) -> Any
     return column.in_(values)
 
 
-class _Neighbours:
-    """Repeat candidates as arrays, indexed by H3 cell and by caller number; :meth:`near`
-    filters a call's disk by window and distance with numpy and builds candidates only
-    for what is left."""
-
-    def __init__(self, rows: Sequence[Any], policy: AlertPolicy) -> None:
-        unique = list({row.id: row for row in rows}.values())
-        self.rows = unique
-        self.policy = policy
-        self.t = np.array([r.received_at.timestamp() for r in unique], dtype=np.float64)
-        self.lat = np.array([r.lat for r in unique], dtype=np.float64)
-        self.lon = np.array([r.lon for r in unique], dtype=np.float64)
-        cells: dict[int, list[int]] = defaultdict(list)
-        phones: dict[str, list[int]] = defaultdict(list)
-        for i, row in enumerate(unique):
-            cells[row.h3_r9].append(i)
-            if row.caller_phone:
-                phones[row.caller_phone].append(i)
-        self.by_cell = {cell: np.array(ix, dtype=np.int64) for cell, ix in cells.items()}
-        self.by_phone = {phone: np.array(ix, dtype=np.int64) for phone, ix in phones.items()}
-        self._made: dict[int, RepeatCandidate] = {}
-
-    def near(self, call: Mapping[str, Any]) -> list[RepeatCandidate]:
-        end = call["received_at"].timestamp()
-        start = end - self.policy.repeat_window.total_seconds()
-        parts = [self.by_cell[c] for c in h3_int.grid_disk(call["h3_r9"], NEAR_RING)
-                 if c in self.by_cell]
-        found: list[npt.NDArray[np.int64]] = []
-        if parts:
-            ix = np.concatenate(parts)
-            ix = ix[(self.t[ix] >= start) & (self.t[ix] <= end)]
-            close = haversine_m(call["lat"], call["lon"], self.lat[ix], self.lon[ix])
-            found.append(ix[close <= self.policy.repeat_radius_m])
-        if call["caller_phone"] in self.by_phone:
-            ix = self.by_phone[call["caller_phone"]]
-            found.append(ix[(self.t[ix] >= start) & (self.t[ix] <= end)])
-        if not found:
-            return []
-        out = []
-        for i in np.unique(np.concatenate(found)).tolist():
-            if self.rows[i].id == call["id"]:
-                continue
-            if i not in self._made:
-                self._made[i] = _candidate(self.rows[i]._mapping)
-            out.append(self._made[i])
-        return out
+def _columns(rows: Sequence[Any]) -> RepeatCalls:
+    """Calls (mappings or rows with the candidate columns) as :class:`RepeatCalls`."""
+    get = (lambda r, k: r[k]) if rows and isinstance(rows[0], Mapping) else getattr
+    return RepeatCalls(
+        ids=np.array([str(get(r, "id")) for r in rows], dtype=object),
+        t=np.array([get(r, "received_at").timestamp() for r in rows], dtype=np.float64),
+        lat=np.array([get(r, "lat") for r in rows], dtype=np.float64),
+        lon=np.array([get(r, "lon") for r in rows], dtype=np.float64),
+        cells=np.array([get(r, "h3_r9") for r in rows], dtype=np.int64).view(np.uint64),
+        phones=np.array([get(r, "caller_phone") for r in rows], dtype=object))
 
 
 _CANDIDATE_COLUMNS = (CallRecord.id, CallRecord.received_at, CallRecord.lat, CallRecord.lon,

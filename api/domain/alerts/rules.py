@@ -31,9 +31,11 @@ from typing import Any
 from uuid import UUID
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from api.areas import LEVELS
+from geo import h3cells
 from geo.distance import haversine_m
 
 POLICY_FILE: Traversable = files("api.domain.alerts") / "alerts.toml"
@@ -249,30 +251,98 @@ class RepeatCandidate:
     path: Mapping[str, str]
 
 
-def repeat_groups(call: RepeatCandidate, others: Sequence[RepeatCandidate], policy: AlertPolicy,
-                  ) -> list[Wanted]:
-    """Repeat-location and repeat-caller alerts ``call`` completes or extends.
+@dataclass(frozen=True)
+class RepeatCalls:
+    """Calls as columns, for matching many calls against many earlier ones at once."""
 
-    ``others`` are earlier calls within the window (duplicates already left out). A group
-    is ``call`` plus the others within ``repeat_radius_m`` of it (or from its number);
-    its alert is keyed by the group's earliest call, so every later call of the same
-    cluster extends one alert instead of raising another."""
-    if not others:
-        return []
-    window_start = call.received_at - policy.repeat_window
-    rows = [o for o in others if window_start <= o.received_at <= call.received_at
-            and o.id != call.id]
-    if not rows:
-        return []
-    lat = np.array([o.lat for o in rows])
-    lon = np.array([o.lon for o in rows])
-    near = haversine_m(call.lat, call.lon, lat, lon) <= policy.repeat_radius_m
-    groups: list[tuple[str, list[RepeatCandidate]]] = [
-        ("location", [o for o, ok in zip(rows, near, strict=True) if ok])]
-    if call.caller_phone:
-        groups.append(("caller", [o for o in rows if o.caller_phone == call.caller_phone]))
+    ids: npt.NDArray[np.object_]
+    """Call ids as text."""
+    t: npt.NDArray[np.float64]
+    """``received_at`` in seconds since the epoch."""
+    lat: npt.NDArray[np.float64]
+    lon: npt.NDArray[np.float64]
+    cells: npt.NDArray[np.uint64]
+    """Each call's ``h3_r9`` cell (:data:`api.db.call_models.CELL_RES`)."""
+    phones: npt.NDArray[np.object_]
+    """Caller numbers (``None`` where unknown)."""
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _ranges(sorted_keys: npt.NDArray[Any], keys: npt.NDArray[Any], owners: npt.NDArray[np.int64]
+            ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Pairs ``(owner, position)`` of every position of ``sorted_keys`` equal to each key."""
+    lo = np.searchsorted(sorted_keys, keys, side="left")
+    hi = np.searchsorted(sorted_keys, keys, side="right")
+    counts = hi - lo
+    owner = np.repeat(owners, counts)
+    starts = np.repeat(lo - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
+    return owner, starts + np.arange(int(counts.sum()))
+
+
+def repeat_members(calls: RepeatCalls, others: RepeatCalls, policy: AlertPolicy, *,
+                   ring: int) -> tuple[list[npt.NDArray[np.int64]], list[npt.NDArray[np.int64]]]:
+    """For each of ``calls``: the positions in ``others`` of its location group (within
+    ``repeat_radius_m``) and of its caller group (same number), both within the window
+    before the call and without the call itself; the whole batch in a few array steps.
+
+    Candidates by place come from the call's H3 disk of ``ring`` rings, which must hold
+    every point within the radius (:data:`api.db.call_models.NEAR_RING` does for 250 m).
+    """
+    n = len(calls)
+    empty: list[npt.NDArray[np.int64]] = [np.empty(0, np.int64)] * n
+    if n == 0 or len(others) == 0:
+        return list(empty), list(empty)
+    window = policy.repeat_window.total_seconds()
+
+    def kept(call: npt.NDArray[np.int64], other: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        inside: npt.NDArray[np.bool_] = ((others.t[other] >= calls.t[call] - window)
+                                         & (others.t[other] <= calls.t[call])
+                                         & (others.ids[other] != calls.ids[call]))
+        return inside
+
+    def grouped(call: npt.NDArray[np.int64], other: npt.NDArray[np.int64]
+                ) -> list[npt.NDArray[np.int64]]:
+        order = np.lexsort((other, call))
+        call, other = call[order], other[order]
+        return np.split(other, np.searchsorted(call, np.arange(1, n)))
+
+    # by place: the disk cells of each call against the others' cells
+    by_cell = np.argsort(others.cells, kind="stable")
+    origin, disk = h3cells.grid_disk_pairs(calls.cells, ring)
+    call, at = _ranges(others.cells[by_cell], disk, origin)
+    other = by_cell[at]
+    keep = kept(call, other)
+    call, other = call[keep], other[keep]
+    close = haversine_m(calls.lat[call], calls.lon[call], others.lat[other], others.lon[other])
+    near = close <= policy.repeat_radius_m
+    location = grouped(call[near], other[near])
+    # by caller: the same number
+    known = np.flatnonzero(calls.phones != None)  # noqa: E711 (element-wise)
+    listed = np.flatnonzero(others.phones != None)  # noqa: E711
+    if len(known) and len(listed):
+        codes, _ = pd.factorize(np.concatenate([others.phones[listed], calls.phones[known]]))
+        other_codes, call_codes = codes[:len(listed)], codes[len(listed):]
+        by_phone = np.argsort(other_codes, kind="stable")
+        call, at = _ranges(other_codes[by_phone], call_codes, known.astype(np.int64))
+        other = listed[by_phone[at]]
+        keep = kept(call, other)
+        caller = grouped(call[keep], other[keep])
+    else:
+        caller = list(empty)
+    return location, caller
+
+
+def repeat_alerts(call: RepeatCandidate, location: Sequence[RepeatCandidate],
+                  caller: Sequence[RepeatCandidate], policy: AlertPolicy) -> list[Wanted]:
+    """The repeat-location and repeat-caller alerts ``call`` completes or extends, given its
+    groups (:func:`repeat_members`). A group is ``call`` plus the earlier calls within
+    ``repeat_radius_m`` of it (or from its number); its alert is keyed by the group's
+    earliest call, so every later call of the same cluster extends one alert instead of
+    raising another."""
     out: list[Wanted] = []
-    for basis, found in groups:
+    for basis, found in (("location", location), ("caller", caller)):
         if len(found) + 1 < policy.repeat_min_calls:
             continue
         members = sorted(found, key=lambda o: (o.received_at, o.id))

@@ -95,7 +95,8 @@ class CallIntake(CallWriting):
                 setattr(call, column, value)
             event = self._event_values(call, "received", received_at, now, principal,
                                        from_status=None)
-            snapshot = ctx.wire.around(self.as_call(call, None), "duplicate_of")
+            stored = self.as_call(call, None)  # the full form: snapshots, and the answer
+            snapshot = ctx.wire.around(stored, "duplicate_of")
             audit = audit_entry(principal, "route", now, call_id=call.id, detail={
                 **routed, "sho_shift_id": call.sho_shift_id, "unstaffed": call.unstaffed})
             del audit["call_id"]
@@ -115,7 +116,8 @@ class CallIntake(CallWriting):
         await self._publish(Written(id=taken.event_id, **event,
                                     snapshot=snapshot_with_link(snapshot, taken.duplicate_of)),
                             call)
-        return self.as_call(call, principal), True
+        return self.seen_by(msgspec.structs.replace(stored, duplicate_of=taken.duplicate_of),
+                            principal), True
 
     def _duplicate_search(self, category: Category, call: NewCall) -> DuplicateSearch | None:
         """Where the store looks for the open call this one repeats (``None``: the

@@ -127,6 +127,15 @@ class CallWriting:
         await publisher.publish(envelope(event, self.ctx.encoder),
                                 path_channels(_path(record), previous))
 
+    @staticmethod
+    def seen_by(call: Call, principal: Principal) -> Call:
+        """The full form of a call as ``principal`` may read it (the caller's number only
+        for roles that may see it): what :meth:`as_call` gives for that principal."""
+        if principal.sees_phone or call.caller_phone is None:
+            return call
+        return msgspec.structs.replace(call, caller_phone=None,
+                                       caller_phone_hidden=bool(call.caller_phone))
+
     def as_call(self, record: CallFields, principal: Principal | None) -> Call:
         """The wire form; ``principal`` ``None`` means the full stored form (snapshots)."""
         areas = self.ctx.areas()

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from geo.festivals import FESTIVAL_WINDOWS, FESTIVALS
+
 LOCAL_UTC_OFFSET_HOURS = 5
 """Pakistan Standard Time is UTC+5 all year (no daylight saving since 2009)."""
 
@@ -90,36 +92,24 @@ class Surge:
     after_days: int = 0
 
 
-_EID_UL_FITR = ("2019-06-05", "2020-05-24", "2021-05-13", "2022-05-03", "2023-04-22",
-                "2024-04-10", "2025-03-31", "2026-03-21")
-_EID_UL_ADHA = ("2019-08-12", "2020-08-01", "2021-07-21", "2022-07-10", "2023-06-29",
-                "2024-06-17", "2025-06-07", "2026-05-27")
-_ASHURA = ("2019-09-10", "2020-08-30", "2021-08-19", "2022-08-09", "2023-07-29",
-           "2024-07-17", "2025-07-06", "2026-06-26")
-"""Dates as observed in Pakistan (moon sighting decides; a day either way is possible).
-Ashura is 10 Muharram; the surge covers 9 and 10 Muharram, the procession days."""
-
-
 def default_surges() -> tuple[Surge, ...]:
-    """Eid ul-Fitr, Eid ul-Adha and Muharram (Ashura) surges for 2019-2026.
+    """Eid ul-Fitr, Eid ul-Adha and Muharram (Ashura) surges on :data:`geo.festivals.FESTIVALS`.
 
     Eid: shopping rush and travel in the three days before and the first days of Eid
     (street crime, traffic, harassment, fire); Eid ul-Adha also brings cattle-market
     robberies. Muharram: processions on 9-10 Muharram (public order, security threats).
     """
-    surges: list[Surge] = []
-    for day in _EID_UL_FITR:
-        surges.append(Surge("eid_ul_fitr", dt.date.fromisoformat(day), 1.4,
-                            ("dacoity_robbery", "other_crime", "traffic_accident", "harassment",
-                             "fire"), before_days=3, after_days=2))
-    for day in _EID_UL_ADHA:
-        surges.append(Surge("eid_ul_adha", dt.date.fromisoformat(day), 1.3,
-                            ("dacoity_robbery", "other_crime", "traffic_accident", "fire"),
-                            before_days=3, after_days=2))
-    for day in _ASHURA:
-        surges.append(Surge("muharram_ashura", dt.date.fromisoformat(day), 1.5,
-                            ("other_crime", "terrorism", "fire"), before_days=1, after_days=0))
-    return tuple(surges)
+    effects = {  # festival: (surge name, factor, categories)
+        "eid_ul_fitr": ("eid_ul_fitr", 1.4, ("dacoity_robbery", "other_crime", "traffic_accident",
+                                             "harassment", "fire")),
+        "eid_ul_adha": ("eid_ul_adha", 1.3, ("dacoity_robbery", "other_crime", "traffic_accident",
+                                             "fire")),
+        "ashura": ("muharram_ashura", 1.5, ("other_crime", "terrorism", "fire")),
+    }
+    return tuple(Surge(name, day, factor, categories, before_days=FESTIVAL_WINDOWS[festival][0],
+                       after_days=FESTIVAL_WINDOWS[festival][1])
+                 for festival, (name, factor, categories) in effects.items()
+                 for day in FESTIVALS[festival])
 
 
 # --------------------------------------------------------------------------- response

@@ -9,7 +9,6 @@ method of :class:`Principal`, so services ask one object and HTTP stays out of t
 from __future__ import annotations
 
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,15 +17,14 @@ from typing import Any, Literal
 import jwt
 
 from api.errors import ForbiddenError, UnauthorizedError
+from api.tokens import ALGORITHM, ISSUER, ROLE_LEVEL, ROLES, SCOPE_LEVELS, mint_token
+from api.tokens import check_claims as _check_claims
 
-ROLES = ("call_taker", "sho", "dpo", "cpo", "rpo", "ig", "planner", "admin")
-SCOPE_LEVELS = ("station", "tehsil", "district", "region", "province")
-"""Area levels, fine to coarse; a scope at one level covers everything beneath it."""
+__all__ = ["CALL_TAKER_EVENTS", "PHONE_ROLES", "ROLES", "ROLE_LEVEL", "SCOPE_LEVELS", "SECURITY",
+           "Action", "Authenticator", "Principal", "UnavailableAuthError", "decode_token",
+           "mint_token", "principal_from_header"]
+"""The claims rules and minting live in :mod:`api.tokens` (light, for the CLI)."""
 
-ROLE_LEVEL: dict[str, str] = {
-    "sho": "station", "dpo": "district", "cpo": "district", "rpo": "region", "ig": "province",
-}
-"""Roles bound to one command level; the others (call takers, planners, admins) take any."""
 
 Action = Literal["call.create", "call.read", "call.event", "feed.read", "roster.read",
                  "roster.write", "route", "analytics.read", "plan.create", "plan.read",
@@ -67,9 +65,6 @@ SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
 """The OpenAPI security requirement of every endpoint behind a bearer token (the scheme
 ``BearerToken`` is declared once, on the app)."""
 
-ALGORITHM = "HS256"
-ISSUER = "safecity"
-DEFAULT_TTL_S = 12 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,16 +95,6 @@ class Principal:
     @property
     def sees_phone(self) -> bool:
         return self.role in PHONE_ROLES
-
-
-def mint_token(secret: str, role: str, scope: str, level: str, *, subject: str | None = None,
-               ttl_s: int = DEFAULT_TTL_S, now: float | None = None) -> str:
-    """A signed token; the role/level pairing is checked here as it is on decoding."""
-    _check_claims(role, level)
-    issued = int(now if now is not None else time.time())
-    claims = {"sub": subject or f"{role}:{scope}:{uuid.uuid4().hex[:8]}", "role": role,
-              "scope": scope, "lvl": level, "iss": ISSUER, "iat": issued, "exp": issued + ttl_s}
-    return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
 _VERIFIED: OrderedDict[tuple[str, str], tuple[Principal, int]] = OrderedDict()
@@ -177,16 +162,6 @@ class Authenticator:
         """The caller of ``Authorization: Bearer …`` (or of a token in the query); 401 without
         a valid one, 503 when the server has no secret."""
         return principal_from_header(self.secret, authorization, query_token)
-
-
-def _check_claims(role: str, level: str) -> None:
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
-    if level not in SCOPE_LEVELS:
-        raise ValueError(f"unknown scope level {level!r}; levels are {', '.join(SCOPE_LEVELS)}")
-    expected = ROLE_LEVEL.get(role)
-    if expected is not None and level != expected:
-        raise ValueError(f"a {role} scope must be a {expected}, not a {level}")
 
 
 class UnavailableAuthError(UnauthorizedError):

@@ -52,6 +52,7 @@ from api.jobs import Job, JobRunner
 from api.routing import current_router
 from api.settings import Settings
 from api.shipped import load_categories
+from api.tokens import signing_secret
 from api.workers import WorkerPool
 from geo.response import SlaTable, urban_tehsils
 from jurisdictions.boundaries import BoundarySet
@@ -212,7 +213,7 @@ class Container:
         self.settings = settings
         self.clock = clock
         """The service's clock (tests move one instead of sleeping)."""
-        self.authenticator = Authenticator(settings.jwt_secret)
+        self.authenticator = Authenticator(signing_secret(settings.jwt_secret, settings.jwt_secret_file))
 
         # the database: the service's pool and, on PostgreSQL, the intake's few connections
         postgres = settings.database.is_postgres

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from jurisdictions.router import DEFAULT_NEAREST_LIMIT_M
+from jurisdictions.limits import DEFAULT_NEAREST_LIMIT_M
 from jurisdictions.sources import PROJECT_ROOT
 
 
@@ -97,6 +97,10 @@ class Settings:
     workers: WorkerSettings = field(default_factory=WorkerSettings)
     redis_url: str | None = None
     jwt_secret: str | None = None
+    """``SAFECITY_JWT_SECRET``; when unset, the secret kept in :attr:`jwt_secret_file`."""
+    jwt_secret_file: Path = PROJECT_ROOT / ".safecity" / "jwt-secret"
+    """``SAFECITY_JWT_SECRET_FILE``: the local signing secret, created once (mode 0600) by
+    the service or ``safecity token``, whichever runs first (:mod:`api.tokens`)."""
 
 
 @cache
@@ -129,6 +133,8 @@ def read_settings() -> Settings:
         workers=read_worker_settings(),
         redis_url=os.environ.get("REDIS_URL") or None,
         jwt_secret=os.environ.get("SAFECITY_JWT_SECRET") or None,
+        **({"jwt_secret_file": Path(secret_file)}
+           if (secret_file := os.environ.get("SAFECITY_JWT_SECRET_FILE")) else {}),
     )
 
 

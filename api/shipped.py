@@ -23,6 +23,8 @@ from geo.progress import Progress, no_progress
 from jurisdictions.sources import PROJECT_DATA, cache_dir
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import geopandas as gpd
 
     from geo.synth import SynthConfig, World
@@ -117,7 +119,7 @@ def synth_world(config: SynthConfig) -> World:
 
 def generate_calls(months: int, seed: int, scale: float = 1.0, start: str | None = None,
                    config: SynthConfig | None = None, *, progress: Progress = no_progress,
-                   near_repeat: NearRepeatPlan | None = None
+                   near_repeat: NearRepeatPlan | None = None, end: datetime | None = None
                    ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     """A generated Punjab call history (:func:`geo.synth.generate_calls` on :func:`synth_world`
     and the shipped category table; ``start`` defaults to ``geo.synth.DEFAULT_START``): the
@@ -128,4 +130,4 @@ def generate_calls(months: int, seed: int, scale: float = 1.0, start: str | None
     progress("loading router and settlements", 0.02)
     return synth.generate_calls(months, seed, scale, start or synth.DEFAULT_START, config,
                                 world=synth_world(config), categories=load_categories(),
-                                progress=progress, near_repeat=near_repeat)
+                                progress=progress, near_repeat=near_repeat, end=end)

@@ -16,7 +16,8 @@ import geopandas as gpd
 from geo.progress import Progress, no_progress
 from jurisdictions.boundaries import SOURCE_FILES, BoundarySet, load_punjab
 from jurisdictions.index import FINE_RES, RoutingIndex, compile_index
-from jurisdictions.router import DEFAULT_NEAREST_LIMIT_M, Router
+from jurisdictions.limits import DEFAULT_NEAREST_LIMIT_M
+from jurisdictions.router import Router
 from jurisdictions.sources import cache_dir, fingerprint, verified_source
 from jurisdictions.stations import StandInParameters, build_stand_in_stations, town_points
 

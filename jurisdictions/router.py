@@ -46,9 +46,9 @@ from geo import h3cells
 from geo.crs import UTM_42N, UTM_43N, WGS84, ZONE_EDGE_LON
 from jurisdictions.errors import NegativeRadiusError, NoStationNearbyError, OutsidePunjabError
 from jurisdictions.index import RoutingIndex, covering_rows, first_per_group
+from jurisdictions.limits import DEFAULT_NEAREST_LIMIT_M
 from jurisdictions.postgis_semantics import NEAR_EDGE_DEG, covers_xy
 
-DEFAULT_NEAREST_LIMIT_M = 5_000.0
 METHODS = ("interior", "boundary", "nearest", "overlap", "rejected")
 HIERARCHY = ("station_code", "tehsil_code", "district_code", "region_code")
 ANSWER_COLUMNS = (*HIERARCHY, "method", "out_of_coverage", "distance_m")

@@ -208,4 +208,8 @@ def test_token_cli(loaded_postgis: str) -> None:
     assert run("--role", "sho", "--scope", "PK617").returncode == 2  # a district is no station
     assert run("--role", "dpo", "--scope", "NOWHERE").returncode == 2
     assert run("--role", "chief").returncode == 2
-    assert run("--role", "ig", SAFECITY_JWT_SECRET="").returncode == 2
+    # no secret in the environment and none can be kept on disk: a clear refusal
+    unwritable = run("--role", "ig", SAFECITY_JWT_SECRET="",
+                     SAFECITY_JWT_SECRET_FILE="/proc/version/jwt-secret")
+    assert unwritable.returncode == 2
+    assert "SAFECITY_JWT_SECRET" in unwritable.stderr

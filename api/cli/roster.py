@@ -1,18 +1,27 @@
-"""``safecity roster``: load SHO duty rosters from a CSV file into the database."""
+"""``safecity roster``: load SHO duty rosters from a CSV file into the database, or generate
+a stand-in roster for every station around the present (for demos)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from api.cli.progress import console
 
-app = typer.Typer(help="SHO duty rosters: load a roster file.", no_args_is_help=True)
+if TYPE_CHECKING:
+    import pandas as pd
+
+app = typer.Typer(help="SHO duty rosters: load a roster file, or generate a demo roster.",
+                  no_args_is_help=True)
 
 COLUMNS = ("station_code", "officer_name", "rank", "phone", "start", "end")
+SHIFTS = (("Inspector", 8), ("Sub-Inspector", 20))
+"""The demo's two SHO shifts a day, local time: the SHO by day, an acting SHO by night."""
+DEMO_PHONE_PREFIX = "0399"
+"""Officer numbers of generated rosters: the ``039`` block no operator uses (never dialled)."""
 
 
 @app.command("load")
@@ -54,6 +63,86 @@ def load(
     console.print(f"loaded {count:,} shifts for {stations:,} stations from {file}"
                   + (f"; [yellow]skipped {skipped:,} rows of unknown stations[/yellow]"
                      if skipped else ""))
+
+
+@app.command("generate")
+def generate(
+    days: Annotated[int, typer.Option(min=1, max=60, help="Days of shifts after today")] = 3,
+    names: Annotated[Path | None, typer.Option(
+        help="Stand-in names (part,name; default data/officer_names.csv)")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Also write the roster as CSV here (the shape `roster load` reads)")] = None,
+    load_it: Annotated[bool, typer.Option("--load/--no-load",
+                                          help="Load it into the database")] = True,
+) -> None:
+    """A stand-in roster for EVERY station of the current boundary set: a day (08-20) and a
+    night (20-08) shift, Pakistan time, from yesterday 08:00 to DAYS days ahead; names
+    from a small authored table, so no demo call is unstaffed."""
+    import asyncio  # noqa: PLC0415
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    import pandas as pd  # noqa: PLC0415
+
+    from api.boundaries import current_boundaries  # noqa: PLC0415
+    from jurisdictions.sources import PROJECT_DATA  # noqa: PLC0415
+
+    table = pd.read_csv(names or PROJECT_DATA / "officer_names.csv", dtype=str)
+    stations = current_boundaries().stations["code"].astype(str).sort_values().tolist()
+    frame = demo_roster(stations, table, datetime.now(UTC), days)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(out, index=False)
+    if load_it:
+        count, loaded, _ = asyncio.run(_write(frame, skip_unknown=False))
+        console.print(f"generated and loaded {count:,} shifts for {loaded:,} stations "
+                      f"({frame['start'].min()} to {frame['end'].max()})"
+                      + (f"; written to {out}" if out is not None else ""))
+    else:
+        console.print(f"generated {len(frame):,} shifts for {len(stations):,} stations"
+                      + (f" → {out}" if out is not None else " (not loaded, not written)"))
+
+
+def demo_roster(stations: list[str], names: pd.DataFrame, now: datetime, days: int
+                ) -> pd.DataFrame:
+    """Shifts (:data:`COLUMNS`, times as ISO 8601 with +05:00) of every station from the
+    local day before ``now`` at 08:00 for ``days + 1`` days; each station's day and night
+    officers are picked from ``names`` by its code, so a station keeps its officers from
+    one run to the next."""
+    import zlib  # noqa: PLC0415
+    from datetime import timedelta, timezone  # noqa: PLC0415
+
+    import numpy as np  # noqa: PLC0415
+    import pandas as pd  # noqa: PLC0415
+
+    from geo.synth.config import LOCAL_UTC_OFFSET_HOURS  # noqa: PLC0415
+
+    given = names.loc[names["part"] == "given", "name"].tolist()
+    family = names.loc[names["part"] == "family", "name"].tolist()
+    if not given or not family:
+        raise typer.BadParameter("the names table needs rows of part 'given' and 'family'",
+                                 param_hint="--names")
+    local = timezone(timedelta(hours=LOCAL_UTC_OFFSET_HOURS))
+    first_day = now.astimezone(local).date() - timedelta(days=1)
+    starts = [datetime(first_day.year, first_day.month, first_day.day, hour, tzinfo=local)
+              + timedelta(days=d) for d in range(days + 1) for _, hour in SHIFTS]
+    ranks = [rank for _ in range(days + 1) for rank, _ in SHIFTS]
+    # one draw per station and shift kind (day officer, night officer), stable across runs
+    pick = np.array([[zlib.crc32(f"{code}/{rank}".encode()) for rank, _ in SHIFTS]
+                     for code in stations], dtype=np.int64).reshape(len(stations), len(SHIFTS))
+    officer = (np.asarray(given, dtype=object)[pick % len(given)] + " "
+               + np.asarray(family, dtype=object)[(pick // len(given)) % len(family)])
+    per_station = len(starts)
+    kind = np.tile(np.arange(per_station) % len(SHIFTS), len(stations))
+    row = np.repeat(np.arange(len(stations)), per_station)
+    start_at = pd.Series(starts * len(stations))
+    return pd.DataFrame({
+        "station_code": np.repeat(np.asarray(stations, dtype=object), per_station),
+        "officer_name": officer[row, kind],
+        "rank": np.tile(np.asarray(ranks, dtype=object), len(stations)),
+        "phone": DEMO_PHONE_PREFIX + pd.Series(row * len(SHIFTS) + kind).astype(str).str.zfill(7),
+        "start": start_at.map(datetime.isoformat),
+        "end": (start_at + pd.Timedelta(hours=12)).map(datetime.isoformat),
+    }, columns=list(COLUMNS))
 
 
 def _date(text: str) -> date:

@@ -15,6 +15,7 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -208,6 +209,10 @@ def calls(
     start: Annotated[str | None, typer.Option(help="First month, YYYY-MM (local time)")] = None,
     truth: Annotated[Path | None, typer.Option(help="Write the ground truth (planted hotspots, "
                                                      "slow stations, faults) as JSON here")] = None,
+    end: Annotated[str | None, typer.Option(
+        help="Stop the history here: 'now' (this minute), a date or an RFC 3339 time; the "
+             "history is the --months local months up to it, calls after it dropped and "
+             "calls still running at it left open. Replaces --start")] = None,
 ) -> None:
     """Generate a deterministic call history for Punjab as GeoParquet."""
     from api.shipped import generate_calls  # noqa: PLC0415
@@ -215,10 +220,13 @@ def calls(
 
     if truth is not None and truth.resolve() == out.resolve():
         raise typer.BadParameter("--truth must be another file than --out")
+    if end is not None and start is not None:
+        raise typer.BadParameter("give --start or --end, not both")
+    end_at = parse_end(end) if end is not None else None
     began = time.perf_counter()
     with progress_bar("synth calls") as update:
         try:
-            frame, facts = generate_calls(months, seed, scale, start,
+            frame, facts = generate_calls(months, seed, scale, start, end=end_at,
                                           progress=lambda step, f: update(step, 0.9 * f))
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
@@ -235,7 +243,31 @@ def calls(
         f"{counts.get('dropped', 0):,} dropped; {facts['counts']['out_of_coverage']:,} out of "
         f"coverage) → {out}; generated in {generated:.1f} s, "
         f"{time.perf_counter() - began:.1f} s in all"
-        + (f"; truth → {truth}" if truth is not None else ""))
+        + (f"; truth → {truth}" if truth is not None else "")
+        + (f"; ends {facts['end_utc']} with {facts['counts']['open_at_end']:,} calls open"
+           if end_at is not None else ""))
+
+
+def parse_end(value: str, now: datetime | None = None) -> datetime:
+    """``now`` (the current minute, UTC), a date (its local midnight, PKT) or an RFC 3339
+    time with an offset, as an aware UTC time."""
+    from datetime import UTC, timedelta, timezone  # noqa: PLC0415
+
+    from geo.synth.config import LOCAL_UTC_OFFSET_HOURS  # noqa: PLC0415
+
+    if value.strip().lower() == "now":
+        return (now or datetime.now(UTC)).astimezone(UTC).replace(second=0, microsecond=0)
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise typer.BadParameter(f"not 'now', a date or an RFC 3339 time: {value!r}",
+                                 param_hint="--end") from exc
+    if parsed.tzinfo is None:
+        if len(value.strip()) > 10:
+            raise typer.BadParameter(f"a time needs an offset (Z or +05:00): {value!r}",
+                                     param_hint="--end")
+        parsed = parsed.replace(tzinfo=timezone(timedelta(hours=LOCAL_UTC_OFFSET_HOURS)))
+    return parsed.astimezone(UTC)
 
 
 @app.command("replay")

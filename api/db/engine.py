@@ -105,6 +105,11 @@ def sqlite_dbapi() -> ModuleType:
 
 def _load_spatialite(dbapi_conn: Any) -> None:
     """Load SpatiaLite through geoalchemy2 and create its metadata tables on first use."""
+    # pyproj's own PROJ library must be in the process before SpatiaLite brings the
+    # system's: the other way round the process aborts with heap corruption at exit
+    # (seen with `jurisdictions load` once settings stopped importing the router)
+    import pyproj  # noqa: F401, PLC0415
+
     os.environ.setdefault("SPATIALITE_LIBRARY_PATH", SPATIALITE_LIBRARY)
     try:
         geoalchemy2.load_spatialite(dbapi_conn, init_mode="WGS84", transaction=True)

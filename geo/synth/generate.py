@@ -11,6 +11,7 @@ slow stations, faulty records) is returned separately and never as a column.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -249,8 +250,8 @@ def _timestamps(start_us: int, seconds: npt.NDArray[np.float64]) -> pd.Series:
 
 def generate_calls(months: int, seed: int, scale: float = 1.0, start: str = DEFAULT_START,
                    config: SynthConfig | None = None, *, world: World, categories: pd.DataFrame,
-                   progress: Progress = no_progress, near_repeat: NearRepeatPlan | None = None
-                   ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+                   progress: Progress = no_progress, near_repeat: NearRepeatPlan | None = None,
+                   end: dt.datetime | None = None) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
     """A deterministic call history of ``months`` months from ``start`` (``YYYY-MM``, local).
 
     ``scale`` multiplies the full-scale volume (PUCAR-15, April 2020: 1,879,001 calls in
@@ -262,7 +263,16 @@ def generate_calls(months: int, seed: int, scale: float = 1.0, start: str = DEFA
     plants near-repeat offspring (:class:`NearRepeatPlan`; ``None``, the default,
     plants none, so existing seeds give the histories they gave before); the plan and
     the offspring's call ids go into the truth as ``near_repeat``.
+
+    ``end`` (an aware time; it replaces ``start``) makes a history that stops there, as a
+    live system's would: the ``months`` local months up to and including ``end``'s month
+    are drawn as usual, then calls received at or after ``end`` are dropped and lifecycle
+    times after it are left empty (those calls are still open at ``end``). The truth
+    keeps only the ids of calls kept and records ``end_utc``; the same ``end`` gives the
+    same frame.
     """
+    if end is not None:
+        start = history_start(end, months)
     config = config or SynthConfig()
     if not 0 < scale <= 10:
         raise ValueError(f"scale must lie in (0, 10], got {scale}")
@@ -423,8 +433,64 @@ def generate_calls(months: int, seed: int, scale: float = 1.0, start: str = DEFA
         slow_rows=slow_rows, world=world, station_row=station_row, call_class=call_class,
         missing=life.missing_on_scene, early=life.on_scene_before_dispatched)
     truth["near_repeat"] = near.truth(near_plan, call_id_of, near_first)
+    if end is not None:
+        calls, truth = cut_at(calls, truth, pd.Timestamp(end).tz_convert("UTC"))
     progress("done", 1.0)
     return calls, truth
+
+
+def history_start(end: dt.datetime, months: int) -> str:
+    """``YYYY-MM`` of the first of ``months`` local months ending with ``end``'s month."""
+    if end.tzinfo is None:
+        raise ValueError("end must be an aware time (UTC or with an offset)")
+    local = pd.Timestamp(end).tz_convert("UTC").tz_localize(None) + pd.Timedelta(
+        hours=LOCAL_UTC_OFFSET_HOURS)
+    first = local.year * 12 + local.month - 1 - (months - 1)
+    return f"{first // 12:04d}-{first % 12 + 1:02d}"
+
+
+LIFECYCLE_COLUMNS = ("acknowledged_at", "dispatched_at", "on_scene_at", "closed_at")
+
+
+def cut_at(calls: gpd.GeoDataFrame, truth: dict[str, Any], end: pd.Timestamp
+           ) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """The history as it stands at ``end``: later calls dropped, later lifecycle times
+    empty, the truth's call ids and counts restricted to the calls kept."""
+    kept = calls.loc[calls["received_at"] < end].copy()
+    for column in LIFECYCLE_COLUMNS:
+        kept[column] = kept[column].where(kept[column] < end)
+    last_id = int(kept["call_id"].max()) if len(kept) else 0  # ids follow received_at
+
+    def ids(values: list[int]) -> list[int]:
+        return [i for i in values if i <= last_id]
+
+    local = (kept["received_at"].dt.tz_convert(None)
+             + pd.Timedelta(hours=LOCAL_UTC_OFFSET_HOURS)).dt.strftime("%Y-%m").to_numpy()
+    month_of = dict(zip(kept["call_id"].tolist(), local.tolist(), strict=True))
+    for spot in truth["hotspots"]:
+        spot["call_ids"] = ids(spot["call_ids"])
+        planted = dict.fromkeys(spot["planted_calls"], 0)
+        for label in map(month_of.__getitem__, spot["call_ids"]):
+            planted[label] += 1
+        spot["planted_calls"] = planted
+    for fault in truth["faults"].values():
+        fault["call_ids"] = ids(fault["call_ids"])
+    near = truth["near_repeat"]
+    if "call_ids" in near:
+        pairs = [(c, p) for c, p in zip(near["call_ids"], near["parent_call_ids"], strict=True)
+                 if c <= last_id]
+        near["call_ids"] = [c for c, _ in pairs]
+        near["parent_call_ids"] = [p for _, p in pairs]
+        near["offspring_calls"] = len(pairs)
+    codes = list(truth["counts"]["by_category"])
+    by_category = kept["category"].astype(str).value_counts().reindex(codes).fillna(0).astype(int)
+    open_calls = int(kept["closed_at"].isna().sum())
+    truth["counts"].update(calls=len(kept), out_of_coverage=int(kept["out_of_coverage"].sum()),
+                           by_category={k: int(v) for k, v in by_category.items()},
+                           open_at_end=open_calls)
+    truth["end_utc"] = end.isoformat()
+    truth["period_utc"] = [truth["period_utc"][0], end.isoformat()]
+    return kept, truth
 
 
 def _truth(*, seed: int, scale: float, period: Period, config: SynthConfig,

@@ -179,6 +179,12 @@ class Authenticator:
         return principal_from_header(self.secret, authorization, query_token)
 
 
+def check_claims(role: str, level: str) -> None:
+    """``ValueError`` unless ``role`` is known and may hold a scope of ``level`` (the rule
+    of tokens, also applied to web accounts)."""
+    _check_claims(role, level)
+
+
 def _check_claims(role: str, level: str) -> None:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")

@@ -84,6 +84,19 @@ class SignInRefusedError(AppError):
         self.retry_after_s = retry_after_s
 
 
+class SignInRequiredError(Exception):
+    """A page was asked for without a live session (answered with a redirect to the
+    sign-in form, back to ``next_path`` afterwards)."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__("sign in first")
+        self.next_path = next_path
+
+    @classmethod
+    def at(cls, path: str, query: str = "") -> SignInRequiredError:
+        return cls(same_site_path(path + (f"?{query}" if query else "")))
+
+
 @dataclass(frozen=True, slots=True)
 class PageUser:
     """Who a signed-in browser is: the principal its requests act as, and what a page shows."""

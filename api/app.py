@@ -21,6 +21,7 @@ from api.domain.accounts.controllers import SIGN_IN_HANDLERS, SignInController
 from api.domain.alerts.controllers import AlertController, alert_feed_socket
 from api.domain.analytics.controllers import AnalyticsController
 from api.domain.calls.controllers import CallController
+from api.domain.console.controllers import ConsoleController
 from api.domain.feeds.controllers import (
     UNPREFIXED_SOCKETS,
     FeedController,
@@ -69,7 +70,7 @@ def create_app(container: Container | None = None) -> Litestar:
                             description="safecity token --role ROLE --scope CODE")
     return Litestar(
         route_handlers=[health, v1, MapController, PlanMapController, *ASSET_ROUTES,
-                        *UNPREFIXED_SOCKETS, SignInController],
+                        *UNPREFIXED_SOCKETS, SignInController, ConsoleController],
         dependencies=dependencies(container),
         lifespan=[lifespan],
         exception_handlers={**EXCEPTION_HANDLERS, **SIGN_IN_HANDLERS},

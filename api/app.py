@@ -17,9 +17,11 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from api.container import Container
 from api.deps import dependencies
+from api.domain.accounts.controllers import SIGN_IN_HANDLERS, SignInController
 from api.domain.alerts.controllers import AlertController, alert_feed_socket
 from api.domain.analytics.controllers import AnalyticsController
 from api.domain.calls.controllers import CallController
+from api.domain.console.controllers import ConsoleController
 from api.domain.feeds.controllers import (
     UNPREFIXED_SOCKETS,
     FeedController,
@@ -68,10 +70,10 @@ def create_app(container: Container | None = None) -> Litestar:
                             description="safecity token --role ROLE --scope CODE")
     return Litestar(
         route_handlers=[health, v1, MapController, PlanMapController, *ASSET_ROUTES,
-                        *UNPREFIXED_SOCKETS],
+                        *UNPREFIXED_SOCKETS, SignInController, ConsoleController],
         dependencies=dependencies(container),
         lifespan=[lifespan],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, **SIGN_IN_HANDLERS},
         openapi_config=OpenAPIConfig(title="safecity", version="0.1.0", path="/schema",
                                      components=Components(security_schemes={"BearerToken": bearer}),
                                      render_plugins=SCHEMA_PAGES),

@@ -34,6 +34,7 @@ from api.db.boundary_store import RouterHolder
 from api.db.engine import async_engine
 from api.db.group_commit import WRITERS
 from api.db.intake import PostgresCallStore, SqliteCallStore
+from api.domain.accounts.services import AccountService
 from api.domain.alerts.engine import AlertContext, AlertEngine
 from api.domain.alerts.feeds import AlertFeedService
 from api.domain.alerts.rules import AlertPolicy
@@ -275,6 +276,7 @@ class Container:
                                       at_once=settings.plans.workers)
         self.plans = PlanService(plan_store, self.plan_runner, self.history,
                                  self.served.boundaries, self.served.areas)
+        self.accounts = AccountService(self.sessions, self.served.areas, clock)  # web sign-in
         self._schedule()
 
     def _schedule(self) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.audit import AuditService
 from api.auth import Principal
 from api.container import Container
+from api.domain.accounts.controllers import provide_page_principal, provide_page_user
 from api.domain.calls.intake import CallIntake
 from api.domain.calls.services import CallService
 from api.domain.maps.controllers import provide_map_principal
@@ -54,7 +55,9 @@ def dependencies(container: Container) -> dict[str, Provide]:
 
     return {
         "principal": Provide(principal, sync_to_thread=False),
-        "map_principal": Provide(provide_map_principal, sync_to_thread=False),
+        "map_principal": Provide(provide_map_principal),
+        "page_user": Provide(provide_page_user), "accounts": _part(container.accounts),
+        "page_principal": Provide(provide_page_principal, sync_to_thread=False),
         "authenticator": _part(container.authenticator),
         "db_session": Provide(db_session),
         "call_intake": Provide(call_intake, sync_to_thread=False),

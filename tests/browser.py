@@ -140,3 +140,44 @@ def save_screenshot(page: Any, name: str, colours: int = 96) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     image.quantize(colours, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
     return path
+
+
+SIGN_IN_PASSWORD = "browser-test-password"
+_ACCOUNTS: dict[tuple[str, str, str], str] = {}
+"""Accounts already made, by (database, role, scope): one per role and scope per test run."""
+
+
+def account(database_url: str, role: str, scope: str = "PK6") -> str:
+    """A web account of ``role`` over ``scope`` in the database at ``database_url``, made once
+    through the real CLI (``safecity users add --password-stdin``); its username."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    key = (database_url, role, scope)
+    if key not in _ACCOUNTS:
+        name = f"{role}.{scope.lower()}.{uuid.uuid4().hex[:6]}"
+        done = subprocess.run(
+            [sys.executable, "-m", "api.cli", "users", "add", name, "--role", role, "--scope", scope,
+             "--password-stdin"], input=SIGN_IN_PASSWORD + "\n", capture_output=True, text=True,
+            env={**os.environ, "DATABASE_URL": database_url}, check=False)
+        if done.returncode != 0:
+            pytest.fail(f"safecity users add failed:\n{done.stdout}\n{done.stderr}")
+        _ACCOUNTS[key] = name
+    return _ACCOUNTS[key]
+
+
+def signed_in(page: Any, base_url: str, role: str, scope: str = "PK6", *, database_url: str,
+              next_path: str = "/") -> str:
+    """Sign ``page`` in as a ``role`` of ``scope`` through the real form (Username, Password,
+    Sign in), landing on ``next_path``; the account is made on first use. Its username."""
+    from urllib.parse import quote
+
+    name = account(database_url, role, scope)
+    page.goto(f"{base_url}/login?next={quote(next_path, safe='/')}")
+    page.get_by_label("Username").fill(name)
+    page.get_by_label("Password").fill(SIGN_IN_PASSWORD)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
+    return name

@@ -14,6 +14,9 @@ an ``Authorization`` header, so these pages, and only these, also take the token
   another site cannot make a browser call the API with it. The pages only answer
   ``GET``, so a cross-site navigation that carries the cookie (Lax) can only show the
   user their own map.
+
+A user signed in to the web pages (``/login``) needs no token: the session cookie
+(SameSite=Strict) is accepted here as on every page, as the same :class:`Principal`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from litestar.params import Parameter
 from litestar.response import Redirect
 
 from api.auth import SECURITY, Authenticator, Principal
+from api.domain.accounts.services import SESSION_COOKIE, AccountService, SignInRequiredError
 from api.domain.analytics.schemas import (
     CategoryParam,
     CodeParam,
@@ -56,18 +60,28 @@ def _url_token(request: Request[Any, Any, Any]) -> str | None:
     return None
 
 
-def provide_map_principal(request: Request[Any, Any, Any], authenticator: Authenticator) -> Principal:
+async def provide_map_principal(request: Request[Any, Any, Any], authenticator: Authenticator,
+                                accounts: AccountService) -> Principal:
     """The caller of a map page: a token in the URL, else ``Authorization: Bearer``, else
-    the cookie (the ``map_principal`` dependency).
+    the signed-in user's session, else the map cookie (the ``map_principal`` dependency).
 
     A token in the URL is checked on its own (it is about to become the cookie); the
-    header and the cookie go through the same check as every other endpoint.
+    header and the cookie go through the same check as every other endpoint; a session
+    gives the same :class:`Principal` as every page (``docs/web.md``).
     """
     in_url = _url_token(request)
     if in_url:
         return authenticator.principal(None, in_url)
-    return authenticator.principal(request.headers.get("authorization"),
-                                   request.cookies.get(MAP_COOKIE))
+    session = request.cookies.get(SESSION_COOKIE)
+    if session and not request.headers.get("authorization"):
+        user = await accounts.page_user(session)
+        if user is not None:
+            return user.principal
+    header, cookie = request.headers.get("authorization"), request.cookies.get(MAP_COOKIE)
+    if not header and not cookie and "text/html" in request.headers.get("accept", ""):
+        # a browser navigating here with no credentials at all: to the sign-in form
+        raise SignInRequiredError.at(request.url.path, request.url.query)
+    return authenticator.principal(header, cookie)
 
 
 def _without_token(request: Request[Any, Any, Any]) -> str:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 import msgspec
@@ -32,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from api.pages import templates
 from geo import h3cells
 from geo.basemap import ATTRIBUTION_LINES, Basemap
 from jurisdictions.boundaries import BoundarySet
@@ -413,12 +413,8 @@ def basemap_payload(basemap: Basemap, bounds: tuple[float, float, float, float])
 # --------------------------------------------------------------------------- the page
 
 
-@cache
 def _templates() -> Any:
-    from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: PLC0415
-
-    return Environment(loader=PackageLoader("api", "templates"), autoescape=select_autoescape(),
-                       trim_blocks=True, lstrip_blocks=True)
+    return templates()  # the one environment of every page (api/pages.py)
 
 
 def script_json(value: Any) -> str:

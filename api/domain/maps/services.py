@@ -43,8 +43,10 @@ from api.domain.maps.page import (
     MapPage,
     finite,
     km2_label,
+    payload,
     render_page,
     res_for_budget,
+    script_json,
 )
 from geo.emerging import EMERGING_CLASSES
 from jurisdictions.boundaries import BoundarySet
@@ -328,3 +330,22 @@ def map_page_job(kind: str, query: CellQuery, version: str, chosen: bool) -> str
     result = analysis.compute(kind, shown)
     return map_page(result, shown, analysis.boundaries, area,
                     asked_res=query.res if chosen else None)
+
+
+def area_map_job(level: str, code: str, version: str) -> str:
+    """Worker job: the map client's JSON (``<script id="map-data">``) for one area with no
+    cells — its outlines, names and the offline basemap — for pages that draw their own
+    points over it (the SHO console's calls). Seconds of geometry work for a large area:
+    never on the event loop."""
+    from geo.aggregate import AreaRef, area_geometry  # noqa: PLC0415
+
+    boundaries = cell_analysis(version).boundaries
+    area = area_geometry(AreaRef(level, code), boundaries)
+    empty = CellLayer(h3=np.array([], dtype=object), classes=[], cls=np.array([], dtype=np.int64),
+                      figures=[], values={}, weight=np.array([], dtype=np.float64))
+    name = next((str(n) for c, n in zip(boundaries.layer(level)["code"], boundaries.layer(level)["name"],
+                                        strict=True) if str(c) == code), code)
+    page = MapPage(title="Calls", subtitle=[], minimum="", cells=empty, area=area, area_level=level,
+                   area_name=name, where_title="")
+    data, _ = payload(page, boundaries, shipped_basemap())
+    return script_json(data)

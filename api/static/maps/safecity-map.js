@@ -252,6 +252,9 @@
         candidates.push({kind: "river", p: [r[0], r[1]], t: r[2], rank: LABEL_STYLE.river.rank});
       });
     }
+    if (window.safecityOverlay) {  /* a page's own points over the map (the SHO console's calls) */
+      layers.push.apply(layers, window.safecityOverlay(zoom));
+    }
     var placed = place(candidates, zoom);
     layers.push(labelLayer("labels", placed.filter(function (l) { return !l.bold; })));
     layers.push(labelLayer("labels-bold", placed.filter(function (l) { return l.bold; })));
@@ -262,6 +265,7 @@
 
   var view = initialView();
   var band = null;
+  var currentZoom = view.zoom;
   var ready = false;
 
   function bandOf(zoom) { return Math.floor(zoom * 4); }
@@ -299,6 +303,7 @@
     },
     onViewStateChange: function (event) {
       var next = event.viewState;
+      currentZoom = next.zoom;
       updateScale(next);
       if (bandOf(next.zoom) !== band) {
         band = bandOf(next.zoom);
@@ -321,4 +326,7 @@
     if (details) { details.open = false; }
   }
   window.safecityMap = map;
+  window.safecityRedraw = function () {  /* the overlay changed: draw the layers again */
+    map.setProps({layers: build(currentZoom)});
+  };
 }());

@@ -34,6 +34,7 @@ from api.domain.plans.controllers import PlanController
 from api.domain.routing.controllers import RoutingController
 from api.domain.stations.controllers import StationController
 from api.domain.stats.controllers import StatsController
+from api.domain.trends.controllers import TrendsController
 from api.errors import EXCEPTION_HANDLERS
 from api.settings import get_settings
 
@@ -52,7 +53,8 @@ def create_app(container: Container | None = None) -> Litestar:
     v1 = Router(path="/api/v1", route_handlers=[
         RoutingController, JurisdictionController, CallController, StationController,
         FeedController, station_feed, station_feed_socket, area_feed_socket, AlertController,
-        alert_feed_socket, StatsController, AnalyticsController, PlanController])
+        alert_feed_socket, StatsController, AnalyticsController, PlanController,
+        TrendsController])
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:

@@ -70,6 +70,7 @@ def dependencies(container: Container) -> dict[str, Provide]:
         "alert_feeds": _part(container.alert_feeds),
         "stats": _part(container.response_stats),
         "analytics": _part(container.analytics),
+        "trends": _part(container.trends),
         "plans": _part(container.plans),
         "workers": _part(container.workers),
     }

@@ -30,6 +30,7 @@ app.command("token")(__import__("api.cli.token", fromlist=["token"]).token)
 app.add_typer(__import__("api.cli.plan", fromlist=["app"]).app, name="plan")
 app.add_typer(__import__("api.cli.stats", fromlist=["app"]).app, name="stats")
 app.add_typer(__import__("api.cli.alerts", fromlist=["app"]).app, name="alerts")
+app.command("trends")(__import__("api.cli.trends", fromlist=["trends"]).trends)
 # further areas register here, one line each (keep this comment last)
 
 

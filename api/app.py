@@ -34,7 +34,7 @@ from api.domain.plans.controllers import PlanController
 from api.domain.routing.controllers import RoutingController
 from api.domain.stations.controllers import StationController
 from api.domain.stats.controllers import StatsController
-from api.domain.trends.controllers import TrendsController
+from api.domain.trends.controllers import DashTrendsController, TrendsController
 from api.errors import EXCEPTION_HANDLERS
 from api.settings import get_settings
 
@@ -69,7 +69,7 @@ def create_app(container: Container | None = None) -> Litestar:
     bearer = SecurityScheme(type="http", scheme="bearer", bearer_format="JWT",
                             description="safecity token --role ROLE --scope CODE")
     return Litestar(
-        route_handlers=[health, v1, MapController, PlanMapController, *ASSET_ROUTES,
+        route_handlers=[health, v1, MapController, PlanMapController, DashTrendsController, *ASSET_ROUTES,
                         *UNPREFIXED_SOCKETS],
         dependencies=dependencies(container),
         lifespan=[lifespan],

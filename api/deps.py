@@ -22,6 +22,7 @@ from api.domain.calls.services import CallService
 from api.domain.maps.controllers import provide_map_principal
 from api.domain.routing.services import RoutingAudit
 from api.domain.stations.services import RosterService
+from api.domain.trends.controllers import provide_page_principal
 
 
 def dependencies(container: Container) -> dict[str, Provide]:
@@ -55,6 +56,7 @@ def dependencies(container: Container) -> dict[str, Provide]:
     return {
         "principal": Provide(principal, sync_to_thread=False),
         "map_principal": Provide(provide_map_principal, sync_to_thread=False),
+        "page_principal": Provide(provide_page_principal, sync_to_thread=False),
         "authenticator": _part(container.authenticator),
         "db_session": Provide(db_session),
         "call_intake": Provide(call_intake, sync_to_thread=False),

@@ -8,17 +8,20 @@ and the baseline's beside it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get
+from litestar import Controller, Request, Response, get
 from litestar.params import Parameter
 
-from api.auth import SECURITY, Principal
+from api.auth import SECURITY, Authenticator, Principal
 from api.domain.analytics.schemas import CategoryParam, CodeParam, LevelParam
 from api.domain.analytics.services import parse_time
+from api.domain.trends.panel import render_panel
 from api.domain.trends.schemas import ForecastQuery, TrendQuery
 from api.domain.trends.services import TrendsService, expand_categories
+from api.errors import UnavailableError, UnprocessableError
 
 PeriodParam = Annotated[str, Parameter(description="day, week or month (forecast: day or week)")]
 UntilParam = Annotated[str | None, Parameter(
@@ -72,3 +75,60 @@ class TrendsController(Controller):
                               methods=tuple(m.strip() for v in methods for m in v.split(",") if m.strip())
                               if methods else None)
         return await trends.forecast(principal, query)
+
+
+# ---------------------------------------------------------------------------- dashboard panel
+
+PAGE_COOKIES = ("safecity_session", "safecity_map_token")
+"""Cookies a dashboard page may carry its token in (until the sign-in's own
+``page_principal`` replaces :func:`provide_page_principal`)."""
+
+PANEL_RES: dict[str, int] = {"province": 6, "region": 7, "district": 8, "tehsil": 8, "station": 9}
+"""H3 resolution of the panel's forecast per area level: fine enough to point at streets in
+a district, coarse enough that a province's backtest stays within a request's budget."""
+
+
+def provide_page_principal(request: Request[Any, Any, Any], authenticator: Authenticator) -> Principal:
+    """The caller of a dashboard fragment: ``Authorization: Bearer`` (htmx sends the page's
+    headers), else a page cookie. Temporary: the sign-in's ``page_principal`` replaces it."""
+    header = request.headers.get("authorization")
+    if header:
+        return authenticator.principal(header)
+    for name in PAGE_COOKIES:
+        token = request.cookies.get(name)
+        if token:
+            return authenticator.principal(None, token)
+    return authenticator.principal(None, None)  # 401 naming what is missing
+
+
+class DashTrendsController(Controller):
+    """``/dash/{level}/{code}/trends``: the trends panel of a dashboard area page."""
+
+    path = "/dash"
+    tags = ["dashboard"]
+    security = SECURITY
+
+    @get("/{level:str}/{code:str}/trends", operation_id="dashTrendsPanel", media_type="text/html")
+    async def panel(self, *, level: str, code: str, request: Request[Any, Any, Any], trends: TrendsService,
+                    page_principal: Principal) -> Response[str]:
+        """Summary sentences, the weekly series (inline SVG), the rising areas and the next
+        week's risk with its score and the baseline's."""
+        level = level.strip().lower()
+        area_code = None if level == "province" else code
+        query = TrendQuery(level=level, code=area_code, period="week")
+        trends.check_trends(page_principal, query)  # 401/403/404 before any work
+        answer, answer_error = await _part(trends.trends(page_principal, query, receive=request.receive))
+        forecast, forecast_error = await _part(trends.forecast(page_principal, ForecastQuery(
+            level=level, code=area_code, period="week", res=PANEL_RES.get(level, 8))))
+        html = render_panel(answer, answer_error, forecast, forecast_error)
+        return Response(html, media_type="text/html; charset=utf-8",
+                        headers={"Cache-Control": "private, no-store"})
+
+
+async def _part(work: Awaitable[dict[str, Any]]) -> tuple[dict[str, Any] | None, str | None]:
+    """An answer, or why there is none (no calls, too large, the workers busy): one part of
+    the panel failing leaves the other standing."""
+    try:
+        return await work, None
+    except (UnprocessableError, UnavailableError) as exc:
+        return None, str(exc)

@@ -36,6 +36,7 @@ from api.domain.plans.controllers import PlanController
 from api.domain.routing.controllers import RoutingController
 from api.domain.stations.controllers import StationController
 from api.domain.stats.controllers import StatsController
+from api.domain.trends.controllers import DashTrendsController, TrendsController
 from api.errors import EXCEPTION_HANDLERS
 from api.settings import get_settings
 
@@ -54,7 +55,8 @@ def create_app(container: Container | None = None) -> Litestar:
     v1 = Router(path="/api/v1", route_handlers=[
         RoutingController, JurisdictionController, CallController, StationController,
         FeedController, station_feed, station_feed_socket, area_feed_socket, AlertController,
-        alert_feed_socket, StatsController, AnalyticsController, PlanController])
+        alert_feed_socket, StatsController, AnalyticsController, PlanController,
+        TrendsController])
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -69,8 +71,8 @@ def create_app(container: Container | None = None) -> Litestar:
     bearer = SecurityScheme(type="http", scheme="bearer", bearer_format="JWT",
                             description="safecity token --role ROLE --scope CODE")
     return Litestar(
-        route_handlers=[health, v1, MapController, PlanMapController, *ASSET_ROUTES,
-                        *UNPREFIXED_SOCKETS, SignInController, ConsoleController],
+        route_handlers=[health, v1, MapController, PlanMapController, DashTrendsController,
+                        *ASSET_ROUTES, *UNPREFIXED_SOCKETS, SignInController, ConsoleController],
         dependencies=dependencies(container),
         lifespan=[lifespan],
         exception_handlers={**EXCEPTION_HANDLERS, **SIGN_IN_HANDLERS},

@@ -49,6 +49,7 @@ from api.domain.plans.services import HEARTBEAT_S, REAP_EVERY_S, PlanRunner, Pla
 from api.domain.routing.services import RoutingService
 from api.domain.stations.services import RosterService
 from api.domain.stats.services import ResponseStatsService
+from api.domain.trends.services import TrendsService
 from api.jobs import Job, JobRunner
 from api.routing import current_router
 from api.settings import Settings
@@ -259,6 +260,7 @@ class Container:
         self.analytics = AnalyticsService(self.served.boundaries, self.served.areas, self.workers,
                                           clock=clock)
         sla = SlaTable.from_categories(load_categories())
+        self.trends = TrendsService(self.analytics, clock=clock)
         self.response_stats = ResponseStatsService(self.sessions, self.served.boundaries,
                                                    self.served.areas, sla)
         self.alert_context = AlertContext(

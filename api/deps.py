@@ -57,7 +57,7 @@ def dependencies(container: Container) -> dict[str, Provide]:
         "principal": Provide(principal, sync_to_thread=False),
         "map_principal": Provide(provide_map_principal),
         "page_user": Provide(provide_page_user), "accounts": _part(container.accounts),
-        "page_principal": Provide(provide_page_principal, sync_to_thread=False),
+        "page_principal": Provide(provide_page_principal),
         "authenticator": _part(container.authenticator),
         "db_session": Provide(db_session),
         "call_intake": Provide(call_intake, sync_to_thread=False),
@@ -73,6 +73,7 @@ def dependencies(container: Container) -> dict[str, Provide]:
         "alert_feeds": _part(container.alert_feeds),
         "stats": _part(container.response_stats),
         "analytics": _part(container.analytics),
+        "trends": _part(container.trends),
         "plans": _part(container.plans),
         "workers": _part(container.workers),
     }

@@ -31,6 +31,8 @@ app.add_typer(__import__("api.cli.plan", fromlist=["app"]).app, name="plan")
 app.add_typer(__import__("api.cli.stats", fromlist=["app"]).app, name="stats")
 app.add_typer(__import__("api.cli.alerts", fromlist=["app"]).app, name="alerts")
 app.add_typer(__import__("api.cli.users", fromlist=["app"]).app, name="users")
+app.command("trends")(__import__("api.cli.trends", fromlist=["trends"]).trends)
+app.add_typer(__import__("api.cli.forecast", fromlist=["app"]).app, name="forecast")
 # further areas register here, one line each (keep this comment last)
 
 

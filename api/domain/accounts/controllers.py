@@ -27,7 +27,7 @@ from litestar.params import Parameter
 from litestar.response import Redirect
 from litestar.types import ExceptionHandlersMap
 
-from api.auth import Principal
+from api.auth import Authenticator, Principal
 from api.domain.accounts.services import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -89,9 +89,15 @@ async def provide_page_user(request: Request[Any, Any, Any], accounts: AccountSe
     return user
 
 
-def provide_page_principal(page_user: PageUser) -> Principal:
-    """The ``page_principal`` dependency: who a page acts as (the API's own rules apply)."""
-    return page_user.principal
+async def provide_page_principal(request: Request[Any, Any, Any], accounts: AccountService,
+                                 authenticator: Authenticator) -> Principal:
+    """The ``page_principal`` dependency: who a page or a page fragment acts as (the API's
+    own rules apply). A bearer token, which a browser never sends by itself, is taken as
+    the API takes it (tools fetching a fragment); otherwise the signed-in session."""
+    header = request.headers.get("authorization")
+    if header:
+        return authenticator.principal(header)
+    return (await provide_page_user(request, accounts)).principal
 
 
 def _login_page(accounts: AccountService, next_path: str, *, message: str | None = None,

@@ -1,0 +1,171 @@
+"""``GET /api/v1/trends``, ``GET /api/v1/forecast`` and ``safecity trends`` on PostGIS with
+a small generated history (the analytics tests' three months): the same fields from the
+API and the CLI, scoped like every analytics read, the forecast with its scores."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.callservice import ServiceClient, headers, service_settings
+from tests.test_analytics_api import load_small_history
+
+pytestmark = pytest.mark.integration
+
+DISTRICT = "PK633"  # Sheikhupura (Lahore region): tehsils PK63301 … PK63305
+PLANNER = headers("planner")
+TREND_KEYS = {"area", "period", "categories", "from", "until", "calls", "summary", "report",
+              "by_category", "rising"}
+CLI = [sys.executable, "-m", "api.cli"]
+
+
+@pytest.fixture(scope="module")
+def client(loaded_postgis: str) -> Iterator[Any]:
+    from api.container import Container
+
+    load_small_history(loaded_postgis)
+    with ServiceClient(Container(service_settings(loaded_postgis))) as test_client:
+        yield test_client
+
+
+def test_trends_fields_and_summary(client: Any) -> None:
+    answer = client.get("/api/v1/trends", params={"level": "district", "code": DISTRICT},
+                        headers=PLANNER)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert set(body) == TREND_KEYS
+    assert body["area"] == {"level": "district", "code": DISTRICT, "name": "Sheikhupura"}
+    report = body["report"]
+    assert body["calls"] == sum(report["counts"]) > 0
+    # the generated history is Jan–Mar 2024: the last complete week ends on 1 April
+    assert body["until"].startswith("2024-04-01")
+    assert report["current_start"] == "2024-03-25"
+    assert body["summary"].startswith("dispatched cases in Sheikhupura: ")
+    assert body["summary"] == report["summary"]
+    assert report["vs_last_year"] is None
+    assert "no data for the same week last year" in body["summary"]
+    # the busiest categories come one by one, each with its own sentence
+    first = body["by_category"][0]
+    assert first["summary"].startswith(f"{first['label'][:1].lower()}{first['label'][1:]} in Sheikhupura: ")
+    assert {c["category"] for c in body["by_category"]} <= set(body["categories"])
+    assert sum(c["calls"] for c in body["by_category"]) <= body["calls"]
+    # the tehsils of the district, ranked, with BH-adjusted q where tested
+    rising = body["rising"]
+    assert rising["level"] == "tehsil"
+    assert {r["code"][:5] for r in rising["areas"]} == {DISTRICT}
+    assert [r["rank"] for r in rising["areas"]] == list(range(1, len(rising["areas"]) + 1))
+    assert all((r["p"] is None) == (r["q"] is None) for r in rising["areas"])
+    assert all(r["q"] is None or r["q"] >= r["p"] for r in rising["areas"])
+
+
+def test_trends_category_group_and_period(client: Any) -> None:
+    answer = client.get("/api/v1/trends", params={"level": "district", "code": DISTRICT,
+                                                  "category": "violent", "period": "month"},
+                        headers=PLANNER)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert set(body["categories"]) == {"murder", "dacoity_robbery", "kidnapping", "terrorism"}
+    assert body["period"] == "month"
+    assert body["report"]["period_starts"] == ["2024-01-01", "2024-02-01", "2024-03-01"]
+
+
+@pytest.mark.parametrize(("role", "scope", "area", "status"), [
+    ("dpo", DISTRICT, ("district", DISTRICT), 200),
+    ("dpo", DISTRICT, ("district", "PK617"), 403),
+    ("dpo", DISTRICT, ("province", None), 403),
+    ("call_taker", "PK6", ("district", DISTRICT), 403),
+])
+def test_trends_scope(client: Any, role: str, scope: str, area: tuple[str, str | None],
+                      status: int) -> None:
+    params = {"level": area[0], **({"code": area[1]} if area[1] else {})}
+    answer = client.get("/api/v1/trends", params=params, headers=headers(role, scope))
+    assert answer.status_code == status, answer.text
+
+
+@pytest.mark.parametrize(("params", "status"), [
+    ({"level": "district", "code": DISTRICT, "period": "fortnight"}, 400),
+    ({"level": "district", "code": "PK999"}, 404),
+    ({"level": "district", "code": DISTRICT, "category": "nonsense"}, 400),
+    ({"level": "district"}, 400),
+])
+def test_trends_bad_requests(client: Any, params: dict[str, str], status: int) -> None:
+    assert client.get("/api/v1/trends", params=params, headers=PLANNER).status_code == status
+
+
+def test_cli_gives_the_api_fields(client: Any, loaded_postgis: str, tmp_path: Path) -> None:
+    out = tmp_path / "trends.json"
+    done = subprocess.run([*CLI, "trends", "--level", "district", "--code", DISTRICT, "--json", str(out)],
+                          env={**os.environ, "DATABASE_URL": loaded_postgis}, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    from_cli = json.loads(out.read_text())
+    from_api = client.get("/api/v1/trends", params={"level": "district", "code": DISTRICT},
+                          headers=PLANNER).json()
+    assert set(from_cli) == TREND_KEYS
+    assert from_cli == from_api
+    printed = " ".join((done.stdout + done.stderr).split())
+    assert "dispatched cases in Sheikhupura:" in printed
+    assert "Rising tehsils" in printed
+
+
+def test_forecast_with_scores_and_cache(client: Any) -> None:
+    params = {"level": "district", "code": DISTRICT, "res": 8, "origins": 8,
+              "methods": ["kde", "prospective"]}
+    began = time.perf_counter()
+    answer = client.get("/api/v1/forecast", params=params, headers=PLANNER)
+    first_s = time.perf_counter() - began
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["area"]["code"] == DISTRICT
+    assert body["origin"].startswith("2024-04-01")
+    assert body["until"].startswith("2024-04-08")
+    selection = body["selection"]
+    assert body["method"] == selection["method"] == selection["score"]["method"]
+    assert selection["baseline"]["method"] in {"naive", "historical_average"}
+    assert selection["origins"] == body["backtest"]["scored_origins"] <= 8
+    assert body["beats_baselines"] == (not selection["is_baseline"])
+    if selection["is_baseline"]:
+        assert "showing the baseline" in body["reason"]
+    backtest = body["backtest"]
+    assert set(backtest["methods"]) == {"naive", "historical_average", "kde", "prospective"}
+    for scores in backtest["methods"].values():
+        assert set(scores["hit_rate"]) == set(scores["pai"]) == {"0.01", "0.02", "0.05", "0.1", "0.2"}
+    assert backtest["origins"] == 8
+    assert backtest["events"] > 0
+    assert backtest["cells"] == body["cells"] > 100
+    cells = body["top_cells"]
+    assert cells
+    assert [c["rank"] for c in cells] == sorted(c["rank"] for c in cells)
+    assert all(set(c) == {"h3", "risk", "rank", "top_0.01", "top_0.05", "top_0.1"} for c in cells[:3])
+    # the day's forecast is kept: the same request is answered without refitting
+    began = time.perf_counter()
+    again = client.get("/api/v1/forecast", params=params, headers=PLANNER)
+    assert again.json() == body
+    assert time.perf_counter() - began < max(0.5, first_s / 2)
+
+
+@pytest.mark.parametrize(("role", "scope", "code", "status"), [
+    ("dpo", "PK617", DISTRICT, 403),
+    ("call_taker", "PK6", DISTRICT, 403),
+])
+def test_forecast_scope(client: Any, role: str, scope: str, code: str, status: int) -> None:
+    answer = client.get("/api/v1/forecast", params={"level": "district", "code": code},
+                        headers=headers(role, scope))
+    assert answer.status_code == status, answer.text
+
+
+@pytest.mark.parametrize("params", [
+    {"level": "district", "code": DISTRICT, "period": "month"},
+    {"level": "district", "code": DISTRICT, "methods": "astrology"},
+    {"level": "district", "code": DISTRICT, "origins": 1},
+])
+def test_forecast_bad_requests(client: Any, params: dict[str, Any]) -> None:
+    assert client.get("/api/v1/forecast", params=params, headers=PLANNER).status_code == 400

@@ -1,0 +1,83 @@
+"""The dashboard's trends panel, ``GET /dash/{level}/{code}/trends``, from a real server on
+PostGIS with the small generated history, read in headless Chromium as an officer would."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser import (  # the fixture is used by name
+    axe_violations,
+    chromium,  # noqa: F401
+    page_at,
+    save_screenshot,
+)
+from tests.callservice import headers, start_server
+
+pytestmark = pytest.mark.integration
+
+DISTRICT = "PK633"  # Sheikhupura
+PANEL = f"/dash/district/{DISTRICT}/trends"
+
+
+@pytest.fixture(scope="module")
+def service(loaded_postgis: str) -> Iterator[str]:
+    from tests.test_analytics_api import load_small_history
+
+    load_small_history(loaded_postgis)
+    server = start_server(loaded_postgis)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def panel_html(service: str) -> str:
+    with httpx.Client(base_url=service, timeout=240) as client:
+        answer = client.get(PANEL, headers=headers("dpo", DISTRICT))
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"].startswith("text/html")
+    return answer.text
+
+
+def test_panel_shows_summary_series_rising_and_scored_forecast(panel_html: str) -> None:
+    assert "dispatched cases in Sheikhupura: " in panel_html
+    assert "in the week from 2024-03-25" in panel_html
+    assert '<svg role="img"' in panel_html
+    assert "<polyline points=" in panel_html
+    assert 'aria-label="Rising tehsils"' in panel_html
+    assert "Risk 2024-04-01 – 2024-04-08" in panel_html
+    assert 'aria-label="Forecast scores"' in panel_html
+    assert "Baseline</th><td>" in panel_html
+    assert "<html" not in panel_html  # a fragment, for htmx to swap in
+
+
+@pytest.mark.parametrize(("hdrs", "status"), [
+    ({}, 303),  # a page without a session goes to the sign-in form
+    (headers("dpo", "PK617"), 403),
+    (headers("call_taker", "PK6"), 403),
+])
+def test_panel_is_scoped(service: str, hdrs: dict[str, str], status: int) -> None:
+    answer = httpx.get(f"{service}{PANEL}", headers=hdrs, timeout=60)
+    assert answer.status_code == status, answer.text
+
+
+def test_panel_reads_in_chromium(service: str, panel_html: str, chromium: Any) -> None:  # noqa: F811
+    """Loaded into the dashboard's section as htmx would; accessible names, no axe violation."""
+    with page_at(chromium) as opened:
+        page = opened.page
+        page.goto(f"{service}/health")  # the service's origin, so axe loads from it
+        page.set_content('<!doctype html><html lang="en"><head><title>Sheikhupura</title></head><body>'
+                         f'<main><section id="trends-panel">{panel_html}</section></main></body></html>')
+        assert page.get_by_role("heading", name="Trends and next week's risk").is_visible()
+        assert page.get_by_role("img", name="Calls per week from").is_visible()
+        assert page.get_by_role("table", name="Rising tehsils").is_visible()
+        scores = page.get_by_role("table", name="Forecast scores")
+        assert scores.get_by_role("rowheader", name="Baseline").is_visible()
+        assert axe_violations(page) == []
+        save_screenshot(page, "trends-panel")
+        assert not opened.blocked

@@ -52,7 +52,14 @@ DEFAULT_NEAREST_LIMIT_M = 5_000.0
 METHODS = ("interior", "boundary", "nearest", "overlap", "rejected")
 HIERARCHY = ("station_code", "tehsil_code", "district_code", "region_code")
 ANSWER_COLUMNS = (*HIERARCHY, "method", "out_of_coverage", "distance_m")
-"""Columns of a batch answer (the router CLI's output contract), then ``reason``."""
+"""Columns of a batch answer (the router CLI's output contract), then ``reason``, the
+names (:data:`NAME_COLUMNS`) and ``outside_punjab``."""
+NAME_COLUMNS = {"station_code": "station_name", "tehsil_code": "tehsil_name",
+                "district_code": "district_name", "region_code": "region_name"}
+"""The name column beside each code column of an answer."""
+_NAME_SOURCES = {"station_code": "station", "tehsil_code": "tehsil",
+                 "district_code": "district", "region_code": "region"}
+"""Where the station layer holds each level's name."""
 
 PARALLEL_CHUNK = 100_000
 """Batches larger than this are split across threads."""
@@ -92,6 +99,10 @@ class RouteAnswer:
     method: str
     out_of_coverage: bool
     distance_m: float | None
+    station_name: str
+    tehsil_name: str
+    district_name: str
+    region_name: str
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -130,10 +141,14 @@ class Router:
             self._categories[c] = [v for v in values.tolist() if v] + [""]
             remap = np.array([self._categories[c].index(v) for v in values.tolist()])
             self._level_index[c] = remap[inverse]
+        self._names = {c: (stations[source].fillna("").astype(str).to_numpy(dtype=str)
+                           if source in stations else np.full(len(stations), "", dtype=str))
+                       for c, source in _NAME_SOURCES.items()}
         tehsil, district, region = (self._hierarchy[c] for c in HIERARCHY[1:])
+        names = [self._names[c] for c in HIERARCHY]
         self._answers = [
             RouteAnswer(str(self.codes[i]), str(tehsil[i]), str(district[i]), str(region[i]),
-                        "interior", False, None)
+                        "interior", False, None, *(str(level[i]) for level in names))
             for i in range(len(self.codes))
         ]
 
@@ -197,7 +212,8 @@ class Router:
     def _with(self, row: int, method: str, out: bool, distance: float | None) -> RouteAnswer:
         base = self._answers[row]
         return RouteAnswer(base.station_code, base.tehsil_code, base.district_code,
-                           base.region_code, method, out, distance)
+                           base.region_code, method, out, distance, base.station_name,
+                           base.tehsil_name, base.district_name, base.region_name)
 
     # ------------------------------------------------------------------ bulk
     def station_rows(self, lat: npt.ArrayLike, lon: npt.ArrayLike
@@ -339,6 +355,7 @@ class Router:
             "out_of_coverage": method == METHODS.index("nearest"),
             "distance_m": distance,
             "reason": _categorical(reason, [r.text(self.nearest_limit_m) for r in Rejection]),
+            **{NAME_COLUMNS[c]: _labels(self._names[c], station_index) for c in HIERARCHY},
         })
 
     # ------------------------------------------------------------------ metric helpers
@@ -469,6 +486,14 @@ def _point(lon: float, lat: float) -> shapely.Geometry:
 def _categorical(codes: npt.NDArray[np.integer], categories: Sequence[str]) -> pd.Categorical:
     """A categorical column from integer codes (cheap: no per-row strings)."""
     return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(list(categories)))  # type: ignore[return-value]
+
+
+def _labels(per_station: npt.NDArray[np.str_], station_index: npt.NDArray[np.int64]
+            ) -> pd.Categorical:
+    """A categorical column of per-station labels (names repeat across stations; the
+    index one past the last station, "no station", reads as "")."""
+    values, inverse = np.unique(np.append(per_station, ""), return_inverse=True)
+    return _categorical(inverse.reshape(-1)[station_index], values.tolist())
 
 
 def _projector(epsg: int) -> Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]:

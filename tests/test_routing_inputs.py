@@ -1,0 +1,276 @@
+"""What ``POST /route`` and ``/route/batch`` accept and what they answer with.
+
+Inputs are strict and checked the same way in every form (one JSON point, a JSON batch,
+a GeoJSON batch): a number sent as a string, a radius out of ``[0, 50000]`` (``1e9``,
+out-of-range ``1e999``, ``"inf"``, ``"nan"``, negative) or a feature that is not an object
+is a 422 naming the field or the feature, never a 500. GeoJSON batches come back as a
+FeatureCollection with each feature's ``id`` and properties; answers carry names.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import msgspec
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from api.domain.routing.schemas import FeatureCollection, RouteBatch
+from api.domain.routing.services import batch_arrays, decode_batch, decode_point
+from api.errors import AppError, UnprocessableError
+from tests.callservice import ATTOCK_POINT, LAHORE_POINT, LAHORE_STATION, headers
+
+ROUTE = "/api/v1/route/"
+BATCH = "/api/v1/route/batch"
+LAT, LON = LAHORE_POINT
+
+
+def point(**extra: Any) -> dict[str, Any]:
+    return {"lat": LAT, "lon": LON, **extra}
+
+
+def feature(radius: Any = None, **extra: Any) -> dict[str, Any]:
+    props = {} if radius is None else {"radius_m": radius}
+    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [LON, LAT]},
+            "properties": props, **extra}
+
+
+def collection(*features: Any) -> dict[str, Any]:
+    return {"type": "FeatureCollection", "features": list(features)}
+
+
+def raw(body: Any) -> bytes:
+    """JSON text as a client might send it (``1e999`` needs to be written by hand)."""
+    return json.dumps(body).replace('"__HUGE__"', "1e999").encode()
+
+
+def in_every_form(radius: Any) -> dict[str, bytes]:
+    """One radius sent as a point, a JSON batch and a GeoJSON batch."""
+    return {"point": raw(point(radius_m=radius)),
+            "json batch": raw({"points": [point(), point(radius_m=radius)]}),
+            "geojson batch": raw(collection(feature(), feature(radius)))}
+
+
+def decode_checked(form: str, body: bytes) -> None:
+    """What the endpoint does with a body before routing it (in the worker for batches)."""
+    if form == "point":
+        decode_point(body)
+    else:
+        batch_arrays(decode_batch(body))
+
+
+# ----------------------------------------------------------------- decoding, no server
+
+
+BAD_RADII = [1e9, "__HUGE__", "inf", "nan", -1, -0.5, 50_000.001, "100", True, [1], {"m": 1}]
+
+
+@pytest.mark.parametrize("radius", BAD_RADII, ids=repr)
+@pytest.mark.parametrize("form", ["point", "json batch", "geojson batch"])
+def test_a_bad_radius_is_a_422_naming_the_field_and_the_bound(form: str, radius: Any) -> None:
+    with pytest.raises(UnprocessableError) as caught:
+        decode_checked(form, in_every_form(radius)[form])
+    detail = str(caught.value)
+    assert caught.value.status == 422
+    assert "radius_m" in detail
+    assert "50,000" in detail or "50000" in detail, detail
+    if form == "geojson batch":
+        assert "feature 1" in detail, detail
+    if form == "json batch":
+        assert "points[1]" in detail, detail
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True, width=64))
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+def test_every_form_draws_the_same_line_on_the_radius(radius: float) -> None:
+    """A radius is accepted in one form exactly when it is in the others, and that is when
+    it lies within ``[0, 50000]``."""
+    text = msgspec.json.encode(radius) if np.isfinite(radius) else b'"nan"'
+    bodies = {
+        "point": b'{"lat": %r, "lon": %r, "radius_m": %s}' % (LAT, LON, text),
+        "json batch": b'{"points": [{"lat": %r, "lon": %r, "radius_m": %s}]}' % (LAT, LON, text),
+        "geojson batch": (b'{"type": "FeatureCollection", "features": [{"type": "Feature", '
+                          b'"geometry": {"type": "Point", "coordinates": [%r, %r]}, '
+                          b'"properties": {"radius_m": %s}}]}' % (LON, LAT, text)),
+    }
+    outcome = {}
+    for form, body in bodies.items():
+        try:
+            decode_checked(form, body)
+            outcome[form] = True
+        except UnprocessableError:
+            outcome[form] = False
+    assert set(outcome.values()) == {0.0 <= radius <= 50_000}, (radius, outcome)
+
+
+@given(st.floats(-200, 200), st.floats(-200, 200))
+@settings(max_examples=200)
+def test_coordinates_are_bounded_alike_in_json_and_geojson(lat: float, lon: float) -> None:
+    json_body = msgspec.json.encode({"points": [{"lat": lat, "lon": lon}]})
+    geojson_body = msgspec.json.encode(collection({
+        "type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]}}))
+    accepted = []
+    for form, body in (("json batch", json_body), ("geojson batch", geojson_body)):
+        try:
+            decode_checked(form, body)
+            accepted.append(True)
+        except UnprocessableError:
+            accepted.append(False)
+    assert accepted == [abs(lat) <= 90 and abs(lon) <= 180] * 2
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    (point() | {"lat": "31.5"}, "lat"),
+    (point() | {"lon": "74.3"}, "lon"),
+    (point(radius_m="100"), "radius_m"),
+    (point() | {"lat": True}, "lat"),
+])
+def test_numbers_sent_as_strings_are_refused(body: dict[str, Any], field: str) -> None:
+    with pytest.raises(UnprocessableError, match=field):
+        decode_point(raw(body))
+    with pytest.raises(UnprocessableError, match=rf"points\[0\]\.{field}"):
+        decode_checked("json batch", raw({"points": [body]}))
+
+
+@pytest.mark.parametrize(("features", "where"), [
+    ([1], "feature 0"),
+    (["x"], "feature 0"),
+    ([[1, 2]], "feature 0"),
+    ([None], "feature 0"),
+    ([feature(), {"type": "Feature", "geometry": "POINT(74 31)"}], "feature 1"),
+    ([feature(), feature(), feature() | {"properties": [1, 2]}], "feature 2"),
+    ([feature() | {"geometry": {"type": "Polygon", "coordinates": [[[74, 31]]]}}], "feature 0"),
+    ([feature() | {"geometry": {"type": "Point", "coordinates": [74]}}], "feature 0"),
+    ([feature() | {"geometry": {"type": "Point", "coordinates": ["74", "31"]}}], "feature 0"),
+    ([feature() | {"geometry": None}], "feature 0"),
+])
+def test_features_that_are_not_point_features_name_their_index(features: list[Any],
+                                                               where: str) -> None:
+    with pytest.raises(UnprocessableError) as caught:
+        decode_checked("geojson batch", raw(collection(*features)))
+    assert where in str(caught.value), str(caught.value)
+
+
+def test_a_body_of_neither_form_is_a_400() -> None:
+    for body in (b"[1, 2]", b'{"type": "FeatureCollection"}', b'{"features": []}', b"{]"):
+        with pytest.raises(AppError) as caught:
+            decode_checked("json batch", body)
+        assert caught.value.status in {400, 422}, body
+
+
+def test_good_batches_decode_to_their_arrays() -> None:
+    body = decode_batch(raw(collection(feature(25), feature(None, id="a"), feature(0.0))))
+    assert isinstance(body, FeatureCollection)
+    lat, lon, radius = batch_arrays(body)
+    assert radius.tolist() == [25.0, 0.0, 0.0]
+    assert lat.tolist() == [LAT] * 3
+    assert lon.tolist() == [LON] * 3
+    json_body = decode_batch(raw({"points": [point(radius_m=7), point()]}))
+    assert isinstance(json_body, RouteBatch)
+    assert batch_arrays(json_body)[2].tolist() == [7.0, 0.0]
+
+
+# ----------------------------------------------------------------- over HTTP (PostGIS)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("radius", [1e9, "__HUGE__", "inf", "nan", -1, "100"], ids=repr)
+def test_the_endpoints_answer_bad_radii_with_a_422(client: httpx.Client, radius: Any) -> None:
+    hdrs = headers("planner", "PK6") | {"Content-Type": "application/json"}
+    for form, body in in_every_form(radius).items():
+        path = ROUTE if form == "point" else BATCH
+        answer = client.post(path, content=body, headers=hdrs)
+        assert answer.status_code == 422, (form, answer.text)
+        assert "radius_m" in answer.json()["detail"], (form, answer.text)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("features", [[1], ["x"], [[1, 2]],
+                                      [{"type": "Feature", "geometry": "POINT(74 31)"}],
+                                      [feature() | {"properties": [1, 2]}]], ids=repr)
+def test_the_batch_endpoint_names_the_bad_feature(client: httpx.Client,
+                                                  features: list[Any]) -> None:
+    answer = client.post(BATCH, json=collection(*features), headers=headers("planner", "PK6"))
+    assert answer.status_code == 422, answer.text
+    assert "feature 0" in answer.json()["detail"]
+
+
+@pytest.mark.integration
+def test_string_numbers_are_a_422_over_http(client: httpx.Client) -> None:
+    hdrs = headers("call_taker", "PK617")
+    for body in (point() | {"lat": "31.5"}, point(radius_m="100")):
+        answer = client.post(ROUTE, json=body, headers=hdrs)
+        assert answer.status_code == 422, answer.text
+        batch = client.post(BATCH, json={"points": [body]}, headers=hdrs)
+        assert batch.status_code == 422, batch.text
+    assert client.post(ROUTE, json=point(radius_m=100), headers=hdrs).status_code == 200
+
+
+@pytest.mark.integration
+def test_geojson_batches_keep_ids_properties_and_order(client: httpx.Client) -> None:
+    features = [
+        {"type": "Feature", "id": "site-7", "properties": {"name": "camera 7", "radius_m": 40},
+         "geometry": {"type": "Point", "coordinates": [LON, LAT]}},
+        {"type": "Feature", "id": 12, "properties": None,
+         "geometry": {"type": "Point", "coordinates": [ATTOCK_POINT[1], ATTOCK_POINT[0], 350.0]}},
+        {"type": "Feature", "properties": {"method": "mine", "note": [1, {"a": None}]},
+         "geometry": {"type": "Point", "coordinates": [LON, LAT]}},
+    ]
+    answer = client.post(BATCH, json=collection(*features), headers=headers("planner", "PK6"))
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["type"] == "FeatureCollection"
+    assert body["count"] == 3
+    assert body["rejected"] == 0
+    out = body["features"]
+    assert [f.get("id") for f in out] == ["site-7", 12, None]
+    assert "id" not in out[2]  # a feature sent without an id comes back without one
+    assert [f["geometry"] for f in out] == [f["geometry"] for f in features]
+    first, second, third = (f["properties"] for f in out)
+    assert first["name"] == "camera 7"
+    assert first["radius_m"] == 40
+    assert first["station_code"] == LAHORE_STATION
+    assert first["method"] == "overlap"
+    assert second["district_code"] == "PK601"
+    assert second["district_name"] == "Attock"
+    assert third["note"] == [1, {"a": None}]
+    assert third["method"] in {"interior", "boundary"}  # the answer's field wins
+
+
+@pytest.mark.integration
+def test_json_batches_keep_their_order(client: httpx.Client) -> None:
+    rng = np.random.default_rng(16)
+    places = [LAHORE_POINT, ATTOCK_POINT, (24.8607, 67.0011)]
+    order = rng.integers(0, 3, 60)
+    points = [{"lat": places[i][0], "lon": places[i][1]} for i in order]
+    answer = client.post(BATCH, json={"points": points}, headers=headers("planner", "PK6"))
+    assert answer.status_code == 200, answer.text
+    routes = answer.json()["routes"]
+    hdrs = headers("planner", "PK6")
+    alone = [client.post(ROUTE, json={"lat": lat, "lon": lon}, headers=hdrs) for lat, lon in places]
+    expected = [one.json()["station_code"] if one.status_code == 200 else None for one in alone]
+    assert expected[0] == LAHORE_STATION
+    assert expected[1] is not None
+    assert [r["station_code"] for r in routes] == [expected[int(i)] for i in order]
+
+
+@pytest.mark.integration
+def test_route_answers_carry_names(client: httpx.Client) -> None:
+    answer = client.post(ROUTE, json=point(), headers=headers("call_taker", "PK617"))
+    assert answer.status_code == 200, answer.text
+    route = answer.json()
+    assert route["station_code"] == LAHORE_STATION
+    assert route["station_name"].startswith("Lahore Cantt")
+    assert route["tehsil_code"] == "PK61701"
+    assert route["tehsil_name"] == "Lahore Cantt"
+    assert route["district_code"] == "PK617"
+    assert route["district_name"] == "Lahore"
+    assert route["region_code"] == "LHR"
+    assert route["region_name"] == "Lahore"
+    batch = client.post(BATCH, json={"points": [point()]}, headers=headers("planner", "PK6"))
+    assert {k: v for k, v in batch.json()["routes"][0].items() if k.endswith("_name")} == \
+        {k: v for k, v in route.items() if k.endswith("_name")}

@@ -212,7 +212,7 @@ def test_string_numbers_are_a_422_over_http(client: httpx.Client) -> None:
 
 @pytest.mark.integration
 def test_geojson_batches_keep_ids_properties_and_order(client: httpx.Client) -> None:
-    features = [
+    features: list[dict[str, Any]] = [
         {"type": "Feature", "id": "site-7", "properties": {"name": "camera 7", "radius_m": 40},
          "geometry": {"type": "Point", "coordinates": [LON, LAT]}},
         {"type": "Feature", "id": 12, "properties": None,
@@ -274,3 +274,123 @@ def test_route_answers_carry_names(client: httpx.Client) -> None:
     batch = client.post(BATCH, json={"points": [point()]}, headers=headers("planner", "PK6"))
     assert {k: v for k, v in batch.json()["routes"][0].items() if k.endswith("_name")} == \
         {k: v for k, v in route.items() if k.endswith("_name")}
+
+
+# ----------------------------------------------------------------- out of Punjab
+
+
+INSIDE = {"Lahore": (31.5204, 74.3587), "Rawalpindi": (33.5651, 73.0169),
+          "Multan": (30.1575, 71.5249)}
+OUTSIDE = {"Islamabad": ((33.6844, 73.0479), "Islamabad Capital Territory"),
+           "Peshawar": ((34.0151, 71.5249), "Khyber Pakhtunkhwa"),
+           "Karachi": ((24.8607, 67.0011), "Sindh"),
+           "Quetta": ((30.1798, 66.9750), "Balochistan"),
+           "Muzaffarabad": ((34.3700, 73.4711), "Azad Jammu and Kashmir"),
+           "Gilgit": ((35.9208, 74.3080), "Gilgit-Baltistan")}
+
+
+@pytest.fixture(scope="module")
+def provinces() -> Any:
+    import geopandas as gpd
+
+    from jurisdictions.catalog import PROVINCES_FILE
+    from jurisdictions.sources import verified_source
+
+    return gpd.read_file(verified_source(PROVINCES_FILE))
+
+
+@pytest.fixture(scope="module")
+def router(punjab_router: Any) -> Any:
+    """The shipped set's router with Pakistan's other provinces beside it."""
+    from jurisdictions.catalog import neighbouring_provinces
+    from jurisdictions.router import Router
+
+    return Router(punjab_router.index, neighbours=neighbouring_provinces())
+
+
+@pytest.mark.parametrize("name", INSIDE)
+def test_punjab_cities_are_not_flagged(router: Any, name: str) -> None:
+    lat, lon = INSIDE[name]
+    answer = router.resolve(lat, lon)
+    assert answer.outside_punjab is None
+    assert not answer.transfer_suggested
+    assert answer.method in {"interior", "boundary"}
+    assert answer.district_name == name
+
+
+@pytest.mark.parametrize("name", OUTSIDE)
+@pytest.mark.parametrize("radius", [None, 300.0])
+def test_cities_of_other_provinces_are_named_with_a_fallback_station(
+        router: Any, name: str, radius: float | None) -> None:
+    (lat, lon), province = OUTSIDE[name]
+    answer = router.resolve(lat, lon, radius)
+    assert answer.outside_punjab == province
+    assert answer.transfer_suggested
+    assert answer.out_of_coverage
+    assert answer.method == "nearest"
+    assert answer.station_code  # the nearest Punjab station, however far
+    assert answer.distance_m > 0
+    assert answer.to_dict()["transfer_suggested"] is True
+    batch = router.resolve_many([lat], [lon], [radius or 0.0])
+    assert batch["outside_punjab"].tolist() == [province]
+    assert batch["station_code"].tolist() == [answer.station_code]
+    assert batch["distance_m"].tolist() == pytest.approx([answer.distance_m])
+    assert batch["out_of_coverage"].tolist() == [True]
+
+
+def test_without_the_provinces_the_router_answers_as_before(punjab_router: Any) -> None:
+    from jurisdictions.errors import OutsidePunjabError
+
+    (lat, lon), _ = OUTSIDE["Karachi"]
+    with pytest.raises(OutsidePunjabError):
+        punjab_router.resolve(lat, lon)
+    assert punjab_router.resolve_many([lat], [lon])["method"].tolist() == ["rejected"]
+
+
+def test_the_fallback_is_the_nearest_station_in_metres(router: Any) -> None:
+    """Checked against every station's distance (the unbounded search only narrows it)."""
+    import shapely
+    from pyproj import Transformer
+
+    stations = router.index.stations
+    for (lat, lon), _province in OUTSIDE.values():
+        epsg = 32642 if lon < 72 else 32643
+        to_utm = Transformer.from_crs(4326, epsg, always_xy=True)
+
+        def project(xy: Any, t: Any = to_utm) -> Any:
+            return np.column_stack(t.transform(xy[:, 0], xy[:, 1]))
+
+        projected = shapely.transform(stations.geometry.values, project)
+        x, y = to_utm.transform(lon, lat)
+        distances = shapely.distance(projected, shapely.Point(x, y))
+        best = int(np.argmin(distances))
+        answer = router.resolve(lat, lon)
+        assert answer.station_code == stations["code"].iloc[best]
+        assert answer.distance_m == pytest.approx(float(distances[best]), rel=1e-9)
+
+
+@given(st.integers(0, 2**32 - 1))
+@settings(max_examples=4, deadline=None)
+def test_near_the_border_only_points_outside_punjab_are_flagged(
+        router: Any, provinces: Any, seed: int) -> None:
+    """Random points within 3 km of Punjab's outline: a point in COD-AB Punjab is never
+    flagged; one in a neighbour more than 100 m from the outline always is, with the
+    neighbour's name (within 100 m the tehsils and the province outline may disagree)."""
+    import shapely
+
+    punjab = provinces[provinces["code"] == "PK6"].geometry.iloc[0]
+    band = shapely.buffer(punjab.boundary, 0.03)
+    rng = np.random.default_rng(seed)
+    minx, miny, maxx, maxy = band.bounds
+    xy = rng.uniform((minx, miny), (maxx, maxy), (60_000, 2))
+    xy = xy[shapely.contains_xy(band, xy[:, 0], xy[:, 1])]
+    answers = router.resolve_many(xy[:, 1], xy[:, 0])
+    flagged = (answers["outside_punjab"] != "").to_numpy()
+    in_punjab = shapely.contains_xy(punjab, xy[:, 0], xy[:, 1])
+    assert not flagged[in_punjab].any()
+    clear = shapely.distance(punjab, shapely.points(xy)) > 0.001  # about 100 m
+    for _, row in provinces[provinces["code"] != "PK6"].iterrows():
+        inside = shapely.contains_xy(row.geometry, xy[:, 0], xy[:, 1]) & clear
+        assert set(answers["outside_punjab"][inside]) <= {row["name"]}
+        assert flagged[inside].all()
+    assert flagged.sum() > 100  # the band does reach into the neighbours

@@ -394,3 +394,61 @@ def test_near_the_border_only_points_outside_punjab_are_flagged(
         assert set(answers["outside_punjab"][inside]) <= {row["name"]}
         assert flagged[inside].all()
     assert flagged.sum() > 100  # the band does reach into the neighbours
+
+
+# ----------------------------------------------------------------- the CLI
+
+
+def run_cli(tmp_path: Any, *args: str) -> Any:
+    """``safecity route`` as a user runs it (embedded default, nothing loaded: the files)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.callservice import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["SAFECITY_SQLITE_PATH"] = str(tmp_path / "empty.sqlite")
+    return subprocess.run([sys.executable, "-m", "api.cli", "route", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, check=False, timeout=300)
+
+
+def test_the_cli_prints_the_apis_answer_with_names_and_flags(tmp_path: Any) -> None:
+    (lat, lon), province = OUTSIDE["Islamabad"]
+    done = run_cli(tmp_path, str(lat), str(lon))
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["outside_punjab"] == province
+    assert answer["transfer_suggested"] is True
+    assert answer["district_name"] == "Rawalpindi"
+    assert answer["station_name"].startswith("Rawalpindi")
+    assert "transfer the call" in " ".join(done.stderr.split())
+    inside = run_cli(tmp_path, str(LAT), str(LON), "--radius-m", "100")
+    assert inside.returncode == 0, inside.stderr
+    routed = json.loads(inside.stdout)
+    assert routed["method"] == "overlap"
+    assert routed["station_code"] == LAHORE_STATION
+    assert (routed["tehsil_name"], routed["district_name"]) == ("Lahore Cantt", "Lahore")
+    assert (routed["outside_punjab"], routed["transfer_suggested"]) == (None, False)
+    refused = run_cli(tmp_path, str(LAT), str(LON), "--radius-m", "1e9")
+    assert refused.returncode == 2
+    assert "radius_m" in refused.stderr
+
+
+def test_the_cli_csv_carries_names_and_flags(tmp_path: Any) -> None:
+    import pandas as pd
+
+    places = [INSIDE["Lahore"], OUTSIDE["Karachi"][0], OUTSIDE["Peshawar"][0], (28.6139, 77.2090)]
+    source = tmp_path / "points.csv"
+    pd.DataFrame({"site": ["a", "b", "c", "d"], "lat": [p[0] for p in places],
+                  "lon": [p[1] for p in places]}).to_csv(source, index=False)
+    target = tmp_path / "routed.csv"
+    done = run_cli(tmp_path, "--csv", str(source), "--out", str(target))
+    assert done.returncode == 0, done.stderr
+    routed = pd.read_csv(target, keep_default_na=False)
+    assert routed["site"].tolist() == ["a", "b", "c", "d"]
+    assert routed["outside_punjab"].tolist() == ["", "Sindh", "Khyber Pakhtunkhwa", ""]
+    assert routed["transfer_suggested"].tolist() == [False, True, True, False]
+    assert routed["method"].tolist() == ["interior", "nearest", "nearest", "rejected"]
+    assert routed["district_name"].tolist()[0] == "Lahore"
+    assert "2 outside Punjab" in " ".join(done.stderr.split())

@@ -37,7 +37,7 @@ from bench._common import (
     timed,
     write_json,
 )
-from jurisdictions.catalog import punjab_boundary_set, routing_stations
+from jurisdictions.catalog import neighbouring_provinces, punjab_boundary_set, routing_stations
 from jurisdictions.index import compile_index
 from jurisdictions.router import RouteAnswer, Router
 
@@ -142,7 +142,7 @@ def main() -> None:
         file_mb = path.stat().st_size / 1e6
         load_s = load_seconds(path)
         rss_mb = index_rss_mb(path)
-    router = Router(index)
+    router = Router(index, neighbours=neighbouring_provinces())  # as the service has it
 
     points, border = sample_points(boundaries.province.geometry.iloc[0], stations, args.points,
                                    args.border, args.seed)

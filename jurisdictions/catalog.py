@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import cache
 from pathlib import Path
 
 import geopandas as gpd
 
 from geo.progress import Progress, no_progress
 from jurisdictions.boundaries import SOURCE_FILES, BoundarySet, load_punjab
+from jurisdictions.errors import DataFileError
 from jurisdictions.index import FINE_RES, RoutingIndex, compile_index
 from jurisdictions.limits import DEFAULT_NEAREST_LIMIT_M
+from jurisdictions.provinces import Neighbours
 from jurisdictions.router import Router
 from jurisdictions.sources import cache_dir, fingerprint, verified_source
 from jurisdictions.stations import StandInParameters, build_stand_in_stations, town_points
@@ -90,6 +93,21 @@ def punjab_router(nearest_limit_m: float = DEFAULT_NEAREST_LIMIT_M, *,
     if path.exists():
         for name in SOURCE_FILES:
             verified_source(name)
-        return Router(RoutingIndex.load(path), nearest_limit_m)
+        return Router(RoutingIndex.load(path), nearest_limit_m, neighbours=neighbouring_provinces())
     boundaries = punjab_boundary_set(progress=progress)
-    return Router(load_index(boundaries, progress=progress), nearest_limit_m)
+    return Router(load_index(boundaries, progress=progress), nearest_limit_m,
+                  neighbours=neighbouring_provinces())
+
+
+PROVINCES_FILE = "pakistan_provinces_codab.geojson"
+"""Pakistan's 7 first-level units (COD-AB 2022, the tehsils' package; see data/SOURCES.md)."""
+
+
+@cache
+def neighbouring_provinces(directory: Path | None = None) -> Neighbours:
+    """The provinces and territories around Punjab, read once per process (checksum
+    verified): a call outside Punjab is named by the one it lies in."""
+    frame = gpd.read_file(verified_source(PROVINCES_FILE, directory))
+    if frame.crs is None or frame.crs.to_epsg() != 4326:
+        raise DataFileError(f"{PROVINCES_FILE}: expected EPSG:4326 geometry, found {frame.crs}")
+    return Neighbours(frame)

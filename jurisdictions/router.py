@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from enum import IntEnum
 from functools import cached_property
+from typing import NoReturn
 
 import numpy as np
 import numpy.typing as npt
@@ -48,11 +49,19 @@ from jurisdictions.errors import NegativeRadiusError, NoStationNearbyError, Outs
 from jurisdictions.index import RoutingIndex, covering_rows, first_per_group
 from jurisdictions.limits import DEFAULT_NEAREST_LIMIT_M
 from jurisdictions.postgis_semantics import NEAR_EDGE_DEG, covers_xy
+from jurisdictions.provinces import Neighbours
 
 METHODS = ("interior", "boundary", "nearest", "overlap", "rejected")
 HIERARCHY = ("station_code", "tehsil_code", "district_code", "region_code")
 ANSWER_COLUMNS = (*HIERARCHY, "method", "out_of_coverage", "distance_m")
-"""Columns of a batch answer (the router CLI's output contract), then ``reason``."""
+"""Columns of a batch answer (the router CLI's output contract), then ``reason``, the
+names (:data:`NAME_COLUMNS`) and ``outside_punjab``."""
+NAME_COLUMNS = {"station_code": "station_name", "tehsil_code": "tehsil_name",
+                "district_code": "district_name", "region_code": "region_name"}
+"""The name column beside each code column of an answer."""
+_NAME_SOURCES = {"station_code": "station", "tehsil_code": "tehsil",
+                 "district_code": "district", "region_code": "region"}
+"""Where the station layer holds each level's name."""
 
 PARALLEL_CHUNK = 100_000
 """Batches larger than this are split across threads."""
@@ -92,9 +101,22 @@ class RouteAnswer:
     method: str
     out_of_coverage: bool
     distance_m: float | None
+    station_name: str
+    tehsil_name: str
+    district_name: str
+    region_name: str
+    outside_punjab: str | None = None
+    """The province or territory the point lies in when it is not Punjab's (no station
+    covers it): the station is then only the nearest Punjab one, a fallback, and the call
+    should be transferred."""
+
+    @property
+    def transfer_suggested(self) -> bool:
+        """Whether the call belongs to another province's or territory's police."""
+        return self.outside_punjab is not None
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return {**asdict(self), "transfer_suggested": self.transfer_suggested}
 
 
 class Router:
@@ -102,8 +124,12 @@ class Router:
 
     def __init__(self, index: RoutingIndex,
                  nearest_limit_m: float = DEFAULT_NEAREST_LIMIT_M,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, neighbours: Neighbours | None = None) -> None:
         self.index = index
+        self.neighbours = neighbours
+        """Pakistan's other provinces and territories: a point no station covers that lies
+        in one is answered with its name and the nearest station as a fallback (any
+        distance), instead of the nearest within the limit or a rejection."""
         self.threads = threads or min(4, os.cpu_count() or 1)
         """Threads for the H3/search step of large batches (GEOS work stays on one)."""
         self.nearest_limit_m = float(nearest_limit_m)
@@ -130,10 +156,14 @@ class Router:
             self._categories[c] = [v for v in values.tolist() if v] + [""]
             remap = np.array([self._categories[c].index(v) for v in values.tolist()])
             self._level_index[c] = remap[inverse]
+        self._names = {c: (stations[source].fillna("").astype(str).to_numpy(dtype=str)
+                           if source in stations else np.full(len(stations), "", dtype=str))
+                       for c, source in _NAME_SOURCES.items()}
         tehsil, district, region = (self._hierarchy[c] for c in HIERARCHY[1:])
+        names = [self._names[c] for c in HIERARCHY]
         self._answers = [
             RouteAnswer(str(self.codes[i]), str(tehsil[i]), str(district[i]), str(region[i]),
-                        "interior", False, None)
+                        "interior", False, None, *(str(level[i]) for level in names))
             for i in range(len(self.codes))
         ]
 
@@ -156,7 +186,10 @@ class Router:
         """
         minx, miny, maxx, maxy = self.extent
         if not (miny <= lat <= maxy and minx <= lon <= maxx):
-            _raise_outside(lat, lon)
+            beyond = self._province_at(lat, lon)
+            if beyond is None:
+                _raise_outside(lat, lon)
+            return self._transfer(lat, lon, float(radius_m or 0.0), beyond)
         if radius_m:
             return self._overlap(lat, lon, float(radius_m))
         single = self._single
@@ -186,6 +219,10 @@ class Router:
                                     np.array([lon]), np.array([lat]))[0])
             if row >= 0:
                 return self._with(row, "boundary", False, None)
+        if self.neighbours is not None:
+            beyond = self.neighbours.name_at(lat, lon)
+            if beyond is not None:
+                return self._transfer(lat, lon, 0.0, beyond)
         rows, dist = self._nearest(np.array([lat]), np.array([lon]))
         if rows[0] < 0:
             raise NoStationNearbyError(
@@ -194,10 +231,33 @@ class Router:
             )
         return self._with(int(rows[0]), "nearest", True, float(dist[0]))
 
-    def _with(self, row: int, method: str, out: bool, distance: float | None) -> RouteAnswer:
+    def _with(self, row: int, method: str, out: bool, distance: float | None,
+              outside: str | None = None) -> RouteAnswer:
         base = self._answers[row]
         return RouteAnswer(base.station_code, base.tehsil_code, base.district_code,
-                           base.region_code, method, out, distance)
+                           base.region_code, method, out, distance, base.station_name,
+                           base.tehsil_name, base.district_name, base.region_name, outside)
+
+    def _province_at(self, lat: float, lon: float) -> str | None:
+        """The neighbouring province or territory at a valid point (``None``: none, or no
+        neighbours given, or not a coordinate)."""
+        if self.neighbours is None or not (math.isfinite(lat) and math.isfinite(lon)
+                                           and abs(lat) <= 90 and abs(lon) <= 180):
+            return None
+        return self.neighbours.name_at(lat, lon)
+
+    def _transfer(self, lat: float, lon: float, radius_m: float, province: str) -> RouteAnswer:
+        """A point in another province: the Punjab station its circle overlaps most, else
+        the nearest one at any distance, flagged with the province's name."""
+        if radius_m < 0:
+            raise NegativeRadiusError(Rejection.NEGATIVE_RADIUS.text(self.nearest_limit_m))
+        if radius_m > 0:
+            row = int(self._overlap_rows(np.array([lat]), np.array([lon]),
+                                         np.array([radius_m]))[0])
+            if row >= 0:
+                return self._with(row, "overlap", True, None, province)
+        rows, dist = self._nearest(np.array([lat]), np.array([lon]), unbounded=True)
+        return self._with(int(rows[0]), "nearest", True, float(dist[0]), province)
 
     # ------------------------------------------------------------------ bulk
     def station_rows(self, lat: npt.ArrayLike, lon: npt.ArrayLike
@@ -305,11 +365,17 @@ class Router:
             bad = radius < 0
             reason[bad] = Rejection.NEGATIVE_RADIUS
             inside &= ~bad
+            valid &= ~bad
 
         point_rows = np.nonzero(inside & (radius == 0))[0]
         r, m = self.station_rows(lat_a[point_rows], lon_a[point_rows])
         rows[point_rows] = r
         method[point_rows[r >= 0]] = m[r >= 0]
+
+        province, flagged = self._provinces(lat_a, lon_a, radius=radius, valid=valid,
+                                           inside=inside, rows=rows)
+        reason[flagged] = Rejection.NONE
+        inside |= flagged  # routed to a fallback station, whatever the distance
 
         circle_rows = np.nonzero(inside & (radius > 0))[0]
         if circle_rows.size:
@@ -317,9 +383,11 @@ class Router:
             rows[circle_rows] = r
             method[circle_rows[r >= 0]] = METHODS.index("overlap")
 
-        lost = np.nonzero(inside & (rows < 0))[0]
-        if lost.size:
-            near, dist = self._nearest(lat_a[lost], lon_a[lost])
+        for unbounded in (False, True):
+            lost = np.nonzero(inside & (rows < 0) & (flagged == unbounded))[0]
+            if not lost.size:
+                continue
+            near, dist = self._nearest(lat_a[lost], lon_a[lost], unbounded=unbounded)
             ok = near >= 0
             rows[lost[ok]] = near[ok]
             method[lost[ok]] = METHODS.index("nearest")
@@ -336,10 +404,37 @@ class Router:
                    self._categories[c])
                for c in HIERARCHY[1:]},
             "method": _categorical(method, METHODS),
-            "out_of_coverage": method == METHODS.index("nearest"),
+            "out_of_coverage": (method == METHODS.index("nearest")) | flagged,
             "distance_m": distance,
             "reason": _categorical(reason, [r.text(self.nearest_limit_m) for r in Rejection]),
+            **{NAME_COLUMNS[c]: _labels(self._names[c], station_index) for c in HIERARCHY},
+            "outside_punjab": province,
         })
+
+    def _provinces(self, lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64], *,
+                   radius: npt.NDArray[np.float64], valid: npt.NDArray[np.bool_],
+                   inside: npt.NDArray[np.bool_], rows: npt.NDArray[np.int64]
+                   ) -> tuple[pd.Categorical, npt.NDArray[np.bool_]]:
+        """The neighbouring province of each valid point no station covers (a circle by its
+        centre): the ``outside_punjab`` column ("" for none) and which rows have one.
+
+        Asks only about points outside the extent or left uncovered by the lookup (a few
+        in a batch of calls), in one vectorised query.
+        """
+        n = lat.size
+        province = np.full(n, -1, dtype=np.int64)
+        names = self.neighbours.names if self.neighbours is not None else []
+        if self.neighbours is not None:
+            covered = np.zeros(n, dtype=bool)
+            covered[inside & (radius == 0) & (rows >= 0)] = True
+            circles = np.nonzero(inside & (radius > 0))[0]
+            if circles.size:
+                covered[circles] = self.station_rows(lat[circles], lon[circles])[0] >= 0
+            ask = np.nonzero(valid & ~covered)[0]
+            province[ask] = self.neighbours.locate(lat[ask], lon[ask])
+        flagged = province >= 0
+        codes = np.where(flagged, province, len(names))
+        return _categorical(codes, [*names, ""]), flagged
 
     # ------------------------------------------------------------------ metric helpers
     @cached_property
@@ -372,20 +467,31 @@ class Router:
         west = lon < ZONE_EDGE_LON
         return [(UTM_42N, np.nonzero(west)[0]), (UTM_43N, np.nonzero(~west)[0])]
 
-    def _nearest(self, lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64]
-                 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-        """Nearest station within the limit (metres, UTM of the point's zone); -1 if none."""
+    def _nearest(self, lat: npt.NDArray[np.float64], lon: npt.NDArray[np.float64], *,
+                 unbounded: bool = False) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Nearest station within the limit (metres, UTM of the point's zone); -1 if none.
+
+        ``unbounded``: at any distance (the fallback for a point in another province).
+        The station nearest in degrees bounds the search: no station is farther in metres
+        than a degree of longitude at the equator times that distance.
+        """
         rows = np.full(lat.size, -1, dtype=np.int64)
         dist = np.full(lat.size, np.nan)
+        reach = np.full(lat.size, self.nearest_limit_m)
+        if unbounded and lat.size:
+            which, degrees = self._tree.query_nearest(shapely.points(lon, lat), return_distance=True)
+            nearest_deg = np.full(lat.size, np.inf)
+            np.minimum.at(nearest_deg, which[0], degrees)
+            reach = nearest_deg * _M_PER_DEG_LON_EQ * 1.01 + 1.0
         for epsg, sel in self._by_zone(lon):
             if not sel.size:
                 continue
-            pt, st = self._candidate_pairs(lat[sel], lon[sel], np.full(sel.size, self.nearest_limit_m))
+            pt, st = self._candidate_pairs(lat[sel], lon[sel], reach[sel])
             if not pt.size:
                 continue
             pts = self._project(lat[sel], lon[sel], epsg)
             d = shapely.distance(self._polygons_utm[epsg][st], pts[pt])
-            ok = d <= self.nearest_limit_m
+            ok = d <= reach[sel][pt]
             pt, st, d = pt[ok], st[ok], d[ok]
             order = np.lexsort((st, d, pt))
             pt, st, d = pt[order], st[order], d[order]
@@ -418,6 +524,13 @@ class Router:
     def _overlap(self, lat: float, lon: float, radius_m: float) -> RouteAnswer:
         if radius_m < 0:
             raise NegativeRadiusError(Rejection.NEGATIVE_RADIUS.text(self.nearest_limit_m))
+        if self.neighbours is not None:  # a circle is out of Punjab when its centre is
+            try:
+                centre: RouteAnswer | None = self.resolve(lat, lon)
+            except NoStationNearbyError:
+                centre = None
+            if centre is not None and centre.outside_punjab is not None:
+                return self._transfer(lat, lon, radius_m, centre.outside_punjab)
         row = int(self._overlap_rows(np.array([lat]), np.array([lon]), np.array([radius_m]))[0])
         if row < 0:
             return self.resolve(lat, lon)
@@ -471,6 +584,14 @@ def _categorical(codes: npt.NDArray[np.integer], categories: Sequence[str]) -> p
     return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(list(categories)))  # type: ignore[return-value]
 
 
+def _labels(per_station: npt.NDArray[np.str_], station_index: npt.NDArray[np.int64]
+            ) -> pd.Categorical:
+    """A categorical column of per-station labels (names repeat across stations; the
+    index one past the last station, "no station", reads as "")."""
+    values, inverse = np.unique(np.append(per_station, ""), return_inverse=True)
+    return _categorical(inverse.reshape(-1)[station_index], values.tolist())
+
+
 def _projector(epsg: int) -> Callable[[npt.NDArray[np.float64]], npt.NDArray[np.float64]]:
     """Coordinate-array function from lon/lat to a UTM zone (for ``shapely.transform``)."""
     transformer = Transformer.from_crs(WGS84, f"EPSG:{epsg}", always_xy=True)
@@ -481,7 +602,7 @@ def _projector(epsg: int) -> Callable[[npt.NDArray[np.float64]], npt.NDArray[np.
     return project
 
 
-def _raise_outside(lat: float, lon: float) -> None:
+def _raise_outside(lat: float, lon: float) -> NoReturn:
     if not (math.isfinite(lat) and math.isfinite(lon) and abs(lat) <= 90 and abs(lon) <= 180):
         raise OutsidePunjabError(f"({lat}, {lon}) is not a valid latitude/longitude")
     raise OutsidePunjabError(f"({lat:.6f}, {lon:.6f}) lies outside Punjab's extent")

@@ -475,7 +475,7 @@ BAD_CALLS: list[tuple[str, Any, int, str]] = [
     ("latitude as text", {"lat": "north", "lon": 74.3, "category": "fire"}, 400, "lat"),
     ("missing category", {"lat": 31.5, "lon": 74.3}, 400, "category"),
     ("unknown field", {"lat": 31.5, "lon": 74.3, "category": "fire", "x": 1}, 400, "x"),
-    ("outside Punjab", {"lat": 24.86, "lon": 67.01, "category": "fire"}, 422, "outside"),
+    ("outside Pakistan", {"lat": 28.61, "lon": 77.21, "category": "fire"}, 422, "outside"),
     ("no station within the limit", {"lat": 31.55, "lon": 74.70, "category": "fire"}, 422,
      "no station"),
     ("unknown category", {"lat": 31.5, "lon": 74.3, "category": "alien"}, 422, "unknown category"),

@@ -116,3 +116,17 @@ def test_alerts_are_raised_on_the_embedded_back_end(client: ServiceClient,
     assert set(found) == {"unacknowledged", "response_breach"}
     assert found["unacknowledged"]["level"] == "region"
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def test_a_call_from_islamabad_is_named_on_sqlite(client: ServiceClient, sqlite_file: Path) -> None:
+    """Migration 0006 on SQLite: the column exists and keeps the province's name."""
+    key = new_key()
+    taken = post_call(client, call_body(33.6844, 73.0479, "fire", at=fresh_time()), key=key)
+    assert taken.status_code == 201, taken.text
+    call = taken.json()
+    assert call["outside_punjab"] == "Islamabad Capital Territory"
+    assert call["transfer_suggested"] is True
+    with sqlite3.connect(sqlite_file) as conn:
+        stored = conn.execute("SELECT outside_punjab FROM calls WHERE idempotency_key = ?",
+                              (key,)).fetchone()
+    assert stored == ("Islamabad Capital Territory",)

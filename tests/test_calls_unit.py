@@ -298,6 +298,7 @@ def _calls(draw: st.DrawFn) -> object:
         tehsil_name=draw(maybe), district_code=draw(_texts), district_name=draw(maybe),
         region_code=draw(_texts), region_name=draw(maybe), method=draw(_texts),
         out_of_coverage=draw(st.booleans()), distance_m=draw(st.none() | st.floats(0, 1e5)),
+        outside_punjab=draw(maybe), transfer_suggested=draw(st.booleans()),
         sho_on_duty=sho, unstaffed=draw(st.booleans()),
         duplicate_of=draw(st.none() | st.uuids()), allowed_events=draw(st.lists(_texts, max_size=3)),
         caller_phone=draw(maybe), caller_phone_hidden=draw(st.booleans()),
@@ -358,7 +359,8 @@ def test_the_answer_made_from_the_stored_form_is_what_the_principal_may_read(
         category="fire", serious=False, lat=31.5, lon=74.3, radius_m=None, h3_r9=1,
         caller_phone=phone, description=None, received_at=now, station_code="S",
         tehsil_code="T", district_code="D", region_code="R", boundary_set="v", method="interior",
-        out_of_coverage=False, distance_m=None, sho_shift_id=None, sho_name=None, sho_rank=None,
+        out_of_coverage=False, distance_m=None, outside_punjab=None, sho_shift_id=None, sho_name=None,
+        sho_rank=None,
         sho_phone=None, sho_shift_start=None, sho_shift_end=None, unstaffed=True, created_by="x",
         created_at=now, updated_at=now)
     principal = Principal(subject="p", role=role, scope="PK6", level="province")

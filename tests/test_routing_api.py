@@ -16,7 +16,7 @@ from tests.callservice import ATTOCK_POINT, LAHORE_POINT, LAHORE_STATION, SECRET
 
 pytestmark = pytest.mark.integration
 
-KARACHI = (24.8607, 67.0011)  # outside Punjab: rejected
+DELHI = (28.6139, 77.2090)  # outside Pakistan and far from Punjab: rejected
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_each_point_decision_is_audited(client: httpx.Client, db: psycopg.Connec
                                                  "radius_m": 50}, headers=hdrs)
     assert answer.status_code == 200, answer.text
     assert answer.json()["station_code"] == LAHORE_STATION
-    rejected = client.post("/api/v1/route/", json={"lat": KARACHI[0], "lon": KARACHI[1]},
+    rejected = client.post("/api/v1/route/", json={"lat": DELHI[0], "lon": DELHI[1]},
                            headers=hdrs)
     assert rejected.status_code == 422, rejected.text
     rows = entries(db, subject)
@@ -103,7 +103,7 @@ def test_a_batch_is_one_audit_entry_with_its_counts(client: httpx.Client,
     subject, hdrs = actor("planner")
     points = [{"lat": LAHORE_POINT[0], "lon": LAHORE_POINT[1]},
               {"lat": ATTOCK_POINT[0], "lon": ATTOCK_POINT[1]},
-              {"lat": KARACHI[0], "lon": KARACHI[1]}] * 40
+              {"lat": DELHI[0], "lon": DELHI[1]}] * 40
     answer = client.post("/api/v1/route/batch", json={"points": points}, headers=hdrs)
     assert answer.status_code == 200, answer.text
     assert answer.json()["count"] == 120

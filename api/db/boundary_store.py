@@ -478,7 +478,7 @@ def router_from_database(settings: Settings, progress: Progress = no_progress) -
     NoBoundarySetError
         The database holds no boundary set (run ``safecity jurisdictions load``).
     """
-    from jurisdictions.catalog import index_path, load_index  # noqa: PLC0415
+    from jurisdictions.catalog import index_path, load_index, neighbouring_provinces  # noqa: PLC0415
     from jurisdictions.index import RoutingIndex  # noqa: PLC0415
 
     engine = sync_engine(settings)
@@ -494,11 +494,12 @@ def router_from_database(settings: Settings, progress: Progress = no_progress) -
         except (OSError, ValueError, KeyError):
             index = None  # unreadable or an older format: compile again below
         if index is not None and index.version == version:
-            return Router(index, limit)
+            return Router(index, limit, neighbours=neighbouring_provinces())
     boundaries = read_boundary_set(engine, version)
     if boundaries is None:
         raise NoBoundarySetError(f"boundary set {version} vanished from {describe(engine)}")
-    return Router(load_index(boundaries, refresh=True, progress=progress), limit)
+    return Router(load_index(boundaries, refresh=True, progress=progress), limit,
+                  neighbours=neighbouring_provinces())
 
 
 class RouterHolder:

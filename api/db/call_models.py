@@ -110,6 +110,9 @@ class CallRecord(UUIDAuditBase):
     method: Mapped[str] = mapped_column(String(16))
     out_of_coverage: Mapped[bool] = mapped_column(Boolean)
     distance_m: Mapped[float | None] = mapped_column(Double)
+    outside_punjab: Mapped[str | None] = mapped_column(Text)
+    """The province or territory the call came from when not Punjab (its station is only
+    the nearest Punjab one, a fallback: the call should be transferred)."""
     sho_shift_id: Mapped[int | None] = mapped_column(Integer)
     sho_name: Mapped[str | None] = mapped_column(Text)
     sho_rank: Mapped[str | None] = mapped_column(Text)

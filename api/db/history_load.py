@@ -491,7 +491,8 @@ class PreparedHistory:
             AREA_FIELDS: _take(areas, area_codes[rows]),
             "method": json_value(LOAD_METHOD),
             "out_of_coverage": _take(["false", "true"], self.out_of_coverage[rows].astype(np.int8)),
-            "distance_m": "null", "sho_on_duty": "null", "unstaffed": "false",
+            "distance_m": "null", "outside_punjab": "null", "transfer_suggested": "false",
+            "sho_on_duty": "null", "unstaffed": "false",
             "duplicate_of": "null", "allowed_events": _take(allowed, types),
             "caller_phone": _take(self.phone_json, rows), "caller_phone_hidden": "false",
             "description": "null"})))

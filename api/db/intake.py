@@ -76,6 +76,7 @@ class NewCall:
     method: str
     out_of_coverage: bool
     distance_m: float | None
+    outside_punjab: str | None
     sho_shift_id: int | None
     sho_name: str | None
     sho_rank: str | None

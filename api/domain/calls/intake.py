@@ -81,12 +81,13 @@ class CallIntake(CallWriting):
             tehsil_code=answer.tehsil_code, district_code=answer.district_code,
             region_code=answer.region_code, boundary_set=ctx.boundary_set(),
             method=answer.method, out_of_coverage=answer.out_of_coverage,
-            distance_m=answer.distance_m, created_by=principal.subject, created_at=now,
+            distance_m=answer.distance_m, outside_punjab=answer.outside_punjab,
+            created_by=principal.subject, created_at=now,
             updated_at=now, **staffing(None))
         routed = {"lat": data.lat, "lon": data.lon, "radius_m": data.radius_m,
                   "station": answer.station_code, "method": answer.method,
                   "out_of_coverage": answer.out_of_coverage, "distance_m": answer.distance_m,
-                  "boundary_set": call.boundary_set}
+                  "outside_punjab": answer.outside_punjab, "boundary_set": call.boundary_set}
         search = self._duplicate_search(category, call)
         due = received_at if ctx.alerts else None
         for _ in range(DUTY_ATTEMPTS):

@@ -55,6 +55,11 @@ class Call(msgspec.Struct):
     method: str
     out_of_coverage: bool
     distance_m: float | None
+    outside_punjab: str | None
+    """The province or territory the call came from when not Punjab (e.g. "Islamabad
+    Capital Territory"): the station is only the nearest Punjab one, a fallback."""
+    transfer_suggested: bool
+    """The call belongs to another police (``outside_punjab`` is set): hand it on."""
     sho_on_duty: OnDuty | None
     unstaffed: bool
     """No SHO was on the station's roster when the call came in: the district is told."""

@@ -10,26 +10,61 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, Response, post
+from litestar.exceptions import ClientException, SerializationException, ValidationException
 from litestar.openapi import ResponseSpec
 
 from api.auth import SECURITY, Principal
-from api.domain.routing.schemas import Route, RouteBatchResult, RoutePoint
-from api.domain.routing.services import RoutingAudit, RoutingService, route_batch_job
+from api.domain.routing.schemas import MAX_RADIUS_M, Route, RouteBatchResult, RoutePoint
+from api.domain.routing.services import (
+    RoutingAudit,
+    RoutingService,
+    decode_point,
+    route_batch_job,
+)
 from api.workers import WorkerPool
 from jurisdictions.errors import JurisdictionsError
+
+
+def invalid_point(_request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    """A point the framework could not read: 422 naming the field, as the strict decoder
+    answers (the same status whether a bound or a type is wrong)."""
+    fields = "; ".join(f"{item.get('key', 'body')}: {item.get('message', '')}"
+                       for item in exc.extra or [] if isinstance(item, dict))
+    return Response({"status_code": 422, "detail": f"invalid point: {fields or exc.detail}",
+                     "extra": exc.extra}, status_code=422)
+
+
+def unreadable_point(_request: Request[Any, Any, Any], exc: ClientException) -> Response[Any]:
+    """A body the framework could not decode: a number beyond a double (``1e999``) is a
+    value out of bounds (422, as any other); anything else stays the framework's 4xx."""
+    cause = exc.__cause__
+    if isinstance(cause, SerializationException) and isinstance(cause.__cause__,
+                                                                msgspec.ValidationError):
+        return Response({"status_code": 422, "detail": (
+            f"invalid point: {exc.detail} (lat must lie within -90..90, lon within "
+            f"-180..180, radius_m within 0..{MAX_RADIUS_M:,.0f} metres)")}, status_code=422)
+    return Response({"status_code": exc.status_code, "detail": exc.detail},
+                    status_code=exc.status_code, headers=exc.headers)
 
 
 class RoutingController(Controller):
     path = "/route"
     tags = ["routing"]
     security = SECURITY
+    exception_handlers = {ValidationException: invalid_point, ClientException: unreadable_point}
 
-    @post("/", operation_id="routePoint", status_code=200)
-    async def route_point(self, data: RoutePoint, routing: RoutingService, principal: Principal,
+    @post("/", operation_id="routePoint", status_code=200,
+          responses={422: ResponseSpec(None, description="A value out of its bounds or of "
+                                       "the wrong type (named), or a point no station can serve")})
+    async def route_point(self, data: RoutePoint, request: Request[Any, Any, Any],
+                          routing: RoutingService, principal: Principal,
                           routing_audit: RoutingAudit) -> Route:
-        """Resolve one location to its station, tehsil, district and region (audited)."""
+        """Resolve one location to its station, tehsil, district and region, codes and
+        names (audited). Strict: ``"lat": "31.5"`` is a 422, not a number."""
         principal.require("route")
+        data = decode_point(await request.body())  # the framework's reading is lenient
         try:
             route = routing.route_one(data)
         except JurisdictionsError as exc:  # outside Punjab, nothing near: a decision too
@@ -43,10 +78,11 @@ class RoutingController(Controller):
     async def route_batch(self, request: Request[Any, Any, Any], routing: RoutingService,
                           principal: Principal, routing_audit: RoutingAudit,
                           workers: WorkerPool) -> Response[bytes]:
-        """Resolve up to 100,000 points (JSON ``{"points": [...]}`` or GeoJSON Points);
-        one audit entry for the batch, with its counts. Decoded, routed and encoded in a
-        worker process (stopped if the client goes away): 503 with ``Retry-After`` when
-        the workers are busy."""
+        """Resolve up to 100,000 points (JSON ``{"points": [...]}``, answered in order, or a
+        GeoJSON FeatureCollection of Points, answered as a FeatureCollection keeping each
+        feature's ``id`` and properties); one audit entry for the batch, with its counts.
+        Decoded, routed and encoded in a worker process (stopped if the client goes
+        away): 503 with ``Retry-After`` when the workers are busy."""
         principal.require("route")
         workers.admit()  # a full pool refuses before the body (up to megabytes) is read
         raw = await request.body()

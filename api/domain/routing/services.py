@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import numpy as np
 import pandas as pd
 
 from api.audit import AuditService
 from api.auth import Principal
-from api.domain.routing.schemas import MAX_BATCH, Route, RouteBatch, RouteBatchResult, RoutePoint
-from api.errors import BadInputError
+from api.domain.routing.schemas import (
+    MAX_BATCH,
+    MAX_RADIUS_M,
+    FeatureCollection,
+    Route,
+    RouteBatch,
+    RouteBatchResult,
+    RoutedFeatureCollection,
+    RoutePoint,
+)
+from api.errors import BadInputError, UnprocessableError
 from api.workers import worker_state
 from jurisdictions.router import Router
 
@@ -40,37 +51,44 @@ class RoutingService:
     def route_one(self, point: RoutePoint) -> Route:
         """Route one point; domain errors propagate (mapped to 4xx in one place)."""
         answer = self.router.resolve(point.lat, point.lon, point.radius_m)
+        outside = getattr(answer, "outside_punjab", None)
         return Route(
-            station_code=answer.station_code,
-            tehsil_code=answer.tehsil_code,
-            district_code=answer.district_code,
-            region_code=answer.region_code,
+            station_code=answer.station_code, station_name=answer.station_name or None,
+            tehsil_code=answer.tehsil_code, tehsil_name=answer.tehsil_name or None,
+            district_code=answer.district_code, district_name=answer.district_name or None,
+            region_code=answer.region_code, region_name=answer.region_name or None,
             method=answer.method,
             out_of_coverage=answer.out_of_coverage,
             distance_m=answer.distance_m,
             stand_in=self.stand_in(answer.station_code),
+            outside_punjab=outside, transfer_suggested=outside is not None,
         )
 
     def route_many(self, lat: np.ndarray, lon: np.ndarray, radius: np.ndarray) -> list[Route]:
         """Route a batch; rejected rows carry their reason instead of failing the batch."""
         frame = self.router.resolve_many(lat, lon, radius)
-        columns = [frame[c].tolist() for c in ("station_code", "tehsil_code", "district_code",
-                                                 "region_code", "method", "out_of_coverage",
-                                                 "distance_m", "reason")]
+        names = ("station_code", "station_name", "tehsil_code", "tehsil_name", "district_code",
+                 "district_name", "region_code", "region_name", "method", "out_of_coverage",
+                 "distance_m", "reason")
+        columns = [frame[c].tolist() for c in names]
+        outside = (frame["outside_punjab"].tolist() if "outside_punjab" in frame
+                   else [""] * len(frame))
         routes: list[Route] = []
-        for station, tehsil, district, region, method, out, distance, reason in zip(
-            *columns, strict=True
-        ):
+        for (station, station_name, tehsil, tehsil_name, district, district_name, region,
+             region_name, method, out, distance, reason, beyond) in zip(
+                *columns, outside, strict=True):
             routes.append(Route(
-                station_code=station or None,
-                tehsil_code=tehsil or None,
-                district_code=district or None,
-                region_code=region or None,
+                station_code=station or None, station_name=station_name or None,
+                tehsil_code=tehsil or None, tehsil_name=tehsil_name or None,
+                district_code=district or None, district_name=district_name or None,
+                region_code=region or None, region_name=region_name or None,
                 method=method,
                 out_of_coverage=bool(out),
                 distance_m=None if math.isnan(distance) else float(distance),
                 reason=reason or None,
                 stand_in=self.stand_in(station),
+                outside_punjab=beyond or None,
+                transfer_suggested=bool(beyond),
             ))
         return routes
 
@@ -120,44 +138,109 @@ class BatchAnswer:
     boundary_set: str
 
 
-def decode_batch(raw: bytes) -> Any:
-    """A batch body: :class:`RouteBatch` for JSON ``{"points": [...]}``, else the decoded
-    JSON (a GeoJSON FeatureCollection is read by :func:`batch_arrays`); 400 when malformed."""
-    import msgspec  # noqa: PLC0415
+def strict_error(exc: msgspec.ValidationError, what: str) -> UnprocessableError:
+    """A 422 naming the field (``points[3].radius_m``, ``feature 2``) and the bound broken."""
+    message = str(exc)
+    text, _sep, where = message.rpartition(" - at `")
+    where = where.rstrip("`")
+    if not _sep:
+        text, where = message, "$"
+    field = where.removeprefix("$").lstrip(".") or "the body"
+    feature = _FEATURE_PATH.match(field)
+    if feature:
+        field = f"feature {feature.group(1)}" + (f" ({feature.group(2).lstrip('.')})"
+                                                 if feature.group(2) else "")
+    hint = (f" (radius_m must be a number from 0 to {MAX_RADIUS_M:,.0f} metres)"
+            if field.endswith(("radius_m)", "radius_m")) else "")
+    return UnprocessableError(f"invalid {what}: {field}: {text}{hint}")
 
+
+_FEATURE_PATH = re.compile(r"^features\[(\d+)\](.*)$")
+
+
+def decode_point(raw: bytes) -> RoutePoint:
+    """One point, decoded strictly: a number sent as a string is a 422, as is any value
+    out of its bounds (naming the field)."""
+    try:
+        return msgspec.json.decode(raw, type=RoutePoint)
+    except msgspec.ValidationError as exc:
+        raise strict_error(exc, "point") from exc
+    except msgspec.DecodeError as exc:
+        raise BadInputError(f"malformed JSON: {exc}") from exc
+
+
+_LENIENT_FLOATS = msgspec.json.Decoder(float_hook=float)
+"""Reads a number too large for a double as infinity instead of failing."""
+
+
+def decode_batch(raw: bytes) -> RouteBatch | FeatureCollection:
+    """A batch body: JSON ``{"points": [...]}`` or a GeoJSON FeatureCollection of Points,
+    both decoded strictly; 400 when not JSON, 422 naming the point or feature otherwise."""
     try:
         generic = msgspec.json.decode(raw)
+    except msgspec.ValidationError:  # a number beyond a double (1e999): read it as infinite,
+        generic = _LENIENT_FLOATS.decode(raw)  # for the bounds to name it
     except msgspec.DecodeError as exc:
         raise BadInputError(f"malformed JSON: {exc}") from exc
     if isinstance(generic, dict) and "points" in generic:
         try:
             return msgspec.convert(generic, RouteBatch)
         except msgspec.ValidationError as exc:
-            raise BadInputError(f"invalid batch: {exc}") from exc
-    return generic
+            raise strict_error(exc, "batch") from exc
+    if isinstance(generic, dict) and generic.get("type") == "FeatureCollection":
+        features = generic.get("features")
+        if isinstance(features, list):
+            _check_size(len(features))
+        try:
+            return msgspec.convert(generic, FeatureCollection)
+        except msgspec.ValidationError as exc:
+            raise strict_error(exc, "FeatureCollection") from exc
+    raise BadInputError("expected {\"points\": [{\"lat\":…, \"lon\":…}]} or a GeoJSON "
+                        "FeatureCollection of Points")
 
 
 def route_batch_job(raw: bytes, version: str) -> BatchAnswer:
     """Worker job: decode, check and route one batch body on the worker's router of
-    boundary set ``version`` (or a newer one), and encode the answer there."""
-    import msgspec  # noqa: PLC0415
-
+    boundary set ``version`` (or a newer one), and encode the answer there: a JSON batch
+    gets :class:`RouteBatchResult`, a GeoJSON one :class:`RoutedFeatureCollection`."""
     state = worker_state()
     router = state.router(version)
     routing = state.memo(("routing", str(router.index.version)), lambda: RoutingService(router))
-    lat, lon, radius = batch_arrays(decode_batch(raw))
+    body = decode_batch(raw)
+    lat, lon, radius = batch_arrays(body)
     routes = routing.route_many(lat, lon, radius)
     rejected = sum(1 for r in routes if r.method == "rejected")
+    encoded = (msgspec.json.encode(routed_features(body, routes, rejected))
+               if isinstance(body, FeatureCollection)
+               else msgspec.json.encode(RouteBatchResult(count=len(routes), rejected=rejected,
+                                                         routes=routes)))
     return BatchAnswer(
-        body=msgspec.json.encode(RouteBatchResult(count=len(routes), rejected=rejected,
-                                                  routes=routes)),
-        count=len(routes), rejected=rejected,
+        body=encoded, count=len(routes), rejected=rejected,
         out_of_coverage=sum(1 for r in routes if r.out_of_coverage),
         boundary_set=routing.boundary_set)
 
 
-def batch_arrays(body: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``lat, lon, radius`` arrays from a :class:`RouteBatch` or a GeoJSON FeatureCollection."""
+def routed_features(body: FeatureCollection, routes: list[Route], rejected: int
+                    ) -> RoutedFeatureCollection:
+    """Each feature back as sent (``id``, geometry, properties) with its route's fields
+    added to its properties, in the order sent."""
+    answers: list[dict[str, Any]] = msgspec.to_builtins(routes)
+    features: list[dict[str, Any]] = []
+    for feature, answer in zip(body.features, answers, strict=True):
+        out: dict[str, Any] = {"type": "Feature"}
+        if feature.id is not msgspec.UNSET:
+            out["id"] = feature.id
+        out["geometry"] = feature.geometry
+        out["properties"] = {**feature.properties, **answer} if feature.properties else answer
+        features.append(out)
+    return RoutedFeatureCollection(type="FeatureCollection", count=len(routes),
+                                   rejected=rejected, features=features)
+
+
+def batch_arrays(body: RouteBatch | FeatureCollection
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``lat, lon, radius`` arrays of a decoded batch, every bound checked as for one point
+    (422 naming the first point or feature that breaks one)."""
     if isinstance(body, RouteBatch):
         points = body.points
         _check_size(len(points))
@@ -165,28 +248,35 @@ def batch_arrays(body: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         lon = np.fromiter((p.lon for p in points), float, len(points))
         radius = np.fromiter((p.radius_m or 0.0 for p in points), float, len(points))
         return lat, lon, radius
-    if isinstance(body, dict) and body.get("type") == "FeatureCollection":
-        features = body.get("features")
-        if not isinstance(features, list):
-            raise BadInputError("a FeatureCollection needs a 'features' list")
-        _check_size(len(features))
-        lat = np.empty(len(features))
-        lon = np.empty(len(features))
-        radius = np.zeros(len(features))
-        for i, feature in enumerate(features):
-            geometry = (feature or {}).get("geometry") or {}
-            coords = geometry.get("coordinates")
-            if geometry.get("type") != "Point" or not isinstance(coords, list) or len(coords) < 2:
-                raise BadInputError(f"feature {i}: expected a Point geometry [lon, lat]")
-            try:
-                lon[i], lat[i] = float(coords[0]), float(coords[1])
-                props = feature.get("properties") or {}
-                radius[i] = float(props.get("radius_m") or 0.0)
-            except (TypeError, ValueError) as exc:
-                raise BadInputError(f"feature {i}: coordinates must be numbers") from exc
-        return lat, lon, radius
-    raise BadInputError("expected {\"points\": [{\"lat\":…, \"lon\":…}]} or a GeoJSON "
-                        "FeatureCollection of Points")
+    features = body.features
+    n = len(features)
+    _check_size(n)
+    coords = [f.geometry.coordinates for f in features]
+    short = [i for i, c in enumerate(coords) if not 2 <= len(c) <= 3]
+    if short:
+        raise UnprocessableError(f"invalid FeatureCollection: feature {short[0]}: a Point's "
+                                 "coordinates are [lon, lat] (or [lon, lat, height])")
+    lon = np.fromiter((c[0] for c in coords), float, n)
+    lat = np.fromiter((c[1] for c in coords), float, n)
+    raw_radius = [(f.properties or {}).get("radius_m") for f in features]
+    typed = [i for i, r in enumerate(raw_radius)
+             if r is not None and (isinstance(r, bool) or not isinstance(r, int | float))]
+    if typed:
+        raise UnprocessableError(
+            f"invalid FeatureCollection: feature {typed[0]} (properties.radius_m): expected a "
+            f"number, got {type(raw_radius[typed[0]]).__name__} {raw_radius[typed[0]]!r} "
+            f"(radius_m must be a number from 0 to {MAX_RADIUS_M:,.0f} metres)")
+    radius = np.fromiter((0.0 if r is None else r for r in raw_radius), float, n)
+    for values, low, high, name in ((lon, -180.0, 180.0, "longitude (coordinates[0])"),
+                                    (lat, -90.0, 90.0, "latitude (coordinates[1])"),
+                                    (radius, 0.0, MAX_RADIUS_M, "properties.radius_m")):
+        bad = np.flatnonzero(~((values >= low) & (values <= high)))  # NaN is out too
+        if bad.size:
+            i = int(bad[0])
+            raise UnprocessableError(
+                f"invalid FeatureCollection: feature {i} ({name}): {values[i]!r} is out of "
+                f"bounds; it must be a number from {low:,.0f} to {high:,.0f}")
+    return lat, lon, radius
 
 
 def _check_size(n: int) -> None:

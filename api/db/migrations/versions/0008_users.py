@@ -1,7 +1,7 @@
 """Web sign-in: ``users``, ``web_sessions`` and ``sign_in_throttle``.
 
 Revision ID: 0008
-Revises: 0007 (0005 on the signin17 branch until the lead re-chains it)
+Revises: 0006
 Create Date: 2026-12-06
 
 Accounts (argon2id password hashes, the role and scope their sessions act with), the
@@ -20,7 +20,7 @@ from advanced_alchemy.types import GUID, DateTimeUTC
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | Sequence[str] | None = "0005"
+down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -35,6 +35,7 @@ from api.domain.routing.controllers import RoutingController
 from api.domain.stations.controllers import StationController
 from api.domain.stats.controllers import StatsController
 from api.errors import EXCEPTION_HANDLERS
+from api.hardening import stamp_response, strict_json_body
 from api.settings import get_settings
 
 
@@ -72,6 +73,7 @@ def create_app(container: Container | None = None) -> Litestar:
         dependencies=dependencies(container),
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=strict_json_body, before_send=[stamp_response],  # docs/security.md
         openapi_config=OpenAPIConfig(title="safecity", version="0.1.0", path="/schema",
                                      components=Components(security_schemes={"BearerToken": bearer}),
                                      render_plugins=SCHEMA_PAGES),

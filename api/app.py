@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router, get
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
@@ -35,7 +36,12 @@ from api.domain.routing.controllers import RoutingController
 from api.domain.stations.controllers import StationController
 from api.domain.stats.controllers import StatsController
 from api.errors import EXCEPTION_HANDLERS
-from api.hardening import stamp_response, strict_json_body
+from api.hardening import (
+    WebSocketOriginGuard,
+    redact_access_log,
+    stamp_response,
+    strict_json_body,
+)
 from api.settings import get_settings
 
 
@@ -49,6 +55,7 @@ def create_app(container: Container | None = None) -> Litestar:
     """The app serving ``container`` (by default one built from the environment's settings);
     one app per container."""
     container = container or Container(get_settings())
+    redact_access_log()  # no bearer token from a URL in the server's log
 
     v1 = Router(path="/api/v1", route_handlers=[
         RoutingController, JurisdictionController, CallController, StationController,
@@ -74,6 +81,7 @@ def create_app(container: Container | None = None) -> Litestar:
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=strict_json_body, before_send=[stamp_response],  # docs/security.md
+        middleware=[DefineMiddleware(WebSocketOriginGuard, allowed=container.settings.allowed_origins)],
         openapi_config=OpenAPIConfig(title="safecity", version="0.1.0", path="/schema",
                                      components=Components(security_schemes={"BearerToken": bearer}),
                                      render_plugins=SCHEMA_PAGES),

@@ -7,22 +7,33 @@
   decoding is lenient (it converts strings to numbers and numbers to times) and lets a
   decoder's ``RecursionError`` become a 500. The decoded body is handed on, so the
   handler's body is decoded once, not twice.
-- :func:`request_id` names every request (the client's ``X-Request-ID`` when it is a
-  plain token, else a new one); :func:`stamp_response` (the app's ``before_send``) puts
-  it on every answer with the security headers; error bodies carry it too
-  (:mod:`api.errors`).
+- :func:`~api.request_ids.request_id` names every request (the client's ``X-Request-ID``
+  when it is a plain token, else a new one); :func:`stamp_response` (the app's
+  ``before_send``) puts it on every answer with the security headers; error bodies carry
+  it too (:mod:`api.errors`).
+- :class:`WebSocketOriginGuard`: a browser opens a WebSocket from any page it likes and
+  sends the page's ``Origin``; a socket from a page of another origin than this service
+  (or one of ``SAFECITY_ALLOWED_ORIGINS``) is refused at the handshake (HTTP 403).
+- :func:`redact_access_log`: uvicorn's access log prints each request's path with its
+  query, and a map link or an EventSource carries its bearer token there
+  (``?token=``, ``?access_token=``); the log gets ``[redacted]`` instead.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any, Final, cast
 
 import msgspec
 from litestar import Request
-from litestar.types import Message, Scope
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import AppError, BadInputError
 from api.request_ids import request_id
+
+log = logging.getLogger("safecity.security")
 
 
 class UnsupportedMediaTypeError(AppError):
@@ -115,3 +126,70 @@ async def stamp_response(message: Message, scope: Scope) -> None:
         own = cast("str | None", scope.get(CSP_KEY))
         headers.extend(HTML_HEADERS if own is None
                        else ((HTML_HEADERS[0][0], own.encode()), *HTML_HEADERS[1:]))
+
+
+_TOKEN_IN_QUERY = re.compile(r"(?i)([?&](?:access_)?token=)[^&\s\"]*")
+REDACTED: Final = "[redacted]"
+
+
+def redact_tokens(text: str) -> str:
+    """``text`` with the value of every ``token=``/``access_token=`` query parameter hidden."""
+    return _TOKEN_IN_QUERY.sub(rf"\1{REDACTED}", text) if "token=" in text.lower() else text
+
+
+class RedactTokens(logging.Filter):
+    """Hides bearer tokens in a log record's message and arguments (uvicorn's access log
+    passes the path with its query as an argument)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact_tokens(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_tokens(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+SERVER_LOGGERS: Final = ("uvicorn.access", "uvicorn.error")
+
+
+def redact_access_log() -> None:
+    """Put :class:`RedactTokens` on uvicorn's loggers (once per process; uvicorn has set
+    up its logging before it builds the app, in every worker)."""
+    for name in SERVER_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokens) for f in logger.filters):
+            logger.addFilter(RedactTokens())
+
+
+def origin_allowed(scope: Scope, allowed: frozenset[str]) -> bool:
+    """Whether a connection's ``Origin`` may use it: none (not a browser), this service's
+    own host, or one of ``allowed`` (scheme://host[:port], compared without case)."""
+    origin = host = None
+    for name, value in scope.get("headers", ()):
+        if name == b"origin":
+            origin = value.decode("latin-1").strip().lower().rstrip("/")
+        elif name == b"host":
+            host = value.decode("latin-1").strip().lower()
+    if origin is None:
+        return True
+    if origin in allowed:
+        return True
+    return host is not None and origin.partition("://")[2] == host
+
+
+class WebSocketOriginGuard:
+    """ASGI middleware: a WebSocket handshake from a foreign ``Origin`` is refused (403)
+    before any handler runs; HTTP requests pass untouched."""
+
+    def __init__(self, app: ASGIApp, allowed: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.allowed = frozenset(o.strip().lower().rstrip("/") for o in allowed)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.WEBSOCKET and not origin_allowed(scope, self.allowed):
+            log.warning("WebSocket from origin %s refused (request_id=%s)",
+                        dict(scope["headers"]).get(b"origin", b"").decode("latin-1")[:200],
+                        request_id(scope))
+            await send({"type": "websocket.close", "code": 1008, "reason": "origin not allowed"})
+            return
+        await self.app(scope, receive, send)

@@ -97,6 +97,9 @@ class Settings:
     workers: WorkerSettings = field(default_factory=WorkerSettings)
     redis_url: str | None = None
     jwt_secret: str | None = None
+    allowed_origins: tuple[str, ...] = ()
+    """Browser origins besides the service's own that may open its WebSockets
+    (``SAFECITY_ALLOWED_ORIGINS``, comma-separated, e.g. ``https://control.punjab.example``)."""
 
 
 @cache
@@ -129,6 +132,8 @@ def read_settings() -> Settings:
         workers=read_worker_settings(),
         redis_url=os.environ.get("REDIS_URL") or None,
         jwt_secret=os.environ.get("SAFECITY_JWT_SECRET") or None,
+        allowed_origins=tuple(o.strip() for o in os.environ.get("SAFECITY_ALLOWED_ORIGINS", "")
+                              .split(",") if o.strip()),
     )
 
 

@@ -6,19 +6,34 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from litestar import get, post
+from litestar.exceptions import WebSocketDisconnect
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect as ws_connect
 
 from tests.callservice import (
     LAHORE_POINT,
     LAHORE_STATION,
+    ROOT,
+    SECRET,
     ServiceClient,
     call_body,
+    free_port,
     headers,
     new_key,
     post_call,
+    start_server,
+    token,
 )
 
 pytestmark = pytest.mark.integration
@@ -183,3 +198,161 @@ def test_a_server_error_is_logged_with_its_stack_trace_and_request_id(
     assert "Traceback" in text
     assert "0xdeadbeef" in text
     assert "/test-only/boom" in text
+
+
+# --------------------------------------------------------------------------- secrets in URLs
+
+
+MAP_LINK = "/maps/calls?level=district&code=PK617&res=7"
+
+
+def test_a_map_link_sets_a_strict_cookie_only_for_a_role_that_may_open_it(
+        client: ServiceClient) -> None:
+    allowed = client.get(f"{MAP_LINK}&token={token('dpo', 'PK617')}", follow_redirects=False,
+                         headers={"Sec-Fetch-Site": "none"})
+    assert allowed.status_code == 303, allowed.text
+    assert allowed.headers["location"] == MAP_LINK
+    cookie = allowed.headers["set-cookie"].lower()
+    assert "samesite=strict" in cookie
+    assert "httponly" in cookie
+    assert "path=/maps" in cookie
+    # valid tokens that may not open this page: a role without analytics, another area
+    for role, scope in (("call_taker", "PK6"), ("sho", LAHORE_STATION), ("dpo", "PK601")):
+        planted = client.get(f"{MAP_LINK}&token={token(role, scope)}", follow_redirects=False)
+        assert planted.status_code == 403, planted.text
+        assert "set-cookie" not in planted.headers
+    plan = client.get(f"/maps/plans/{NOWHERE_CALL}?token={token('sho', LAHORE_STATION)}",
+                      follow_redirects=False)
+    assert plan.status_code == 403
+    assert "set-cookie" not in plan.headers
+
+
+@pytest.mark.parametrize("started_by", [{"Sec-Fetch-Site": "cross-site"},
+                                        {"Sec-Fetch-Site": "same-site"},
+                                        {"Origin": "https://evil.example"},
+                                        {"Origin": "null"}])
+def test_a_map_link_from_another_site_sets_no_cookie(client: ServiceClient,
+                                                     started_by: dict[str, str]) -> None:
+    answer = client.get(f"{MAP_LINK}&token={token('dpo', 'PK617')}", follow_redirects=False,
+                        headers=started_by)
+    assert answer.status_code == 403, answer.text
+    assert "set-cookie" not in answer.headers
+    same_site = client.get(f"{MAP_LINK}&token={token('dpo', 'PK617')}", follow_redirects=False,
+                           headers={"Sec-Fetch-Site": "same-origin", "Origin": "http://127.0.0.1"})
+    assert same_site.status_code == 303
+
+
+def test_the_servers_access_log_never_shows_a_token(loaded_postgis: str, tmp_path: Path) -> None:
+    """``safecity serve`` as an operator runs it, access log on: tokens in URLs (a map
+    link, ``?access_token=`` on the API) are written as ``[redacted]``."""
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    env = {**os.environ, "SAFECITY_JWT_SECRET": SECRET, "DATABASE_URL": loaded_postgis,
+           "SAFECITY_WORKERS": "1"}
+    env.pop("REDIS_URL", None)
+    secret_token = token("dpo", "PK617")
+    with log_path.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--log-level", "info"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{base}/health", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert process.poll() is None, log_path.read_text()
+                time.sleep(0.5)
+        api = httpx.get(f"{base}/api/v1/calls?limit=1&access_token={secret_token}", timeout=30)
+        assert api.status_code == 200, api.text
+        link = httpx.get(f"{base}{MAP_LINK}&token={secret_token}&x=1", timeout=30,
+                         follow_redirects=False)
+        assert link.status_code == 303
+        refused = httpx.get(f"{base}/api/v1/calls?ACCESS_TOKEN={secret_token}", timeout=30)
+        assert refused.status_code == 401
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    text = log_path.read_text()
+    signature = secret_token.rsplit(".", 1)[1]
+    assert signature not in text, text
+    assert secret_token.split(".")[1] not in text
+    assert "/api/v1/calls?limit=1&access_token=[redacted] HTTP/1.1\" 200" in text, text
+    assert "&token=[redacted]&x=1 HTTP/1.1\" 303" in text, text
+
+
+# --------------------------------------------------------------------------- headers
+
+
+def test_html_pages_carry_a_local_only_policy_and_one_content_type(client: ServiceClient) -> None:
+    schema_page = client.get("/schema")
+    assert schema_page.status_code == 200
+    policy = schema_page.headers["content-security-policy"]
+    assert "'sha256-" in policy
+    assert "unsafe-inline' ; script" not in policy
+    script_src = next(p for p in policy.split(";") if p.strip().startswith("script-src"))
+    assert "unsafe-inline" not in script_src
+    for page in (schema_page,):
+        check_page_headers(page)
+
+
+def check_page_headers(page: Any) -> None:
+    policy = page.headers["content-security-policy"]
+    assert "http:" not in policy
+    assert "https:" not in policy
+    assert "*" not in policy
+    assert "frame-ancestors 'none'" in policy
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert page.headers.get_list("content-type") == ["text/html; charset=utf-8"]
+
+
+def test_a_map_page_carries_the_policy_and_one_content_type(client: ServiceClient) -> None:
+    page = client.get(MAP_LINK, headers=headers("dpo", "PK617"))
+    assert page.status_code == 200, page.text[:300]
+    check_page_headers(page)
+    assert "<script>" not in page.text  # no inline script for the policy to allow
+    assert "script-src 'self';" in page.headers["content-security-policy"]
+
+
+def test_csv_has_one_charset(client: ServiceClient) -> None:
+    csv = client.get("/api/v1/heatmaps/calls?level=district&code=PK617&res=6&format=csv",
+                     headers=headers("dpo", "PK617"))
+    assert csv.status_code == 200, csv.text[:300]
+    assert csv.headers["content-type"] == "text/csv; charset=utf-8"
+    assert csv.headers["x-content-type-options"] == "nosniff"
+
+
+# --------------------------------------------------------------------------- WebSocket origins
+
+
+FEED_SOCKET = "/api/v1/ws/feeds/district/PK617"
+
+
+def test_websockets_from_a_foreign_origin_are_refused(client: ServiceClient) -> None:
+    url = f"{FEED_SOCKET}?access_token={token('dpo', 'PK617')}"
+    for origin in ("https://evil.example", "http://127.0.0.1.evil.example", "null"):
+        with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect(
+                url, headers={"Origin": origin}):
+            pass
+        assert refused.value.code == 1008
+    for same in ({"Origin": "http://127.0.0.1"}, {}):  # this service's own page; not a browser
+        with client.websocket_connect(url, headers=same) as socket:
+            assert socket.scope["path"] == FEED_SOCKET
+
+
+def test_configured_origins_may_open_websockets_on_a_real_server(loaded_postgis: str) -> None:
+    served = start_server(loaded_postgis,
+                          extra_env={"SAFECITY_ALLOWED_ORIGINS": "https://control.punjab.example/"})
+    try:
+        url = served.url.replace("http://", "ws://") + f"{FEED_SOCKET}?access_token={token('dpo', 'PK617')}"
+        with ws_connect(url, origin="https://control.punjab.example", open_timeout=30) as socket:  # type: ignore[arg-type]
+            socket.send("hello")  # the handshake was accepted
+        with pytest.raises(InvalidStatus) as refused:
+            ws_connect(url, origin="https://evil.example", open_timeout=30)  # type: ignore[arg-type]
+        assert refused.value.response.status_code == 403
+    finally:
+        served.stop()

@@ -8,6 +8,7 @@ method of :class:`Principal`, so services ask one object and HTTP stays out of t
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections import OrderedDict
@@ -18,6 +19,7 @@ from typing import Any, Literal
 import jwt
 
 from api.errors import ForbiddenError, UnauthorizedError
+from jurisdictions.boundaries import PROVINCE_CODE
 
 ROLES = ("call_taker", "sho", "dpo", "cpo", "rpo", "ig", "planner", "admin")
 SCOPE_LEVELS = ("station", "tehsil", "district", "region", "province")
@@ -105,7 +107,9 @@ class Principal:
 def mint_token(secret: str, role: str, scope: str, level: str, *, subject: str | None = None,
                ttl_s: int = DEFAULT_TTL_S, now: float | None = None) -> str:
     """A signed token; the role/level pairing is checked here as it is on decoding."""
-    _check_claims(role, level)
+    _check_claims(role, level, scope)
+    if not 0 < ttl_s <= MAX_TTL_S:
+        raise ValueError(f"a token lives at most {MAX_TTL_S // 3600} hours")
     issued = int(now if now is not None else time.time())
     claims = {"sub": subject or f"{role}:{scope}:{uuid.uuid4().hex[:8]}", "role": role,
               "scope": scope, "lvl": level, "iss": ISSUER, "iat": issued, "exp": issued + ttl_s}
@@ -129,16 +133,20 @@ def decode_token(secret: str, token: str) -> Principal:
         del _VERIFIED[key]
     try:
         claims: dict[str, Any] = jwt.decode(token, secret, algorithms=[ALGORITHM], issuer=ISSUER,
-                                            options={"require": ["exp", "sub", "iss"]})
+                                            options={"require": ["exp", "iat", "sub", "iss"]})
     except jwt.ExpiredSignatureError as exc:
         raise UnauthorizedError("token expired") from exc
+    except jwt.DecodeError as exc:  # not three base64url parts of JSON: say so, not the codec's words
+        raise UnauthorizedError("invalid token: malformed (not a signed JWT)") from exc
     except jwt.PyJWTError as exc:
         raise UnauthorizedError(f"invalid token: {exc}") from exc
+    _check_times(claims["iat"], claims["exp"])
     role, scope, level = claims.get("role"), claims.get("scope"), claims.get("lvl")
-    if not (isinstance(role, str) and isinstance(scope, str) and isinstance(level, str)):
-        raise UnauthorizedError("token lacks role, scope or lvl")
+    if not (isinstance(role, str) and isinstance(scope, str) and isinstance(level, str)
+            and isinstance(claims["sub"], str)):
+        raise UnauthorizedError("token lacks role, scope, lvl or sub (strings)")
     try:
-        _check_claims(role, level)
+        _check_claims(role, level, scope)
     except ValueError as exc:
         raise UnauthorizedError(f"invalid token: {exc}") from exc
     principal = Principal(subject=str(claims["sub"]), role=role, scope=scope, level=level)
@@ -179,7 +187,26 @@ class Authenticator:
         return principal_from_header(self.secret, authorization, query_token)
 
 
-def _check_claims(role: str, level: str) -> None:
+MAX_TTL_S = 30 * 24 * 3600
+"""The longest a token may live (``safecity token --ttl-hours`` allows 30 days)."""
+CLOCK_SKEW_S = 300
+_SCOPE_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def _check_times(issued: Any, expires: Any) -> None:
+    """``iat`` and ``exp`` whole seconds (not strings, floats or booleans), issued no later
+    than now and living at most :data:`MAX_TTL_S`: a forged ``exp`` of ``1e30`` or
+    ``"9999999999"`` is refused, not trusted for ever."""
+    if type(issued) is not int or type(expires) is not int:
+        raise UnauthorizedError("invalid token: iat and exp must be whole seconds")
+    now = time.time()
+    if issued > now + CLOCK_SKEW_S:
+        raise UnauthorizedError("invalid token: issued in the future")
+    if not issued < expires <= issued + MAX_TTL_S:
+        raise UnauthorizedError(f"invalid token: it may live at most {MAX_TTL_S // 86400} days")
+
+
+def _check_claims(role: str, level: str, scope: str | None = None) -> None:
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
     if level not in SCOPE_LEVELS:
@@ -187,6 +214,11 @@ def _check_claims(role: str, level: str) -> None:
     expected = ROLE_LEVEL.get(role)
     if expected is not None and level != expected:
         raise ValueError(f"a {role} scope must be a {expected}, not a {level}")
+    if scope is not None and not _SCOPE_CODE.match(scope):
+        raise ValueError("a scope is an area code (letters, digits, '_', '.', '-')")
+    if level == "province" and scope is not None and scope != PROVINCE_CODE:
+        # the province level covers everything: only the province's own code may carry it
+        raise ValueError(f"a province scope is {PROVINCE_CODE}, not {scope!r}")
 
 
 class UnavailableAuthError(UnauthorizedError):

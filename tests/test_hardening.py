@@ -4,6 +4,7 @@ every error, 500s logged with their stack trace (``docs/security.md``)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -15,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from litestar import get, post
 from litestar.exceptions import WebSocketDisconnect
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
+from api.auth import mint_token
 from tests.callservice import (
     LAHORE_POINT,
     LAHORE_STATION,
@@ -356,3 +359,62 @@ def test_configured_origins_may_open_websockets_on_a_real_server(loaded_postgis:
         assert refused.value.response.status_code == 403
     finally:
         served.stop()
+
+
+# --------------------------------------------------------------------------- token claims
+
+
+def forged(**claims: Any) -> str:
+    """A token signed with the server's secret (as only its holder could) with ``claims``
+    over a valid planner's."""
+    now = int(time.time())
+    base = {"sub": "forger", "role": "planner", "scope": "PK6", "lvl": "province",
+            "iss": "safecity", "iat": now, "exp": now + 3600}
+    return jwt.encode({k: v for k, v in {**base, **claims}.items() if v is not None}, SECRET,
+                      algorithm="HS256")
+
+
+STATS = "/api/v1/stats/response?level=province"
+
+
+@pytest.mark.parametrize("claims", [
+    {"exp": "9999999999"}, {"exp": 1e30}, {"exp": int(time.time()) + 3600.5},
+    {"exp": int(time.time()) + 400 * 86400}, {"exp": True}, {"iat": None},
+    {"iat": str(int(time.time()))}, {"iat": int(time.time()) + 86400, "exp": int(time.time()) + 90000},
+    {"role": "call_taker", "scope": "LHR"}, {"role": "planner", "scope": "PK617"},
+    {"role": "dpo", "scope": "PK617"}, {"role": "ig", "scope": "LHR"}, {"scope": "PK6' OR 1=1"},
+    {"sub": 7}, {"role": "root"},
+], ids=str)
+def test_forged_claims_are_refused(client: ServiceClient, claims: dict[str, Any]) -> None:
+    answer = client.get(STATS, headers={"Authorization": f"Bearer {forged(**claims)}"})
+    assert answer.status_code == 401, (claims, answer.text)
+    assert answer.json()["detail"].startswith(("invalid token", "token lacks", "token expired"))
+
+
+def test_the_honest_forms_of_those_claims_are_accepted(client: ServiceClient) -> None:
+    for claims in ({}, {"role": "ig", "lvl": "province"},
+                   {"role": "call_taker", "scope": "LHR", "lvl": "region"},
+                   {"exp": int(time.time()) + 29 * 86400}):
+        answer = client.get("/api/v1/calls?limit=1" if claims.get("role") == "call_taker" else STATS,
+                            headers={"Authorization": f"Bearer {forged(**claims)}"})
+        assert answer.status_code == 200, (claims, answer.text)
+
+
+@pytest.mark.parametrize("bad", [
+    "eyJhbGciOiJIUzI1NiJ9.not-json.sig", base64.urlsafe_b64encode(b"\xff\xfe\xfd").decode() + ".e30.c2ln",
+    "a.b", "...", "Zm9v.YmFy.YmF6",
+])
+def test_a_malformed_token_is_a_clear_401(client: ServiceClient, bad: str) -> None:
+    answer = client.get(STATS, headers={"Authorization": f"Bearer {bad}"})
+    assert answer.status_code == 401, answer.text
+    detail = answer.json()["detail"]
+    assert "codec" not in detail
+    assert detail.startswith("invalid token")
+    assert answer.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_minting_refuses_what_decoding_refuses() -> None:
+    with pytest.raises(ValueError, match="province scope"):
+        mint_token(SECRET, "call_taker", "LHR", "province")
+    with pytest.raises(ValueError, match="at most"):
+        mint_token(SECRET, "admin", "PK6", "province", ttl_s=365 * 86400)

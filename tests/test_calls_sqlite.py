@@ -116,3 +116,9 @@ def test_alerts_are_raised_on_the_embedded_back_end(client: ServiceClient,
     assert set(found) == {"unacknowledged", "response_breach"}
     assert found["unacknowledged"]["level"] == "region"
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def test_idempotency_keys_are_scoped_to_the_callers_area_on_sqlite(client: ServiceClient) -> None:
+    from tests.test_hardening import keys_stay_in_their_area
+
+    assert len(set(keys_stay_in_their_area(client)[:3])) == 3

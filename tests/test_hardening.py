@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import jwt
+import psycopg
 import pytest
 from litestar import get, post
 from litestar.exceptions import WebSocketDisconnect
@@ -24,7 +25,9 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
 from api.auth import mint_token
+from api.domain.calls.intake import MAX_KEY_LENGTH, scoped_key
 from tests.callservice import (
+    ATTOCK_POINT,
     LAHORE_POINT,
     LAHORE_STATION,
     ROOT,
@@ -418,3 +421,56 @@ def test_minting_refuses_what_decoding_refuses() -> None:
         mint_token(SECRET, "call_taker", "LHR", "province")
     with pytest.raises(ValueError, match="at most"):
         mint_token(SECRET, "admin", "PK6", "province", ttl_s=365 * 86400)
+
+
+# --------------------------------------------------------------------------- idempotency scope
+
+
+def keys_stay_in_their_area(client: ServiceClient) -> list[str]:
+    """Two areas' call takers pick the same key: two calls, neither told of the other's;
+    within an area the key works as before (replay 200, another body 409 naming the call).
+    The ids: Lahore's, Attock's, the province desk's."""
+    key = new_key("shared")
+    lahore = post_call(client, call_body(*LAHORE_POINT), key=key, scope="LHR")
+    assert lahore.status_code == 201, lahore.text
+    attock_body = call_body(*ATTOCK_POINT)
+    attock = post_call(client, attock_body, key=key, scope="RWP")
+    assert attock.status_code == 201, attock.text
+    assert attock.json()["id"] != lahore.json()["id"]
+    assert lahore.json()["id"] not in attock.text
+    replay = post_call(client, attock_body, key=key, scope="RWP")
+    assert replay.status_code == 200
+    assert replay.json()["id"] == attock.json()["id"]
+    other_body = post_call(client, call_body(*ATTOCK_POINT), key=key, scope="RWP")
+    assert other_body.status_code == 409
+    assert other_body.json()["call_id"] == attock.json()["id"]
+    assert lahore.json()["id"] not in other_body.text
+    province = post_call(client, call_body(*ATTOCK_POINT), key=key, scope="PK6")
+    assert province.status_code == 201, province.text
+    return [lahore.json()["id"], attock.json()["id"], province.json()["id"], key]
+
+
+def test_idempotency_keys_are_scoped_to_the_callers_area(client: ServiceClient,
+                                                          loaded_postgis: str) -> None:
+    *ids, key = keys_stay_in_their_area(client)
+    with psycopg.connect(loaded_postgis) as db:
+        stored = dict(db.execute("SELECT idempotency_key, id::text FROM calls WHERE "
+                                 "idempotency_key LIKE %s", (f"%{key}",)).fetchall())
+    assert stored == {f"LHR/{key}": ids[0], f"RWP/{key}": ids[1], key: ids[2]}
+
+
+def test_a_province_key_with_a_slash_cannot_reach_an_areas_key(client: ServiceClient) -> None:
+    key = new_key("slash")
+    area = post_call(client, call_body(*LAHORE_POINT), key=key, scope="LHR")
+    desk = post_call(client, call_body(*ATTOCK_POINT), key=f"LHR/{key}", scope="PK6")
+    assert area.status_code == desk.status_code == 201
+    assert area.json()["id"] != desk.json()["id"]
+
+
+def test_scoped_keys_fit_the_column() -> None:
+    longest = "k" * MAX_KEY_LENGTH
+    stored = scoped_key("PK61701-007", longest)
+    assert len(stored) <= MAX_KEY_LENGTH
+    assert stored.startswith("PK61701-007/#")
+    assert scoped_key("PK61701-007", longest) != scoped_key("PK61701-008", longest)
+    assert scoped_key("PK6", longest) == longest

@@ -20,6 +20,7 @@ from api.container import Container
 from api.deps import dependencies
 from api.domain.alerts.controllers import AlertController, alert_feed_socket
 from api.domain.analytics.controllers import AnalyticsController
+from api.domain.analytics.schemas import ResultMeta
 from api.domain.calls.controllers import CallController
 from api.domain.feeds.controllers import (
     UNPREFIXED_SOCKETS,
@@ -42,6 +43,7 @@ from api.hardening import (
     stamp_response,
     strict_json_body,
 )
+from api.openapi_truth import tell_the_truth
 from api.settings import get_settings
 
 
@@ -74,7 +76,7 @@ def create_app(container: Container | None = None) -> Litestar:
 
     bearer = SecurityScheme(type="http", scheme="bearer", bearer_format="JWT",
                             description="safecity token --role ROLE --scope CODE")
-    return Litestar(
+    app = Litestar(
         route_handlers=[health, v1, MapController, PlanMapController, *ASSET_ROUTES,
                         *UNPREFIXED_SOCKETS],
         dependencies=dependencies(container),
@@ -88,6 +90,8 @@ def create_app(container: Container | None = None) -> Litestar:
         compression_config=COMPRESSION,
         debug=False,
     )
+    tell_the_truth(app, ResultMeta)  # the OpenAPI document as the service answers
+    return app
 
 
 def app_factory() -> Litestar:

@@ -474,3 +474,37 @@ def test_scoped_keys_fit_the_column() -> None:
     assert stored.startswith("PK61701-007/#")
     assert scoped_key("PK61701-007", longest) != scoped_key("PK61701-008", longest)
     assert scoped_key("PK6", longest) == longest
+
+
+# --------------------------------------------------------------------------- OpenAPI
+
+
+def test_the_openapi_document_tells_the_truth(client: ServiceClient) -> None:
+    document = client.get("/schema/openapi.json").json()
+    paths = document["paths"]
+    for path in ("/api/v1/heatmaps/calls", "/api/v1/heatmaps/response", "/api/v1/hotspots",
+                 "/api/v1/hotspots/emerging"):
+        ok = paths[path]["get"]["responses"]["200"]["content"]
+        assert set(ok) == {"application/json", "application/geo+json", "text/csv",
+                           "application/vnd.apache.parquet"}
+        assert ok["application/json"]["schema"]["properties"]["meta"] == {
+            "$ref": "#/components/schemas/ResultMeta"}
+    assert "ResultMeta" in document["components"]["schemas"]
+    for path, item in paths.items():
+        for method, operation in item.items():
+            codes = set(operation["responses"])
+            if path == "/health":
+                continue
+            assert {"400", "404", "503"} <= codes, (method, path, codes)
+            if operation.get("security"):
+                assert {"401", "403"} <= codes, (method, path)
+            if "requestBody" in operation:
+                assert "415" in codes, (method, path)
+    assert {"200", "201", "409", "415"} <= set(paths["/api/v1/calls"]["post"]["responses"])
+    # and what a heat map really answers matches what is documented for it
+    answer = client.get("/api/v1/heatmaps/calls?level=district&code=PK617&res=6",
+                        headers=headers("dpo", "PK617"))
+    assert answer.status_code == 200
+    assert set(answer.json()) == {"meta", "cells"}
+    assert set(answer.json()["meta"]) <= set(
+        document["components"]["schemas"]["ResultMeta"]["properties"])

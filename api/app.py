@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router, get
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
@@ -20,6 +21,7 @@ from api.deps import dependencies
 from api.domain.accounts.controllers import SIGN_IN_HANDLERS, SignInController
 from api.domain.alerts.controllers import AlertController, alert_feed_socket
 from api.domain.analytics.controllers import AnalyticsController
+from api.domain.analytics.schemas import ResultMeta
 from api.domain.calls.controllers import CallController
 from api.domain.console.controllers import ConsoleController
 from api.domain.feeds.controllers import (
@@ -38,6 +40,13 @@ from api.domain.stations.controllers import StationController
 from api.domain.stats.controllers import StatsController
 from api.domain.trends.controllers import DashTrendsController, TrendsController
 from api.errors import EXCEPTION_HANDLERS
+from api.hardening import (
+    WebSocketOriginGuard,
+    redact_access_log,
+    stamp_response,
+    strict_json_body,
+)
+from api.openapi_truth import tell_the_truth
 from api.settings import get_settings
 
 
@@ -51,6 +60,7 @@ def create_app(container: Container | None = None) -> Litestar:
     """The app serving ``container`` (by default one built from the environment's settings);
     one app per container."""
     container = container or Container(get_settings())
+    redact_access_log()  # no bearer token from a URL in the server's log
 
     v1 = Router(path="/api/v1", route_handlers=[
         RoutingController, JurisdictionController, CallController, StationController,
@@ -70,18 +80,22 @@ def create_app(container: Container | None = None) -> Litestar:
 
     bearer = SecurityScheme(type="http", scheme="bearer", bearer_format="JWT",
                             description="safecity token --role ROLE --scope CODE")
-    return Litestar(
+    app = Litestar(
         route_handlers=[health, v1, MapController, PlanMapController, DashTrendsController,
                         *ASSET_ROUTES, *UNPREFIXED_SOCKETS, SignInController, ConsoleController],
         dependencies=dependencies(container),
         lifespan=[lifespan],
         exception_handlers={**EXCEPTION_HANDLERS, **SIGN_IN_HANDLERS},
+        before_request=strict_json_body, before_send=[stamp_response],  # docs/security.md
+        middleware=[DefineMiddleware(WebSocketOriginGuard, allowed=container.settings.allowed_origins)],
         openapi_config=OpenAPIConfig(title="safecity", version="0.1.0", path="/schema",
                                      components=Components(security_schemes={"BearerToken": bearer}),
                                      render_plugins=SCHEMA_PAGES),
         compression_config=COMPRESSION,
         debug=False,
     )
+    tell_the_truth(app, ResultMeta)  # the OpenAPI document as the service answers
+    return app
 
 
 def app_factory() -> Litestar:

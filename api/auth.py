@@ -8,6 +8,7 @@ method of :class:`Principal`, so services ask one object and HTTP stays out of t
 
 from __future__ import annotations
 
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -114,16 +115,20 @@ def decode_token(secret: str, token: str) -> Principal:
         del _VERIFIED[key]
     try:
         claims: dict[str, Any] = jwt.decode(token, secret, algorithms=[ALGORITHM], issuer=ISSUER,
-                                            options={"require": ["exp", "sub", "iss"]})
+                                            options={"require": ["exp", "iat", "sub", "iss"]})
     except jwt.ExpiredSignatureError as exc:
         raise UnauthorizedError("token expired") from exc
+    except jwt.DecodeError as exc:  # not three base64url parts of JSON: say so, not the codec's words
+        raise UnauthorizedError("invalid token: malformed (not a signed JWT)") from exc
     except jwt.PyJWTError as exc:
         raise UnauthorizedError(f"invalid token: {exc}") from exc
+    _check_times(claims["iat"], claims["exp"])
     role, scope, level = claims.get("role"), claims.get("scope"), claims.get("lvl")
-    if not (isinstance(role, str) and isinstance(scope, str) and isinstance(level, str)):
-        raise UnauthorizedError("token lacks role, scope or lvl")
+    if not (isinstance(role, str) and isinstance(scope, str) and isinstance(level, str)
+            and isinstance(claims["sub"], str)):
+        raise UnauthorizedError("token lacks role, scope, lvl or sub (strings)")
     try:
-        _check_claims(role, level)
+        _check_claims(role, level, scope)
     except ValueError as exc:
         raise UnauthorizedError(f"invalid token: {exc}") from exc
     principal = Principal(subject=str(claims["sub"]), role=role, scope=scope, level=level)
@@ -162,6 +167,25 @@ class Authenticator:
         """The caller of ``Authorization: Bearer …`` (or of a token in the query); 401 without
         a valid one, 503 when the server has no secret."""
         return principal_from_header(self.secret, authorization, query_token)
+
+
+MAX_TTL_S = 30 * 24 * 3600
+"""The longest a token may live (``safecity token --ttl-hours`` allows 30 days)."""
+CLOCK_SKEW_S = 300
+_SCOPE_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def _check_times(issued: Any, expires: Any) -> None:
+    """``iat`` and ``exp`` whole seconds (not strings, floats or booleans), issued no later
+    than now and living at most :data:`MAX_TTL_S`: a forged ``exp`` of ``1e30`` or
+    ``"9999999999"`` is refused, not trusted for ever."""
+    if type(issued) is not int or type(expires) is not int:
+        raise UnauthorizedError("invalid token: iat and exp must be whole seconds")
+    now = time.time()
+    if issued > now + CLOCK_SKEW_S:
+        raise UnauthorizedError("invalid token: issued in the future")
+    if not issued < expires <= issued + MAX_TTL_S:
+        raise UnauthorizedError(f"invalid token: it may live at most {MAX_TTL_S // 86400} days")
 
 
 class UnavailableAuthError(UnauthorizedError):

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
+from api.request_ids import request_id
 from jurisdictions.errors import JurisdictionsError, NoStationNearbyError, OutsidePunjabError
+
+log = logging.getLogger("safecity.errors")
 
 
 class AppError(Exception):
@@ -116,8 +120,16 @@ def _body(status: int, detail: str, extra: dict[str, Any] | None = None) -> dict
     return {"status_code": status, "detail": detail, **(extra or {})}
 
 
-def exception_to_http_response(_request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """Map application and domain errors to HTTP, registered once on the app."""
+def exception_to_http_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Map every error to HTTP, registered once on the app: the body names the request id
+    that the answer's ``X-Request-ID`` also carries."""
+    answer = _answer(request, exc)
+    if isinstance(answer.content, dict):
+        answer.content["request_id"] = request_id(request.scope)
+    return answer
+
+
+def _answer(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     if isinstance(exc, UnavailableError):
         return Response(_body(exc.status, str(exc)), status_code=exc.status,
                         headers={"Retry-After": str(exc.retry_after)})
@@ -132,16 +144,27 @@ def exception_to_http_response(_request: Request[Any, Any, Any], exc: Exception)
         return Response(_body(400, exc.detail, {"extra": exc.extra}), status_code=400)
     if isinstance(exc, OutsidePunjabError | NoStationNearbyError):
         return Response(_body(422, str(exc)), status_code=422)
-    if isinstance(exc, JurisdictionsError | ValueError):
-        return Response(_body(400, str(exc)), status_code=400)
-    if isinstance(exc, HTTPException):
+    if isinstance(exc, HTTPException) and exc.status_code < 500:
         return Response(_body(exc.status_code, exc.detail), status_code=exc.status_code,
                         headers=exc.headers)
+    if isinstance(exc, JurisdictionsError):
+        return Response(_body(400, str(exc)), status_code=400)
     if is_connection_failure(exc):
         return Response(_body(503, "the database is unreachable; retry (with the same "
                                    "Idempotency-Key for calls)"),
                         status_code=503, headers={"Retry-After": str(UnavailableError.retry_after)})
-    raise exc
+    return server_error(request, exc)
+
+
+def server_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A 500: logged with its stack trace and the request id (the answer names the id, not
+    the error, which may hold data the caller should not see)."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    log.error("%s on %s %s (request_id=%s)", status, request.method, request.url.path,
+              request_id(request.scope), exc_info=exc)
+    headers = exc.headers if isinstance(exc, HTTPException) else None
+    return Response(_body(status, "internal server error; quote the request_id when "
+                                  "reporting it"), status_code=status, headers=headers)
 
 
 def _database_errors() -> ExceptionHandlersMap:
@@ -156,6 +179,8 @@ def _database_errors() -> ExceptionHandlersMap:
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    Exception: exception_to_http_response,  # Litestar's own errors, and any 500
+    HTTPException: exception_to_http_response,
     AppError: exception_to_http_response,
     JurisdictionsError: exception_to_http_response,
     ValidationException: exception_to_http_response,

@@ -101,6 +101,9 @@ class Settings:
     jwt_secret_file: Path = PROJECT_ROOT / ".safecity" / "jwt-secret"
     """``SAFECITY_JWT_SECRET_FILE``: the local signing secret, created once (mode 0600) by
     the service or ``safecity token``, whichever runs first (:mod:`api.tokens`)."""
+    allowed_origins: tuple[str, ...] = ()
+    """Browser origins besides the service's own that may open its WebSockets
+    (``SAFECITY_ALLOWED_ORIGINS``, comma-separated, e.g. ``https://control.punjab.example``)."""
 
 
 @cache
@@ -135,6 +138,8 @@ def read_settings() -> Settings:
         jwt_secret=os.environ.get("SAFECITY_JWT_SECRET") or None,
         **({"jwt_secret_file": Path(secret_file)}
            if (secret_file := os.environ.get("SAFECITY_JWT_SECRET_FILE")) else {}),
+        allowed_origins=tuple(o.strip() for o in os.environ.get("SAFECITY_ALLOWED_ORIGINS", "")
+                              .split(",") if o.strip()),
     )
 
 

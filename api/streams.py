@@ -49,14 +49,20 @@ class Feed(Protocol):
 MAX_EVENT_ID = 2**63 - 1
 LAST_EVENT_ID = Parameter(header="Last-Event-ID", ge=0, le=MAX_EVENT_ID, required=False,
                           description="Replay events after this id (from the database)")
+LAST_EVENT_ID_QUERY = Parameter(query="last_event_id", ge=0, le=MAX_EVENT_ID, required=False,
+                                description="The same as the Last-Event-ID header, for clients "
+                                            "that cannot set it (the header wins)")
 RETRY_MS = 3_000
 
 
 async def sse_response(feeds: Feed, area: Area, principal: Principal,
-                       last_event_id: int | None) -> ServerSentEvent:
+                       last_event_id: int | None, query_event_id: int | None = None
+                       ) -> ServerSentEvent:
     """An SSE stream of ``area``'s feed, after the authorisation check and the audited
     subscription (both before the stream starts, so refusals and a database that is down
     are plain HTTP errors)."""
+    if last_event_id is None:
+        last_event_id = query_event_id
     feeds.authorize(principal, area)
     await feeds.record_subscription(principal, area, last_event_id)
 

@@ -13,6 +13,7 @@ created once by whichever of the service or the CLI needs it first.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import sqlite3
 import time
@@ -20,6 +21,8 @@ import uuid
 from pathlib import Path
 
 import jwt
+
+from jurisdictions.limits import PROVINCE_CODE
 
 ROLES = ("call_taker", "sho", "dpo", "cpo", "rpo", "ig", "planner", "admin")
 SCOPE_LEVELS = ("station", "tehsil", "district", "region", "province")
@@ -33,6 +36,9 @@ ROLE_LEVEL: dict[str, str] = {
 ALGORITHM = "HS256"
 ISSUER = "safecity"
 DEFAULT_TTL_S = 12 * 3600
+MAX_TTL_S = 30 * 24 * 3600
+"""The longest a token may live (``safecity token --ttl-hours`` allows 30 days)."""
+_SCOPE_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 SECRET_BYTES = 48
 """Random bytes of a generated secret (64 URL-safe characters, above HS256's 32-byte minimum)."""
 
@@ -47,8 +53,10 @@ class SecretFileError(RuntimeError):
     """The local secret file cannot be created or read."""
 
 
-def check_claims(role: str, level: str) -> None:
-    """Refuse unknown roles and levels, and a command role scoped at another level."""
+def check_claims(role: str, level: str, scope: str | None = None) -> None:
+    """Refuse unknown roles and levels, a command role scoped at another level, a scope
+    that is no area code, and a province level on any code but the province's (the
+    province level covers everything)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
     if level not in SCOPE_LEVELS:
@@ -56,12 +64,18 @@ def check_claims(role: str, level: str) -> None:
     expected = ROLE_LEVEL.get(role)
     if expected is not None and level != expected:
         raise ValueError(f"a {role} scope must be a {expected}, not a {level}")
+    if scope is not None and not _SCOPE_CODE.match(scope):
+        raise ValueError("a scope is an area code (letters, digits, '_', '.', '-')")
+    if level == "province" and scope is not None and scope != PROVINCE_CODE:
+        raise ValueError(f"a province scope is {PROVINCE_CODE}, not {scope!r}")
 
 
 def mint_token(secret: str, role: str, scope: str, level: str, *, subject: str | None = None,
                ttl_s: int = DEFAULT_TTL_S, now: float | None = None) -> str:
-    """A signed token; the role/level pairing is checked here as it is on decoding."""
-    check_claims(role, level)
+    """A signed token; the claims are checked here as they are on decoding."""
+    check_claims(role, level, scope)
+    if not 0 < ttl_s <= MAX_TTL_S:
+        raise ValueError(f"a token lives at most {MAX_TTL_S // 3600} hours")
     issued = int(now if now is not None else time.time())
     claims = {"sub": subject or f"{role}:{scope}:{uuid.uuid4().hex[:8]}", "role": role,
               "scope": scope, "lvl": level, "iss": ISSUER, "iat": issued, "exp": issued + ttl_s}

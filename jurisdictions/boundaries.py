@@ -17,6 +17,7 @@ import pandas as pd
 import shapely
 
 from geo.crs import WGS84
+from jurisdictions import limits
 from jurisdictions.errors import DataFileError
 from jurisdictions.sources import PROJECT_DATA, fingerprint, verified_source
 
@@ -26,7 +27,7 @@ LEVELS = ("region", "district", "tehsil", "station")
 PARENT_COLUMN = {"district": "region_code", "tehsil": "district_code", "station": "tehsil_code"}
 """Column naming each level's parent code."""
 
-PROVINCE_CODE = "PK6"
+PROVINCE_CODE = limits.PROVINCE_CODE
 PROVINCE_NAME = "Punjab"
 
 TEHSILS_FILE = "punjab_tehsils.geojson"

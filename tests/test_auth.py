@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import jwt
 import pytest
 
@@ -34,8 +36,9 @@ def test_round_trip_keeps_claims() -> None:
 def test_role_level_mismatch_is_refused(role: str, level: str) -> None:
     with pytest.raises(ValueError, match="scope must be"):
         mint_token(SECRET, role, "X", level)
+    now = int(time.time())
     forged = jwt.encode({"sub": "x", "role": role, "scope": "X", "lvl": level, "iss": "safecity",
-                         "exp": 4_000_000_000}, SECRET, algorithm="HS256")
+                         "iat": now, "exp": now + 3600}, SECRET, algorithm="HS256")
     with pytest.raises(UnauthorizedError, match="scope must be"):
         decode_token(SECRET, forged)
 

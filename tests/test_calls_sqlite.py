@@ -130,3 +130,9 @@ def test_a_call_from_islamabad_is_named_on_sqlite(client: ServiceClient, sqlite_
         stored = conn.execute("SELECT outside_punjab FROM calls WHERE idempotency_key = ?",
                               (key,)).fetchone()
     assert stored == ("Islamabad Capital Territory",)
+
+
+def test_idempotency_keys_are_scoped_to_the_callers_area_on_sqlite(client: ServiceClient) -> None:
+    from tests.test_hardening import keys_stay_in_their_area
+
+    assert len(set(keys_stay_in_their_area(client)[:3])) == 3

@@ -244,7 +244,7 @@ def test_map_link_token_becomes_a_cookie(service: str, chromium: Any) -> None:  
     assert cookie.startswith("safecity_map_token=")
     assert "HttpOnly" in cookie
     assert "Path=/maps" in cookie
-    assert "samesite=lax" in cookie.lower()
+    assert "samesite=strict" in cookie.lower()
     value = cookie.split(";", 1)[0]
     status, _, body = fetch(page_url, {"Cookie": value})
     assert status == 200, body

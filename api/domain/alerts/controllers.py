@@ -13,7 +13,7 @@ from api.auth import SECURITY, Authenticator, Principal
 from api.domain.alerts.feeds import AlertFeedService
 from api.domain.alerts.schemas import Alert, AlertAction, AlertPage, AlertWithHistory
 from api.domain.alerts.services import DEFAULT_PAGE, MAX_PAGE, AlertService
-from api.streams import LAST_EVENT_ID, serve_socket, sse_response
+from api.streams import LAST_EVENT_ID, LAST_EVENT_ID_QUERY, serve_socket, sse_response
 
 AlertId = Annotated[int, Parameter(ge=1, le=2**63 - 1, description="An alert's id")]
 
@@ -59,9 +59,11 @@ class AlertController(Controller):
          media_type="text/event-stream")
     async def feed(self, *, level: str, code: str, areas: Areas, alert_feeds: AlertFeedService,
                    principal: Principal,
-                   last_event_id: Annotated[int | None, LAST_EVENT_ID] = None) -> ServerSentEvent:
+                   last_event_id: Annotated[int | None, LAST_EVENT_ID] = None,
+                   query_event_id: Annotated[int | None, LAST_EVENT_ID_QUERY] = None) -> ServerSentEvent:
         """SSE of the alerts addressed to a command level (or above) in its area."""
-        return await sse_response(alert_feeds, areas.get(level, code), principal, last_event_id)
+        return await sse_response(alert_feeds, areas.get(level, code), principal, last_event_id,
+                                query_event_id)
 
 
 @websocket("/ws/alerts/{level:str}/{code:str}")

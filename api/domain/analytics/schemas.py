@@ -21,9 +21,10 @@ FORMATS: dict[str, str] = {
     "json": "application/json",
     "geojson": "application/geo+json",
     "geoparquet": "application/vnd.apache.parquet",
-    "csv": "text/csv; charset=utf-8",
+    "csv": "text/csv",
 }
-"""Output formats by ``?format=`` name and the media type each is sent as."""
+"""Output formats by ``?format=`` name and the media type each is sent as (Litestar adds
+``; charset=utf-8`` to every ``text/`` type itself)."""
 
 FORMAT_ALIASES: dict[str, str] = {"parquet": "geoparquet"}
 

@@ -11,7 +11,9 @@ again and retried.
 
 The ``Idempotency-Key`` is a unique column: of two concurrent retries the database lets
 one insert and the other finds its row, so a client that retries after a timeout or a
-503 gets exactly one call (:meth:`CallService.replay`).
+503 gets exactly one call (:meth:`CallService.replay`). Keys are stored within the
+caller's jurisdiction scope (:func:`scoped_key`): call takers of two areas who happen to
+pick the same key take two calls, and neither learns of the other's.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ class CallIntake(CallWriting):
                         ) -> tuple[Call, bool]:
         """Take a call; ``(call, True)`` when created, ``(call, False)`` for a replayed key."""
         principal.require("call.create")
-        key = checked_key(key)
+        key = scoped_key(principal.scope, checked_key(key))
         ctx = self.ctx
         category = ctx.categories.get(data.category)
         now = ctx.clock()
@@ -143,6 +145,20 @@ def checked_key(key: str | None) -> str:
         raise BadInputError(f"Idempotency-Key must be printable ASCII of at most {MAX_KEY_LENGTH} "
                             "characters")
     return key
+
+
+def scoped_key(scope: str, key: str) -> str:
+    """The key as stored, within the caller's scope: ``SCOPE/key`` for an area's call takers
+    (an area code holds no ``/``), the key itself for the province's (the control room, the
+    replayed and bulk-loaded history, all keys stored before keys were scoped) unless it
+    holds a ``/`` (then ``PK6/key``, which no area's form can be). Too long for the column,
+    the key part is its SHA-256 (``SCOPE/#…``). So two areas' keys never meet."""
+    if scope == PROVINCE_CODE and "/" not in key:
+        return key
+    stored = f"{scope}/{key}"
+    if len(stored) <= MAX_KEY_LENGTH:
+        return stored
+    return f"{scope}/#{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 def request_hash(data: CallCreate, received_at: datetime | None) -> str:

@@ -230,10 +230,11 @@ class CallService(CallWriting,
             existing = await self.repository.by_key(key)
             if existing is None:  # the other attempt rolled back: nothing to replay
                 raise ConflictError("a concurrent request with this Idempotency-Key failed; retry")
+            # the scope first: a 409 names the call, which only its area may learn of
+            principal.require_scope(_path(existing), "the call this Idempotency-Key made")
             if existing.request_hash != body_hash:
                 raise ConflictError("this Idempotency-Key was used with a different request body",
                                     extra={"call_id": str(existing.id)})
-            principal.require_scope(_path(existing), f"call {existing.id}")
             await self.audit.record(principal, "call.replay", now, call_id=existing.id)
             return self.as_call(existing, principal)
 

@@ -17,7 +17,7 @@ from api.areas import Areas
 from api.auth import SECURITY, Authenticator, Principal
 from api.domain.feeds.services import FeedService
 from api.domain.stations.schemas import StationCode
-from api.streams import LAST_EVENT_ID, serve_socket, sse_response
+from api.streams import LAST_EVENT_ID, LAST_EVENT_ID_QUERY, serve_socket, sse_response
 
 
 class FeedController(Controller):
@@ -28,17 +28,21 @@ class FeedController(Controller):
     @get("/{level:str}/{code:str}", operation_id="areaFeed", media_type="text/event-stream")
     async def feed(self, *, level: str, code: str, areas: Areas, feeds: FeedService,
                    principal: Principal,
-                   last_event_id: Annotated[int | None, LAST_EVENT_ID] = None) -> ServerSentEvent:
+                   last_event_id: Annotated[int | None, LAST_EVENT_ID] = None,
+                   query_event_id: Annotated[int | None, LAST_EVENT_ID_QUERY] = None) -> ServerSentEvent:
         """SSE of every call event in a station, tehsil, district, region or the province."""
-        return await sse_response(feeds, areas.get(level, code), principal, last_event_id)
+        return await sse_response(feeds, areas.get(level, code), principal, last_event_id,
+                                query_event_id)
 
 
 @get("/stations/{code:str}/feed", operation_id="stationFeed", media_type="text/event-stream",
      tags=["stations"], security=SECURITY)
 async def station_feed(*, code: StationCode, areas: Areas, feeds: FeedService, principal: Principal,
-                       last_event_id: Annotated[int | None, LAST_EVENT_ID] = None) -> ServerSentEvent:
+                       last_event_id: Annotated[int | None, LAST_EVENT_ID] = None,
+                       query_event_id: Annotated[int | None, LAST_EVENT_ID_QUERY] = None) -> ServerSentEvent:
     """Server-Sent Events of the station's calls; ``Last-Event-ID`` replays what was missed."""
-    return await sse_response(feeds, areas.station(code), principal, last_event_id)
+    return await sse_response(feeds, areas.station(code), principal, last_event_id,
+                              query_event_id)
 
 
 @websocket("/ws/stations/{code:str}")

@@ -14,6 +14,9 @@ handlers, ``render_plugins=SCHEMA_PAGES`` in the ``OpenAPIConfig``, and
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,8 @@ from typing import Any
 from litestar.config.compression import CompressionConfig
 from litestar.openapi.plugins import RedocRenderPlugin, YamlRenderPlugin
 from litestar.static_files import create_static_files_router
+
+from api.hardening import CSP_KEY
 
 STATIC_URL = "/static"
 STATIC_DIR = Path(str(files("api") / "static"))
@@ -34,18 +39,26 @@ ASSET_ROUTES = [create_static_files_router(path=STATIC_URL, directories=[STATIC_
 """``/static/...``: the files of ``api/static``."""
 
 LOCAL_ONLY = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-              "script-src 'self' 'unsafe-inline'; worker-src 'self' blob:; connect-src 'self'")
-"""Content Security Policy of the ``/schema`` page: nothing from another host."""
+              "script-src 'self' {script}; worker-src 'self' blob:; connect-src 'self'; "
+              "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+"""Content Security Policy of the ``/schema`` page: nothing from another host; of inline
+scripts only Redoc's start-up (by its hash)."""
+_INLINE_SCRIPT = re.compile(rb"<script type='text/javascript'>(.*?)</script>", re.DOTALL)
 
 
 class OfflineRedoc(RedocRenderPlugin):
     """Redoc with a Content Security Policy that keeps the page on this service: Redoc's
     side menu links a logo on its CDN whatever its options, and the browser now refuses
-    it without asking the network (Redoc then leaves the image out)."""
+    it without asking the network (Redoc then leaves the image out). The policy goes in
+    the page and in its header (:data:`api.hardening.CSP_KEY`)."""
 
     def render(self, request: Any, openapi_schema: dict[str, Any]) -> bytes:
         page = super().render(request, openapi_schema)
-        meta = f'<meta http-equiv="Content-Security-Policy" content="{LOCAL_ONLY}">'.encode()
+        hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(m).digest()).decode()}'"
+                          for m in _INLINE_SCRIPT.findall(page))
+        policy = LOCAL_ONLY.format(script=hashes)
+        request.scope[CSP_KEY] = policy
+        meta = f'<meta http-equiv="Content-Security-Policy" content="{policy}">'.encode()
         return page.replace(b"<head>", b"<head>" + meta, 1)
 
 

@@ -6,14 +6,17 @@ an ``Authorization`` header, so these pages, and only these, also take the token
 ``?token=`` (or ``?access_token=``) and from a cookie:
 
 - a URL with a token is answered with ``303 See Other`` to the same URL without it, and
-  the token moves into the ``safecity_map_token`` cookie (HttpOnly, SameSite=Lax, path
+  the token moves into the ``safecity_map_token`` cookie (HttpOnly, SameSite=Strict, path
   ``/maps``, ``Secure`` over HTTPS, a session cookie: the token's own expiry still
-  applies). The token then stays out of the address bar, the history, bookmarks and
-  shared links; it is seen once, by the server (keep it out of proxy access logs);
+  applies). The swap happens only for a token whose role may open the page (checked
+  first: a link cannot plant a session that opens nothing) and only when the browser
+  says the link was not followed from another site (``Sec-Fetch-Site``, ``Origin``):
+  a page elsewhere cannot log a user in as someone else (login CSRF). The token then
+  stays out of the address bar, the history, bookmarks and shared links; it is seen
+  once, by the server (whose access log redacts it; keep it out of proxy logs too);
 - the cookie is read only under ``/maps``: the JSON API never accepts it, so a page on
-  another site cannot make a browser call the API with it. The pages only answer
-  ``GET``, so a cross-site navigation that carries the cookie (Lax) can only show the
-  user their own map.
+  another site cannot make a browser call the API with it, and SameSite=Strict keeps it
+  off every request another site starts.
 
 A user signed in to the web pages (``/login``) needs no token: the session cookie
 (SameSite=Strict) is accepted here as on every page, as the same :class:`Principal`.
@@ -22,7 +25,7 @@ A user signed in to the web pages (``/login``) needs no token: the session cooki
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get
@@ -30,7 +33,7 @@ from litestar.datastructures import Cookie
 from litestar.params import Parameter
 from litestar.response import Redirect
 
-from api.auth import SECURITY, Authenticator, Principal
+from api.auth import SECURITY, Action, Authenticator, Principal
 from api.domain.accounts.services import SESSION_COOKIE, AccountService, SignInRequiredError
 from api.domain.analytics.schemas import (
     CategoryParam,
@@ -45,6 +48,7 @@ from api.domain.analytics.services import AnalyticsService, cell_query
 from api.domain.maps.plans import plan_map_job
 from api.domain.maps.services import AUTO_RES, map_page_job
 from api.domain.plans.services import PlanService
+from api.errors import ForbiddenError
 from api.workers import WorkerPool
 
 MAP_COOKIE = "safecity_map_token"
@@ -98,21 +102,40 @@ MapToken = Annotated[str | None, Parameter(
 schema documents it)."""
 
 
-def token_to_cookie(request: Request[Any, Any, Any]) -> Response[Any] | None:
-    """For a map link carrying its token (already checked by :func:`provide_map_principal`):
+CROSS_SITE = frozenset({"cross-site", "same-site"})
+"""``Sec-Fetch-Site`` values of a request another site (or a sibling subdomain) started; a
+typed or bookmarked link is ``none``, a link on this service ``same-origin``."""
+
+
+def token_to_cookie(request: Request[Any, Any, Any], principal: Principal,
+                    action: Action) -> Response[Any] | None:
+    """For a map link carrying its token (already verified by :func:`provide_map_principal`):
     a redirect to the same page without it that sets the token as a ``/maps``-only
-    HttpOnly cookie, so the token leaves the address bar and history. ``None`` otherwise."""
+    HttpOnly, SameSite=Strict cookie, so the token leaves the address bar and history.
+    Refused (403, no cookie) when the token's role may not ``action`` or another site
+    started the request. ``None`` when the URL carries no token."""
     in_url = _url_token(request)
     if not in_url:
         return None
+    principal.require(action)
+    _refuse_cross_site(request)
     cookie = Cookie(key=MAP_COOKIE, value=in_url, path="/maps", httponly=True,
-                    samesite="lax", secure=request.url.scheme == "https")
+                    samesite="strict", secure=request.url.scheme == "https")
     return Redirect(_without_token(request), status_code=303, cookies=[cookie],
                     headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
 
+def _refuse_cross_site(request: Request[Any, Any, Any]) -> None:
+    fetch_site = request.headers.get("sec-fetch-site", "").lower()
+    origin = request.headers.get("origin")
+    if fetch_site in CROSS_SITE or (origin is not None
+                                    and urlsplit(origin).netloc != request.headers.get("host")):
+        raise ForbiddenError("a map link with a token must be opened directly, not from "
+                             "another site")
+
+
 def _html(page: str) -> Response[Any]:
-    return Response(page, media_type="text/html; charset=utf-8",
+    return Response(page, media_type="text/html",  # Litestar adds the charset
                     headers={"Cache-Control": "private, no-store"})
 
 
@@ -141,14 +164,15 @@ class MapController(Controller):
                    token: MapToken = None,
                    ) -> Response[Any]:
         """calls, response, hotspots or emerging as an HTML map (deck.gl, no internet needed)."""
-        redirect = token_to_cookie(request)
-        if redirect is not None:
-            return redirect
         query = cell_query(level=level, code=code, res=AUTO_RES if res is None else res,
                            since=since, until=until, category=category, serious=serious,
                            fdr=fdr if fdr is not None else kind == "emerging", k=k, step=step,
                            min_count=min_count)
+        # role and scope are checked before a link's token may become the cookie
         checked = analytics.authorized(map_principal, query, kind)
+        redirect = token_to_cookie(request, map_principal, "analytics.read")
+        if redirect is not None:
+            return redirect
         # computed and drawn in a worker process, stopped if the browser goes away
         return _html(await analytics.offload(kind, checked, map_page_job, res is not None,
                                              receive=request.receive))
@@ -167,7 +191,7 @@ class PlanMapController(Controller):
                    workers: WorkerPool, map_principal: Principal, token: MapToken = None
                    ) -> Response[Any]:
         """Demand cells by coverage, coverage disks and sites (deck.gl, no internet needed)."""
-        redirect = token_to_cookie(request)
+        redirect = token_to_cookie(request, map_principal, "plan.read")
         if redirect is not None:
             return redirect
         row, sites, demand = await plans.map_data(plan_id, map_principal)

@@ -169,3 +169,25 @@ def test_forecast_scope(client: Any, role: str, scope: str, code: str, status: i
 ])
 def test_forecast_bad_requests(client: Any, params: dict[str, Any]) -> None:
     assert client.get("/api/v1/forecast", params=params, headers=PLANNER).status_code == 400
+
+
+def test_forecast_cli_reads_the_calls_store(client: Any, loaded_postgis: str, tmp_path: Path) -> None:
+    """``--events db``: the same calls the API reads; the backtest JSON's contract keys."""
+    out = tmp_path / "backtest.json"
+    done = subprocess.run([*CLI, "forecast", "backtest", "--events", "db", "--area", f"district:{DISTRICT}",
+                           "--res", "8", "--period", "week", "--origins", "8", "--coverage", "0.01,0.05,0.1",
+                           "--methods", "kde", "--json", str(out)],
+                          env={**os.environ, "DATABASE_URL": loaded_postgis}, capture_output=True,
+                          text=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads(out.read_text())
+    assert data["origins"] == 8
+    assert set(data["methods"]) == {"naive", "historical_average", "kde"}
+    assert all(set(m["hit_rate"]) == set(m["pai"]) == {"0.01", "0.05", "0.1"}
+               for m in data["methods"].values())
+    api = client.get("/api/v1/forecast", params={"level": "district", "code": DISTRICT, "res": 8,
+                                                  "origins": 8, "methods": "kde"}, headers=PLANNER).json()
+    assert api["backtest"]["events"] == data["events"]
+    assert api["backtest"]["cells"] == data["cells"]
+    api_pai = api["backtest"]["methods"]["kde"]["pai"]  # the API scores all five coverages
+    assert {k: api_pai[k] for k in data["methods"]["kde"]["pai"]} == data["methods"]["kde"]["pai"]

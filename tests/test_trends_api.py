@@ -77,6 +77,26 @@ def test_trends_category_group_and_period(client: Any) -> None:
     assert body["report"]["period_starts"] == ["2024-01-01", "2024-02-01", "2024-03-01"]
 
 
+def test_rising_districts_within_each_region(client: Any) -> None:
+    """The province's districts ranked within each region: ranks restart, BH per region."""
+    answer = client.get("/api/v1/trends", params={"level": "province", "rising_within": "region"},
+                        headers=headers("ig"))
+    assert answer.status_code == 200, answer.text
+    rising = answer.json()["rising"]
+    assert rising["level"] == "district"
+    assert rising["within"] == "region"
+    regions = {r["group"] for r in rising["areas"]}
+    assert len(regions) == 9
+    for region in regions:
+        rows = [r for r in rising["areas"] if r["group"] == region]
+        assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
+        tested = sorted(r["p"] for r in rows if r["p"] is not None)
+        if tested:  # BH: the smallest q is the smallest p times the number tested, at most 1
+            smallest = min(r["q"] for r in rows if r["q"] is not None)
+            stepped = [p * len(tested) / (i + 1) for i, p in enumerate(tested)]
+            assert smallest == pytest.approx(min(1.0, *stepped))
+
+
 @pytest.mark.parametrize(("role", "scope", "area", "status"), [
     ("dpo", DISTRICT, ("district", DISTRICT), 200),
     ("dpo", DISTRICT, ("district", "PK617"), 403),
@@ -95,6 +115,8 @@ def test_trends_scope(client: Any, role: str, scope: str, area: tuple[str, str |
     ({"level": "district", "code": "PK999"}, 404),
     ({"level": "district", "code": DISTRICT, "category": "nonsense"}, 400),
     ({"level": "district"}, 400),
+    ({"level": "district", "code": DISTRICT, "rising_level": "region"}, 400),
+    ({"level": "district", "code": DISTRICT, "rising_within": "region"}, 400),
 ])
 def test_trends_bad_requests(client: Any, params: dict[str, str], status: int) -> None:
     assert client.get("/api/v1/trends", params=params, headers=PLANNER).status_code == status

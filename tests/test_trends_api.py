@@ -77,6 +77,26 @@ def test_trends_category_group_and_period(client: Any) -> None:
     assert body["report"]["period_starts"] == ["2024-01-01", "2024-02-01", "2024-03-01"]
 
 
+def test_rising_districts_within_each_region(client: Any) -> None:
+    """The province's districts ranked within each region: ranks restart, BH per region."""
+    answer = client.get("/api/v1/trends", params={"level": "province", "rising_within": "region"},
+                        headers=headers("ig"))
+    assert answer.status_code == 200, answer.text
+    rising = answer.json()["rising"]
+    assert rising["level"] == "district"
+    assert rising["within"] == "region"
+    regions = {r["group"] for r in rising["areas"]}
+    assert len(regions) == 9
+    for region in regions:
+        rows = [r for r in rising["areas"] if r["group"] == region]
+        assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
+        tested = sorted(r["p"] for r in rows if r["p"] is not None)
+        if tested:  # BH: the smallest q is the smallest p times the number tested, at most 1
+            smallest = min(r["q"] for r in rows if r["q"] is not None)
+            stepped = [p * len(tested) / (i + 1) for i, p in enumerate(tested)]
+            assert smallest == pytest.approx(min(1.0, *stepped))
+
+
 @pytest.mark.parametrize(("role", "scope", "area", "status"), [
     ("dpo", DISTRICT, ("district", DISTRICT), 200),
     ("dpo", DISTRICT, ("district", "PK617"), 403),
@@ -95,6 +115,8 @@ def test_trends_scope(client: Any, role: str, scope: str, area: tuple[str, str |
     ({"level": "district", "code": "PK999"}, 404),
     ({"level": "district", "code": DISTRICT, "category": "nonsense"}, 400),
     ({"level": "district"}, 400),
+    ({"level": "district", "code": DISTRICT, "rising_level": "region"}, 400),
+    ({"level": "district", "code": DISTRICT, "rising_within": "region"}, 400),
 ])
 def test_trends_bad_requests(client: Any, params: dict[str, str], status: int) -> None:
     assert client.get("/api/v1/trends", params=params, headers=PLANNER).status_code == status
@@ -169,3 +191,25 @@ def test_forecast_scope(client: Any, role: str, scope: str, code: str, status: i
 ])
 def test_forecast_bad_requests(client: Any, params: dict[str, Any]) -> None:
     assert client.get("/api/v1/forecast", params=params, headers=PLANNER).status_code == 400
+
+
+def test_forecast_cli_reads_the_calls_store(client: Any, loaded_postgis: str, tmp_path: Path) -> None:
+    """``--events db``: the same calls the API reads; the backtest JSON's contract keys."""
+    out = tmp_path / "backtest.json"
+    done = subprocess.run([*CLI, "forecast", "backtest", "--events", "db", "--area", f"district:{DISTRICT}",
+                           "--res", "8", "--period", "week", "--origins", "8", "--coverage", "0.01,0.05,0.1",
+                           "--methods", "kde", "--json", str(out)],
+                          env={**os.environ, "DATABASE_URL": loaded_postgis}, capture_output=True,
+                          text=True, timeout=180, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads(out.read_text())
+    assert data["origins"] == 8
+    assert set(data["methods"]) == {"naive", "historical_average", "kde"}
+    assert all(set(m["hit_rate"]) == set(m["pai"]) == {"0.01", "0.05", "0.1"}
+               for m in data["methods"].values())
+    api = client.get("/api/v1/forecast", params={"level": "district", "code": DISTRICT, "res": 8,
+                                                  "origins": 8, "methods": "kde"}, headers=PLANNER).json()
+    assert api["backtest"]["events"] == data["events"]
+    assert api["backtest"]["cells"] == data["cells"]
+    api_pai = api["backtest"]["methods"]["kde"]["pai"]  # the API scores all five coverages
+    assert {k: api_pai[k] for k in data["methods"]["kde"]["pai"]} == data["methods"]["kde"]["pai"]

@@ -34,6 +34,8 @@ def trends(
                                                         "default: the last complete period)")] = None,
     rising_level: Annotated[str | None, typer.Option(
         "--rising-level", help="Rank these areas inside the area (default: the next level down)")] = None,
+    rising_within: Annotated[str | None, typer.Option(
+        "--rising-within", help="Rank within each area of this level (e.g. region)")] = None,
     calls: Annotated[Path | None, typer.Option(help="Read this calls file instead of the database")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the JSON answer here")] = None,
 ) -> None:
@@ -51,7 +53,7 @@ def trends(
         raise typer.BadParameter(f"a {level} needs --code", param_hint="--code")
     query = TrendQuery(level=level, code=code if level != "province" else None,
                        categories=expand_categories(category), period=period,  # type: ignore[arg-type]
-                       until=until, rising_level=rising_level)
+                       until=until, rising_level=rising_level, rising_within=rising_within)
     try:
         answer = _from_file(query, calls) if calls is not None else _from_database(query)
     except AppError as exc:
@@ -150,7 +152,8 @@ def _from_file(query: Any, path: Path) -> dict[str, Any]:
         return trends_payload(frame, area=area_ref(boundaries, checked.level, checked.code),
                               period=checked.period, until=end, categories=categories,
                               labels=category_labels(), rising_level=rising,
-                              area_names=area_names(boundaries, rising), observed_from=began)
+                              area_names=area_names(boundaries, rising), observed_from=began,
+                              rising_within=checked.rising_within)
     except (TrendInputError, TrendDataError) as exc:
         raise UnprocessableError(str(exc)) from exc
 
@@ -203,13 +206,16 @@ def print_trends(answer: dict[str, Any]) -> None:
         console.print(cats)
     rising = answer["rising"]
     if rising["areas"]:
+        within = rising.get("within")
         ranked = Table(title=f"Rising {rising['level']}s (latest {answer['period']} vs the previous 4; "
-                             "BH-corrected)")
-        for column in ("rank", rising["level"], "current", "4-period mean", "change", "p", "q",
-                       "significant"):
-            ranked.add_column(column, justify="left" if column == rising["level"] else "right")
-        for row in rising["areas"][:10]:
-            ranked.add_row(str(row["rank"]), f"{row['name']} ({row['code']})", str(row["current"]),
+                             f"BH-corrected{' within each ' + within if within else ''})")
+        for column in ("rank", *([within] if within else []), rising["level"], "current", "4-period mean",
+                       "change", "p", "q", "significant"):
+            ranked.add_column(column, justify="left" if column in (rising["level"], within) else "right")
+        shown = rising["areas"] if within else rising["areas"][:10]
+        for row in (r for r in shown if not within or r["rank"] <= 3):
+            ranked.add_row(str(row["rank"]), *([row["group"]] if within else []),
+                           f"{row['name']} ({row['code']})", str(row["current"]),
                            f"{row['baseline_mean']:.1f}", _pct(row["change"]), _p(row["p"]), _p(row["q"]),
                            "yes" if row["significant"] else "no")
         console.print(ranked)

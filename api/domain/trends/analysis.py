@@ -115,7 +115,8 @@ def _short(label: str) -> str:
 def trends_payload(calls: pd.DataFrame, *, area: AreaRef, period: TrendPeriod, until: pd.Timestamp,
                    categories: Sequence[str], labels: Mapping[str, str],
                    rising_level: str | None = None, area_names: Mapping[str, str] | None = None,
-                   observed_from: pd.Timestamp | None = None, alpha: float = ALPHA) -> dict[str, Any]:
+                   rising_within: str | None = None, observed_from: pd.Timestamp | None = None,
+                   alpha: float = ALPHA) -> dict[str, Any]:
     """The trend answer of an area: the report of all selected calls, one summary per
     busy category, and the ranking of the child areas whose latest period rose most.
 
@@ -154,30 +155,36 @@ def trends_payload(calls: pd.DataFrame, *, area: AreaRef, period: TrendPeriod, u
             "from": str(start), "until": str(until), "calls": int(series.sum()),
             "summary": report.summary, "report": report.to_dict(), "by_category": by_category,
             "rising": rising_payload(calls, level=rising_level, period=period, until=until,
-                                     names=area_names or {}, alpha=alpha)}
+                                     names=area_names or {}, within=rising_within, alpha=alpha)}
 
 
 def rising_payload(calls: pd.DataFrame, *, level: str | None, period: TrendPeriod, until: pd.Timestamp,
-                   names: Mapping[str, str], alpha: float = ALPHA) -> dict[str, Any]:
+                   names: Mapping[str, str], within: str | None = None, alpha: float = ALPHA
+                   ) -> dict[str, Any]:
     """The child areas ranked by how significantly their latest period rose on the
-    previous four (:func:`geo.trends.rank_rising`, Benjamini–Hochberg over the areas)."""
+    previous four (:func:`geo.trends.rank_rising`, Benjamini–Hochberg over the areas, or
+    over the areas of each ``within`` group, ranks restarting per group)."""
     note = ("areas with fewer than 20 calls in the five periods are not tested; q is the "
             "Benjamini-Hochberg adjusted p-value over the tested areas")
     if level is None:
-        return {"level": None, "alpha": alpha, "areas": [], "note": "no smaller areas to rank"}
+        return {"level": None, "within": None, "alpha": alpha, "areas": [],
+                "note": "no smaller areas to rank"}
     column = f"{level}_code"
-    if column not in calls.columns:
-        raise TrendInputError(f"the calls have no {column} column to rank {level}s by")
-    ranked = rank_rising(calls.dropna(subset=[column]), area=column, period=period, end=until,
-                         alpha=alpha)
+    group = f"{within}_code" if within else None
+    for needed in (column, group):
+        if needed is not None and needed not in calls.columns:
+            raise TrendInputError(f"the calls have no {needed} column to rank by")
+    ranked = rank_rising(calls.dropna(subset=[c for c in (column, group) if c]), area=column,
+                         within=group, period=period, end=until, alpha=alpha)
     rows = []
     for row in cast(list[dict[str, Any]], ranked.to_dict("records")):
         code = str(row["area"])
         rows.append({"code": code, "name": names.get(code, code), "current": int(row["current"]),
                      "baseline_mean": float(row["baseline_mean"]), "change": _finite(row["change"]),
                      "p": _finite(row["p"]), "q": _finite(row["q"]),
-                     "significant": bool(row["significant"]), "rank": int(row["rank"])})
-    return {"level": level, "alpha": alpha, "areas": rows, "note": note}
+                     "significant": bool(row["significant"]), "rank": int(row["rank"]),
+                     **({"group": str(row[group])} if group else {})})
+    return {"level": level, "within": within, "alpha": alpha, "areas": rows, "note": note}
 
 
 def _finite(value: object) -> float | None:

@@ -29,17 +29,20 @@ UntilParam = Annotated[str | None, Parameter(
                                "time). Default: the last complete period")]
 RisingParam = Annotated[str | None, Parameter(
     description="Level of the areas ranked for rising counts (default: the next level down)")]
+WithinParam = Annotated[str | None, Parameter(
+    description="Rank within each area of this level (e.g. region: each region of the province)")]
 MethodsParam = Annotated[list[str] | None, Parameter(
     description="Methods to backtest besides the baselines (repeatable): kde, prospective, sepp, "
                 "lightgbm; default: all")]
 
 
 def trend_query(*, level: str, code: str | None, category: list[str] | None, period: str,
-                until: str | None, rising_level: str | None) -> TrendQuery:
+                until: str | None, rising_level: str | None, rising_within: str | None = None
+                ) -> TrendQuery:
     moment: datetime | None = parse_time(until, "until")
     return TrendQuery(level=level, code=code, categories=expand_categories(category),
                       period=period,  # type: ignore[arg-type]
-                      until=moment, rising_level=rising_level)
+                      until=moment, rising_level=rising_level, rising_within=rising_within)
 
 
 class TrendsController(Controller):
@@ -53,11 +56,12 @@ class TrendsController(Controller):
     async def trends(self, *, request: Request[Any, Any, Any], trends: TrendsService,
                      principal: Principal, level: LevelParam = "province", code: CodeParam = None,
                      category: CategoryParam = None, period: PeriodParam = "week",
-                     until: UntilParam = None, rising_level: RisingParam = None) -> dict[str, Any]:
+                     until: UntilParam = None, rising_level: RisingParam = None,
+                     rising_within: WithinParam = None) -> dict[str, Any]:
         """Counts per period, comparisons with the last 4 periods and last year, Mann–Kendall
         and Sen's slope, STL, change points, a summary sentence and the rising areas."""
         query = trend_query(level=level, code=code, category=category, period=period, until=until,
-                            rising_level=rising_level)
+                            rising_level=rising_level, rising_within=rising_within)
         return await trends.trends(principal, query, receive=request.receive)
 
     @get("/forecast", operation_id="forecast")

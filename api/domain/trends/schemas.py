@@ -23,6 +23,8 @@ class TrendQuery:
     period: Literal["day", "week", "month"] = "week"
     until: datetime | None = None
     rising_level: str | None = None
+    rising_within: str | None = None
+    """Rank within each area of this level (e.g. each region of the province), BH per group."""
 
 
 @dataclass(frozen=True)

@@ -174,7 +174,7 @@ def compute_trends(engine: Engine, boundaries: BoundarySet, query: TrendQuery, n
         return trends_payload(calls, area=area_ref(boundaries, query.level, query.code),
                               period=query.period, until=end, categories=categories,
                               labels=category_labels(), rising_level=rising,
-                              area_names=area_names(boundaries, rising),
+                              area_names=area_names(boundaries, rising), rising_within=query.rising_within,
                               observed_from=to_local(began) if began is not None else None)
     except (TrendInputError, TrendDataError) as exc:
         raise UnprocessableError(str(exc)) from exc
@@ -241,11 +241,20 @@ class TrendsService:
         if query.period not in TREND_PERIODS:
             raise BadInputError(f"period must be one of {', '.join(TREND_PERIODS)}, not {query.period!r}")
         checked = self._authorized(principal, query.level, query.code, query.categories)
-        rising = query.rising_level
-        if rising is not None and rising not in RANKED_LEVELS:
-            raise BadInputError(f"rising_level must be one of {', '.join(RANKED_LEVELS)}")
+        order = ("province", *RANKED_LEVELS)
+        rising = query.rising_level or CHILD_LEVEL[checked.level]
+        if query.rising_level is not None and (
+                rising not in RANKED_LEVELS or order.index(rising) <= order.index(checked.level)):
+            raise BadInputError(f"rising_level must be a level below {checked.level} "
+                                f"({', '.join(order[order.index(checked.level) + 1:])})")
+        within = query.rising_within
+        if within is not None and (rising is None or within not in RANKED_LEVELS
+                                   or not order.index(checked.level) < order.index(within)
+                                   < order.index(rising)):
+            raise BadInputError(f"rising_within must lie between {checked.level} and {rising}")
         return TrendQuery(level=checked.level, code=checked.code, categories=checked.categories,
-                          period=query.period, until=query.until, rising_level=rising)
+                          period=query.period, until=query.until, rising_level=query.rising_level,
+                          rising_within=within)
 
     def check_forecast(self, principal: Principal, query: ForecastQuery) -> ForecastQuery:
         if query.period not in FORECAST_PERIODS:

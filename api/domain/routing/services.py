@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -217,18 +220,33 @@ def route_batch_job(raw: bytes, version: str) -> BatchAnswer:
     state = worker_state()
     router = state.router(version)
     routing = state.memo(("routing", str(router.index.version)), lambda: RoutingService(router))
-    body = decode_batch(raw)
-    lat, lon, radius = batch_arrays(body)
-    routes = routing.route_many(lat, lon, radius)
-    rejected = sum(1 for r in routes if r.method == "rejected")
-    encoded = (msgspec.json.encode(routed_features(body, routes, rejected))
-               if isinstance(body, FeatureCollection)
-               else msgspec.json.encode(RouteBatchResult(count=len(routes), rejected=rejected,
-                                                         routes=routes)))
+    with _no_cycle_collection():
+        body = decode_batch(raw)
+        lat, lon, radius = batch_arrays(body)
+        routes = routing.route_many(lat, lon, radius)
+        rejected = sum(1 for r in routes if r.method == "rejected")
+        encoded = (msgspec.json.encode(routed_features(body, routes, rejected))
+                   if isinstance(body, FeatureCollection)
+                   else msgspec.json.encode(RouteBatchResult(count=len(routes),
+                                                             rejected=rejected, routes=routes)))
     return BatchAnswer(
         body=encoded, count=len(routes), rejected=rejected,
         out_of_coverage=sum(1 for r in routes if r.out_of_coverage),
         boundary_set=routing.boundary_set)
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """The cycle collector off for one batch: 100,000 features are some 500,000 containers,
+    which set off full collections again and again (measured: decoding 100,000 features
+    took 0.6 s without them, 1.5-3 s with); none of them form cycles, refcounts free them."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def routed_features(body: FeatureCollection, routes: list[Route], rejected: int

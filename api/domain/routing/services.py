@@ -114,14 +114,16 @@ class RoutingAudit:
                                   "boundary_set": boundary_set}
         if route is not None:
             detail.update(station=route.station_code, method=route.method,
-                          out_of_coverage=route.out_of_coverage, distance_m=route.distance_m)
+                          out_of_coverage=route.out_of_coverage, distance_m=route.distance_m,
+                          outside_punjab=route.outside_punjab)
         else:
             detail.update(station=None, method="rejected", reason=reason)
         await self._record(principal, "route", detail)
 
     async def batch(self, principal: Principal, answer: BatchAnswer) -> None:
         detail = {"count": answer.count, "rejected": answer.rejected,
-                  "out_of_coverage": answer.out_of_coverage, "boundary_set": answer.boundary_set}
+                  "out_of_coverage": answer.out_of_coverage,
+                  "outside_punjab": answer.outside_punjab, "boundary_set": answer.boundary_set}
         await self._record(principal, "route.batch", detail)
 
     async def _record(self, principal: Principal, action: str, detail: dict[str, Any]) -> None:
@@ -139,6 +141,8 @@ class BatchAnswer:
     rejected: int
     out_of_coverage: int
     boundary_set: str
+    outside_punjab: int = 0
+    """Points in another province or territory (answered on a fallback station)."""
 
 
 def strict_error(exc: msgspec.ValidationError, what: str) -> UnprocessableError:
@@ -232,7 +236,8 @@ def route_batch_job(raw: bytes, version: str) -> BatchAnswer:
     return BatchAnswer(
         body=encoded, count=len(routes), rejected=rejected,
         out_of_coverage=sum(1 for r in routes if r.out_of_coverage),
-        boundary_set=routing.boundary_set)
+        boundary_set=routing.boundary_set,
+        outside_punjab=sum(1 for r in routes if r.transfer_suggested))
 
 
 @contextmanager

@@ -448,6 +448,11 @@ def test_router_from_database_answers_like_the_files_router(
     for name in ("lo", "hi", "owner", "candidate_ptr", "candidates"):
         assert np.array_equal(getattr(router.index, name), getattr(punjab_router.index, name)), name
 
+    from jurisdictions.catalog import neighbouring_provinces
+
+    # the files router as the service builds it: with Pakistan's other provinces beside it
+    punjab_router = Router(punjab_router.index, punjab_router.nearest_limit_m,
+                           neighbours=neighbouring_provinces())
     rng = np.random.default_rng(8)
     lon = rng.uniform(EXTENT[0], EXTENT[2], 5000)
     lat = rng.uniform(EXTENT[1], EXTENT[3], 5000)

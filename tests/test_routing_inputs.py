@@ -452,3 +452,30 @@ def test_the_cli_csv_carries_names_and_flags(tmp_path: Any) -> None:
     assert routed["method"].tolist() == ["interior", "nearest", "nearest", "rejected"]
     assert routed["district_name"].tolist()[0] == "Lahore"
     assert "2 outside Punjab" in " ".join(done.stderr.split())
+
+
+@pytest.mark.integration
+def test_out_of_province_decisions_are_audited(client: httpx.Client, loaded_postgis: str) -> None:
+    import uuid
+
+    import psycopg
+
+    from api.auth import mint_token
+    from tests.callservice import SECRET
+
+    subject = f"route-outside-{uuid.uuid4().hex[:8]}"
+    hdrs = {"Authorization": f"Bearer {mint_token(SECRET, 'planner', 'PK6', 'province', subject=subject)}"}
+    (lat, lon), province = OUTSIDE["Islamabad"]
+    one = client.post(ROUTE, json={"lat": lat, "lon": lon}, headers=hdrs)
+    assert one.status_code == 200, one.text
+    assert one.json()["outside_punjab"] == province
+    batch = client.post(BATCH, json={"points": [{"lat": lat, "lon": lon}, point()]}, headers=hdrs)
+    assert batch.status_code == 200, batch.text
+    assert [r["transfer_suggested"] for r in batch.json()["routes"]] == [True, False]
+    with psycopg.connect(loaded_postgis, autocommit=True) as db:
+        rows = db.execute("SELECT action, detail FROM audit_log WHERE actor = %s ORDER BY id",
+                          (subject,)).fetchall()
+    assert [r[0] for r in rows] == ["route", "route.batch"]
+    assert rows[0][1]["outside_punjab"] == province
+    assert rows[1][1]["outside_punjab"] == 1
+    assert rows[1][1]["count"] == 2

@@ -74,7 +74,17 @@ class RoutingController(Controller):
         return route
 
     @post("/batch", operation_id="routeBatch", status_code=200,
-          responses={200: ResponseSpec(RouteBatchResult, description="The batch's routes, in order")})
+          responses={200: ResponseSpec(
+              RouteBatchResult,
+              description="A JSON batch's routes, in order (a GeoJSON batch is answered with a "
+                          "FeatureCollection: each feature's id, geometry and properties, the "
+                          "route's fields added to the properties)"),
+                     400: ResponseSpec(None, description="Not JSON, neither form, or empty"),
+                     413: ResponseSpec(None, description="More than 100,000 points"),
+                     422: ResponseSpec(None, description="A point or feature with a value out "
+                                       "of its bounds or of the wrong type (named)"),
+                     503: ResponseSpec(None, description="The workers are busy: retry after "
+                                       "Retry-After seconds")})
     async def route_batch(self, request: Request[Any, Any, Any], routing: RoutingService,
                           principal: Principal, routing_audit: RoutingAudit,
                           workers: WorkerPool) -> Response[bytes]:

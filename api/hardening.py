@@ -43,23 +43,24 @@ class UnsupportedMediaTypeError(AppError):
 
 
 _JSON = "application/json"
-_DECODERS: dict[int, msgspec.json.Decoder[Any] | None] = {}
-"""The strict body decoder of each route handler (``None``: the handler takes no JSON body)."""
+_DECODER_OPT: Final = "safecity.body_decoder"
+"""Where each route handler keeps its strict body decoder (in its ``opt``, which lives as
+long as the handler; ``None``: the handler takes no JSON body)."""
 
 
 def _decoder(request: Request[Any, Any, Any]) -> msgspec.json.Decoder[Any] | None:
-    handler = request.route_handler
-    key = id(handler)
-    if key not in _DECODERS:
-        field = handler.parsed_fn_signature.parameters.get("data")
+    options = request.route_handler.opt
+    if _DECODER_OPT not in options:
+        field = request.route_handler.parsed_fn_signature.parameters.get("data")
         decoder = None
         if field is not None:
             try:
                 decoder = msgspec.json.Decoder(field.annotation, strict=True)
             except TypeError:  # a type msgspec cannot decode alone: Litestar's own path
                 decoder = None
-        _DECODERS[key] = decoder
-    return _DECODERS[key]
+        options[_DECODER_OPT] = decoder
+    found: msgspec.json.Decoder[Any] | None = options[_DECODER_OPT]
+    return found
 
 
 async def strict_json_body(request: Request[Any, Any, Any]) -> None:

@@ -58,7 +58,8 @@ class OfflineRedoc(RedocRenderPlugin):
                           for m in _INLINE_SCRIPT.findall(page))
         policy = LOCAL_ONLY.format(script=hashes)
         request.scope[CSP_KEY] = policy
-        meta = f'<meta http-equiv="Content-Security-Policy" content="{policy}">'.encode()
+        in_page = policy.replace("; frame-ancestors 'none'", "")  # header-only directive
+        meta = f'<meta http-equiv="Content-Security-Policy" content="{in_page}">'.encode()
         return page.replace(b"<head>", b"<head>" + meta, 1)
 
 

@@ -94,6 +94,14 @@ instead of one per call (each with its own bound parameters on both sides). Meas
 _LEVELS = ("station", "tehsil", "district", "region")
 
 
+def json_text(value: Any) -> str:
+    """The engine's JSON columns as text (its pool's ``json_serializer``): msgspec, ~10x
+    faster than the standard library's ``json.dumps`` on an alert's ``detail`` and
+    ``call_ids``, which every raise and every update writes again. PostgreSQL stores them
+    as ``jsonb``, so the spelling of the text is not kept."""
+    return msgspec.json.encode(value).decode()
+
+
 def alert_channel(level: str, code: str) -> str:
     """The live channel of one command level's alerts (beside the call feeds' channels)."""
     return f"alerts:{level}:{code}"

@@ -379,3 +379,12 @@ def test_the_answer_made_from_the_stored_form_is_what_the_principal_may_read(
         created_at=now, updated_at=now)
     principal = Principal(subject="p", role=role, scope="PK6", level="province")
     assert writer.seen_by(writer.as_call(record, None), principal) == writer.as_call(record, principal)
+
+
+def test_near_disk_is_the_cells_grid_disk_remembered() -> None:
+    from api.domain.calls.intake import near_disk
+
+    cell = h3_int.latlng_to_cell(31.5204, 74.3587, CELL_RES)
+    disk = near_disk(cell)
+    assert list(disk) == list(h3_int.grid_disk(cell, NEAR_RING))
+    assert near_disk(cell) is disk  # computed once

@@ -41,6 +41,8 @@ from api.errors import BadInputError, UnavailableError
 from jurisdictions.boundaries import PROVINCE_CODE
 
 MAX_KEY_LENGTH = 200
+NEAR_DISKS_KEPT = 8192
+"""Disks :func:`near_disk` remembers, least recently used dropped (~1 kB each)."""
 DUTY_ATTEMPTS = 3
 """Tries when the store refuses the guessed SHO (the roster changed between the guess and
 the write)."""
@@ -149,11 +151,11 @@ class CallIntake(CallWriting):
             radius_m=ctx.duplicate_radius_m)
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=NEAR_DISKS_KEPT)
 def near_disk(cell: int) -> tuple[int, ...]:
     """The H3 disk of :data:`NEAR_RING` around ``cell`` where a repeated call is looked for
-    (remembered: calls come again and again from the same few thousand cells, and
-    ``grid_disk`` costs more than the rest of the search's preparation)."""
+    (remembered: calls come again and again from the same cells, and ``grid_disk`` costs
+    more than the rest of the search's preparation)."""
     return tuple(h3_int.grid_disk(cell, NEAR_RING))
 
 

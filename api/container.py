@@ -35,7 +35,7 @@ from api.db.engine import async_engine
 from api.db.group_commit import WRITERS
 from api.db.intake import PostgresCallStore, SqliteCallStore
 from api.domain.accounts.services import AccountService
-from api.domain.alerts.engine import AlertContext, AlertEngine
+from api.domain.alerts.engine import AlertContext, AlertEngine, json_text
 from api.domain.alerts.feeds import AlertFeedService
 from api.domain.alerts.rules import AlertPolicy
 from api.domain.alerts.services import AlertService, HotspotScanner
@@ -304,7 +304,7 @@ class Container:
         connections, and alerts published through the app's loop, where the channels live.
         ``SKIP LOCKED`` shares due calls with other workers and with ticks asked for through
         :attr:`alert_engine`."""
-        engine = async_engine(self.settings, **postgres_pool(
+        engine = async_engine(self.settings, json_serializer=json_text, **postgres_pool(
             ALERT_CONNECTIONS, plan_cache_mode="force_custom_plan"))
         try:
             context = dataclasses.replace(

@@ -31,7 +31,8 @@ def test_service_bench_runs_and_writes_its_json(tmp_path: Path) -> None:
     figures = _bench("service.py", "--requests", "300", "--seconds", "2",
                      out=tmp_path / "service.json")
     for key in ("ratio_one_worker", "p99_ms_one_worker", "ratio_two_workers",
-                "p99_ms_two_workers", "floor_ratio_one_worker", "floor_ratio_two_workers"):
+                "p99_ms_two_workers", "floor_ratio_one_worker", "floor_ratio_two_workers",
+                "floor_ratio_calls_one_worker", "floor_ratio_calls_two_workers"):
         assert isinstance(figures[key], float), key
         assert figures[key] > 0, key
     assert set(figures["rates"]) == {f"{name}_{workers}" for name in ("bare", "floor", "calls")
@@ -39,6 +40,8 @@ def test_service_bench_runs_and_writes_its_json(tmp_path: Path) -> None:
     for config, statuses in figures["statuses"].items():
         assert set(statuses) == {"201"}, (config, statuses)  # nothing refused or failed
     assert figures["calls_stored"] == figures["calls_expected"] > 0
+    floor_ratio = figures["rates"]["calls_1"] / figures["rates"]["floor_1"]
+    assert figures["floor_ratio_calls_one_worker"] == pytest.approx(floor_ratio)
     cpu = figures["cpu_ms_per_request"]
     assert cpu["calls_1"]["server"] > cpu["bare_1"]["server"] > 0
     assert cpu["calls_1"]["postgres"] > 0 == cpu["bare_1"]["postgres"]

@@ -320,6 +320,22 @@ def test_template_and_cut_rebuild_the_encoders_own_text(call: object) -> None:
     assert head + encoder.encode_value(call.duplicate_of) + tail == text  # type: ignore[attr-defined]
 
 
+@settings(max_examples=200, deadline=None)
+@given(call=_calls())
+def test_the_stored_text_is_the_answer_litestar_would_encode(call: object) -> None:
+    """``POST /calls`` sends the snapshot's text as its answer (no second encoding): it
+    must be byte for byte what Litestar makes of the same :class:`Call`."""
+    from litestar.serialization import encode_json
+
+    from api.db.intake import snapshot_with_link
+    from api.domain.calls.wire import CallEncoder
+
+    encoder = CallEncoder()
+    text = snapshot_with_link(encoder.around(call, "duplicate_of"),  # type: ignore[arg-type]
+                              call.duplicate_of)  # type: ignore[attr-defined]
+    assert text.encode() == encode_json(call)
+
+
 def test_template_spans_and_missing_fields() -> None:
     from api.domain.calls.wire import CallEncoder
 
@@ -365,3 +381,12 @@ def test_the_answer_made_from_the_stored_form_is_what_the_principal_may_read(
         created_at=now, updated_at=now)
     principal = Principal(subject="p", role=role, scope="PK6", level="province")
     assert writer.seen_by(writer.as_call(record, None), principal) == writer.as_call(record, principal)
+
+
+def test_near_disk_is_the_cells_grid_disk_remembered() -> None:
+    from api.domain.calls.intake import near_disk
+
+    cell = h3_int.latlng_to_cell(31.5204, 74.3587, CELL_RES)
+    disk = near_disk(cell)
+    assert list(disk) == list(h3_int.grid_disk(cell, NEAR_RING))
+    assert near_disk(cell) is disk  # computed once

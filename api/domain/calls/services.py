@@ -117,14 +117,16 @@ class CallWriting:
         }
         return values
 
-    async def _publish(self, event: TrailEntry, record: CallFields) -> None:
+    async def _publish(self, event: TrailEntry, record: CallFields, *,
+                       unstaffed: bool | None = None) -> None:
+        """Deliver a trail entry live (``unstaffed``: the snapshot's, when known)."""
         publisher = self.ctx.publisher
         if publisher is None:
             return
         previous = ({"station": event.from_station_code, "tehsil": event.from_tehsil_code,
                      "district": event.from_district_code, "region": event.from_region_code,
                      "province": PROVINCE_CODE} if event.from_station_code else {})
-        await publisher.publish(envelope(event, self.ctx.encoder),
+        await publisher.publish(envelope(event, self.ctx.encoder, unstaffed),
                                 path_channels(_path(record), previous))
 
     @staticmethod

@@ -176,11 +176,14 @@ class _Staffing(msgspec.Struct):
     unstaffed: bool
 
 
-def envelope(row: TrailEntry, encoder: msgspec.json.Encoder) -> bytes:
+def envelope(row: TrailEntry, encoder: msgspec.json.Encoder,
+             unstaffed: bool | None = None) -> bytes:
     """The feed message of an event (live and replayed alike): event, then the call after
-    it, the stored snapshot sent as it is."""
+    it, the stored snapshot sent as it is. ``unstaffed`` is the snapshot's own (read from
+    it when not given: intake knows it without parsing the text it just wrote)."""
     snapshot = row.snapshot.encode()
-    unstaffed = msgspec.json.decode(snapshot, type=_Staffing).unstaffed
+    if unstaffed is None:
+        unstaffed = msgspec.json.decode(snapshot, type=_Staffing).unstaffed
     return b"".join((
         b'{"event_id":', str(row.id).encode(), b',"type":', encoder.encode(row.type),
         b',"unstaffed":', b"true" if unstaffed else b"false",

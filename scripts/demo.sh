@@ -39,6 +39,44 @@ fi
 $SC jurisdictions load       # into the embedded database (nothing to do when loaded)
 $SC synth load "$HISTORY"    # skips calls already loaded
 $SC roster generate --out .safecity/demo-roster.csv   # every station, shifts around now
-# every endpoint needs a token; a map page takes it once in its URL (then from a cookie)
-echo "hot spots of the Lahore region, as its RPO: http://127.0.0.1:${PORT}/maps/hotspots?level=region&code=LHR&token=$($SC token --role rpo --scope LHR)"
+# ready-to-use tokens, one per role (12 h; `safecity token` makes more from any shell)
+BASE="http://127.0.0.1:${PORT}"
+TOKENS=.safecity/demo-tokens.env
+{
+  echo "# demo tokens of $(date -u +%FT%TZ); source this file, then: curl -H \"Authorization: Bearer \$RPO_TOKEN\" ..."
+  echo "CALL_TAKER_TOKEN=$($SC token --role call_taker --scope PK6 --subject demo-call-taker)"
+  echo "SHO_TOKEN=$($SC token --role sho --scope PK61701-007 --subject demo-sho)"
+  echo "DPO_TOKEN=$($SC token --role dpo --scope PK601 --subject demo-dpo)"
+  echo "CPO_TOKEN=$($SC token --role cpo --scope PK617 --subject demo-cpo)"
+  echo "RPO_TOKEN=$($SC token --role rpo --scope LHR --subject demo-rpo)"
+  echo "PLANNER_TOKEN=$($SC token --role planner --scope PK6 --subject demo-planner)"
+  echo "ADMIN_TOKEN=$($SC token --role admin --scope PK6 --subject demo-admin)"
+} > "$TOKENS"
+chmod 600 "$TOKENS"
+# shellcheck disable=SC1090
+source "$TOKENS"
+cat <<TEXT
+
+safecity demo on $BASE (history to $(date -u +%H:%M) UTC, every station staffed)
+Tokens per role are in $TOKENS (source it). From any shell, 'safecity token' makes more:
+  .venv/bin/safecity token --role rpo --scope LHR
+  call taker (Punjab)        $CALL_TAKER_TOKEN
+  SHO (station PK61701-007)  $SHO_TOKEN
+  DPO (district Attock)      $DPO_TOKEN
+  CPO (Lahore city)          $CPO_TOKEN
+  RPO (Lahore region)        $RPO_TOKEN
+  planner (Punjab)           $PLANNER_TOKEN
+  admin                      $ADMIN_TOKEN
+Try:
+  curl -H "Authorization: Bearer \$RPO_TOKEN" "$BASE/api/v1/stats/response"
+  hot spots of the Lahore region, as its RPO (a map page takes the token once in its URL):
+  $BASE/maps/hotspots?level=region&code=LHR&token=$RPO_TOKEN
+TEXT
+if (( LIVE )); then
+  # recent open calls first (alerts from the start), then a new call every ~10 s, until the
+  # service stops (the service keeps this script's process id through exec)
+  SAFECITY_TOKEN="$ADMIN_TOKEN" $SC synth live --url "$BASE" --calls "$HISTORY" --while-pid $$ \
+    > .safecity/demo-live.log 2>&1 &
+  echo "live calls: on (a new call every ~10 s; log .safecity/demo-live.log; --no-live turns it off)"
+fi
 exec $SC serve --host 127.0.0.1 --port "$PORT"

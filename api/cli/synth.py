@@ -427,3 +427,6 @@ def load(
         f"{report.already_present:,} already present ({report.backend}"
         + ("; indexes built after the copy" if report.rebuilt_indexes else "")
         + f"); {report.elapsed_s:.1f} s, {rate:,.0f} calls/s")
+
+
+app.command("live")(__import__("api.cli.live", fromlist=["live"]).live)

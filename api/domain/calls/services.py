@@ -243,7 +243,9 @@ class CallService(CallWriting,
     # ------------------------------------------------------------------ reads
     async def get_call(self, call_id: UUID, principal: Principal) -> Call:
         principal.require("call.read")
-        async with self.repository.session.begin():
+        # a read that writes its audit entry: on SQLite the write lock is taken first, as
+        # a deferred reader cannot become a writer once another connection has written
+        async with write_transaction(self.repository.session):
             record = await self._visible(call_id, principal)
             await self.audit.record(principal, "call.read", self.ctx.clock(), call_id=record.id)
         return self.as_call(record, principal)
@@ -276,7 +278,7 @@ class CallService(CallWriting,
         if until is not None:
             conditions.append(CallRecord.received_at < until)
         after = decode_cursor(cursor) if cursor else None
-        async with self.repository.session.begin():
+        async with write_transaction(self.repository.session):  # reads, then audits
             rows = await self.repository.page(conditions, after, limit + 1)
             shown = rows[:limit]
             await self.audit.record(principal, "call.list", self.ctx.clock(),
@@ -287,7 +289,7 @@ class CallService(CallWriting,
 
     async def list_events(self, call_id: UUID, principal: Principal) -> list[CallEvent]:
         principal.require("call.read")
-        async with self.repository.session.begin():
+        async with write_transaction(self.repository.session):  # reads, then audits
             record = await self._visible(call_id, principal)
             rows = await self.repository.events(record.id)
             await self.audit.record(principal, "call.events", self.ctx.clock(), call_id=record.id)

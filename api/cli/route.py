@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from api.cli.data import out_format, save
 from api.cli.progress import console, progress_bar
 
 OUTPUT_COLUMNS = ("station_code", "tehsil_code", "district_code", "region_code",
@@ -20,7 +21,8 @@ def route(
     lon: Annotated[float | None, typer.Argument(help="Longitude (WGS84)")] = None,
     radius_m: Annotated[float | None, typer.Option(help="Location uncertainty radius in metres")] = None,
     csv: Annotated[Path | None, typer.Option(help="CSV with columns lat,lon[,radius_m]")] = None,
-    out: Annotated[Path | None, typer.Option(help="Output CSV (with --csv)")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output (with --csv); format from the name: .csv, "
+                                                  ".parquet, .geojson")] = None,
 ) -> None:
     """Route one point (prints JSON) or a CSV of points (writes the answer columns)."""
     from api.routing import current_router  # noqa: PLC0415
@@ -30,6 +32,8 @@ def route(
         raise typer.BadParameter("give LAT LON, or --csv IN.csv --out OUT.csv")
     if csv is not None and out is None:
         raise typer.BadParameter("--csv needs --out OUT.csv")
+    if out is not None:
+        out_format(out)
     with progress_bar("loading router") as update:
         router = current_router(progress=update)
     if csv is None:
@@ -64,7 +68,7 @@ def _route_csv(router: object, source: Path, target: Path) -> None:
                                   None if radius is None else radius.to_numpy())
     result = pd.concat([frame.drop(columns=[c for c in answers.columns if c in frame]),
                         answers], axis=1)
-    result.to_csv(target, index=False)
+    save(result, target, credits=False)
     rejected = int((answers["method"] == "rejected").sum())
     console.print(f"routed {len(frame):,} rows to {target}"
                   + (f"; [yellow]{rejected:,} rejected[/yellow] (see column reason)" if rejected else ""))

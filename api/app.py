@@ -27,6 +27,7 @@ from api.domain.feeds.controllers import (
     station_feed,
     station_feed_socket,
 )
+from api.domain.front.controllers import FRONT_ROUTES, LANDING_ROUTES
 from api.domain.jurisdictions.controllers import JurisdictionController
 from api.domain.maps.assets import ASSET_ROUTES, COMPRESSION, SCHEMA_PAGES
 from api.domain.maps.controllers import MapController, PlanMapController
@@ -68,7 +69,7 @@ def create_app(container: Container | None = None) -> Litestar:
                             description="safecity token --role ROLE --scope CODE")
     return Litestar(
         route_handlers=[health, v1, MapController, PlanMapController, *ASSET_ROUTES,
-                        *UNPREFIXED_SOCKETS],
+                        *UNPREFIXED_SOCKETS, *LANDING_ROUTES, *FRONT_ROUTES],
         dependencies=dependencies(container),
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,

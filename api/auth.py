@@ -133,7 +133,7 @@ def decode_token(secret: str, token: str) -> Principal:
     except jwt.ExpiredSignatureError as exc:
         raise UnauthorizedError("token expired") from exc
     except jwt.PyJWTError as exc:
-        raise UnauthorizedError(f"invalid token: {exc}") from exc
+        raise UnauthorizedError(f"invalid token: {_token_problem(exc)}") from exc
     role, scope, level = claims.get("role"), claims.get("scope"), claims.get("lvl")
     if not (isinstance(role, str) and isinstance(scope, str) and isinstance(level, str)):
         raise UnauthorizedError("token lacks role, scope or lvl")
@@ -177,6 +177,26 @@ class Authenticator:
         """The caller of ``Authorization: Bearer …`` (or of a token in the query); 401 without
         a valid one, 503 when the server has no secret."""
         return principal_from_header(self.secret, authorization, query_token)
+
+
+MINT_HINT = "mint one with `safecity token --role ROLE --scope CODE`"
+
+
+def _token_problem(exc: jwt.PyJWTError) -> str:
+    """What is wrong with a token, in words a person can act on (PyJWT's own messages
+    include decoder internals such as "'utf-8' codec can't decode byte 0xb7")."""
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return ("its signature does not match this server's secret (was it minted with another "
+                f"SAFECITY_JWT_SECRET?); {MINT_HINT}")
+    if isinstance(exc, jwt.InvalidAlgorithmError):
+        return f"it is not signed with {ALGORITHM}, the only algorithm this service accepts; {MINT_HINT}"
+    if isinstance(exc, jwt.DecodeError):
+        return f"it is not a JSON Web Token (three base64url parts separated by dots); {MINT_HINT}"
+    if isinstance(exc, jwt.InvalidIssuerError):
+        return f"it was not issued by {ISSUER}; {MINT_HINT}"
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"it lacks the {exc.claim!r} claim; {MINT_HINT}"
+    return f"{exc}; {MINT_HINT}"
 
 
 def _check_claims(role: str, level: str) -> None:

@@ -19,7 +19,8 @@ from typing import Any
 from litestar import Response, get
 from litestar.response import Redirect
 
-from api.domain.maps.assets import LOCAL_ONLY
+PAGE_POLICY = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'none'"
+"""Content Security Policy of these pages: nothing from another host, no script at all."""
 
 MAP_KINDS: tuple[tuple[str, str, str], ...] = (
     ("calls", "Calls per cell", "How many calls came from each H3 cell of an area."),
@@ -47,7 +48,7 @@ def _templates() -> Any:
 
 
 def _page(template: str, **context: Any) -> Response[str]:
-    body = _templates().get_template(template).render(csp=LOCAL_ONLY, **context)
+    body = _templates().get_template(template).render(csp=PAGE_POLICY, **context)
     return Response(body, media_type="text/html; charset=utf-8",
                     headers={"Cache-Control": "no-cache"})
 

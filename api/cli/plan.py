@@ -230,6 +230,8 @@ def sites(
     _summary_table(summary_title(s), summary_rows(s))
     if s["existing_sites_stand_in"]:
         console.print("[yellow]existing sites are the stand-in layer, not the real cameras[/yellow]")
+    for warning in s.get("warnings", []):
+        console.print(f"[yellow]warning:[/yellow] {warning}")
     console.print(f"wrote {len(plan.sites)} sites to {out}")
 
 

@@ -31,6 +31,7 @@ from api.domain.feeds.controllers import (
     station_feed,
     station_feed_socket,
 )
+from api.domain.front.controllers import FRONT_ROUTES, LANDING_ROUTES
 from api.domain.jurisdictions.controllers import JurisdictionController
 from api.domain.maps.assets import ASSET_ROUTES, COMPRESSION, SCHEMA_PAGES
 from api.domain.maps.controllers import MapController, PlanMapController
@@ -82,7 +83,8 @@ def create_app(container: Container | None = None) -> Litestar:
                             description="safecity token --role ROLE --scope CODE")
     app = Litestar(
         route_handlers=[health, v1, MapController, PlanMapController, DashTrendsController,
-                        *ASSET_ROUTES, *UNPREFIXED_SOCKETS, SignInController, ConsoleController],
+                        *ASSET_ROUTES, *UNPREFIXED_SOCKETS, *LANDING_ROUTES, *FRONT_ROUTES,
+                        SignInController, ConsoleController],
         dependencies=dependencies(container),
         lifespan=[lifespan],
         exception_handlers={**EXCEPTION_HANDLERS, **SIGN_IN_HANDLERS},

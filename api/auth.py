@@ -118,10 +118,8 @@ def decode_token(secret: str, token: str) -> Principal:
                                             options={"require": ["exp", "iat", "sub", "iss"]})
     except jwt.ExpiredSignatureError as exc:
         raise UnauthorizedError("token expired") from exc
-    except jwt.DecodeError as exc:  # not three base64url parts of JSON: say so, not the codec's words
-        raise UnauthorizedError("invalid token: malformed (not a signed JWT)") from exc
     except jwt.PyJWTError as exc:
-        raise UnauthorizedError(f"invalid token: {exc}") from exc
+        raise UnauthorizedError(f"invalid token: {_token_problem(exc)}") from exc
     _check_times(claims["iat"], claims["exp"])
     role, scope, level = claims.get("role"), claims.get("scope"), claims.get("lvl")
     if not (isinstance(role, str) and isinstance(scope, str) and isinstance(level, str)
@@ -186,6 +184,26 @@ def _check_times(issued: Any, expires: Any) -> None:
         raise UnauthorizedError("invalid token: issued in the future")
     if not issued < expires <= issued + MAX_TTL_S:
         raise UnauthorizedError(f"invalid token: it may live at most {MAX_TTL_S // 86400} days")
+
+
+MINT_HINT = "mint one with `safecity token --role ROLE --scope CODE`"
+
+
+def _token_problem(exc: jwt.PyJWTError) -> str:
+    """What is wrong with a token, in words a person can act on (PyJWT's own messages
+    include decoder internals such as "'utf-8' codec can't decode byte 0xb7")."""
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return ("its signature does not match this server's secret (was it minted with another "
+                f"SAFECITY_JWT_SECRET?); {MINT_HINT}")
+    if isinstance(exc, jwt.InvalidAlgorithmError):
+        return f"it is not signed with {ALGORITHM}, the only algorithm this service accepts; {MINT_HINT}"
+    if isinstance(exc, jwt.DecodeError):
+        return f"it is not a JSON Web Token (three base64url parts separated by dots); {MINT_HINT}"
+    if isinstance(exc, jwt.InvalidIssuerError):
+        return f"it was not issued by {ISSUER}; {MINT_HINT}"
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"it lacks the {exc.claim!r} claim; {MINT_HINT}"
+    return f"{exc}; {MINT_HINT}"
 
 
 class UnavailableAuthError(UnauthorizedError):

@@ -459,7 +459,7 @@ def test_cli_gi_and_emerging_write_the_documented_columns(tmp_path, punjab_set) 
     area = f"station:{station['code']}"
     gi_out = tmp_path / "gi.parquet"
     done = runner.invoke(app, ["hotspots", "gi", "--calls", str(source), "--res", "9", "--area", area,
-                               "--fdr", "--out", str(gi_out)])
+                               "--fdr", "--all-calls", "--out", str(gi_out)])
     assert done.exit_code == 0, done.output
     frame = pd.read_parquet(gi_out)
     assert list(frame.columns) == ["h3", "count", "z", "p", "bin"]

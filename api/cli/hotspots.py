@@ -1,8 +1,11 @@
 """``safecity hotspots``: Gi* hot spots and emerging hot spots of calls on H3 cells.
 
-Both commands read calls from GeoParquet/Parquet/CSV with ``lat, lon, received_at``
-(and ``category`` for ``--category``), count them in every H3 cell of the study area
-(cells without calls included) and write one row per cell to Parquet.
+Both commands read the calls the API reads (the database when it holds calls; a
+GeoParquet/Parquet/CSV file with ``lat, lon, received_at, category`` only when ``--calls``
+names one), count the dispatched cases like the API (hoax, dropped and information calls
+left out unless ``--all-calls`` or ``--category`` says otherwise) in every H3 cell of the
+study area (cells without calls included) and write one row per cell in the format
+``--out``'s name says (.csv, .parquet, .geojson).
 """
 
 from __future__ import annotations
@@ -24,27 +27,41 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Hot spots of calls on H3 cells: Getis-Ord Gi*, emerging hot spots.",
                   no_args_is_help=True)
 
-CallsOpt = Annotated[Path, typer.Option("--calls", help="Calls: GeoParquet/Parquet/CSV with lat, lon, "
-                                                        "received_at[, category]")]
+CallsOpt = Annotated[Path | None, typer.Option(
+    "--calls", help="Calls file: GeoParquet/Parquet/CSV with lat, lon, received_at, category. "
+    "Omitted: the database (DATABASE_URL or the embedded file), as the API")]
+AllOpt = Annotated[bool, typer.Option("--all-calls", help="Count every call: hoax, dropped and "
+                                      "information calls too (default: dispatched cases, as the API)")]
 ResOpt = Annotated[int, typer.Option("--res", min=5, max=10, help="H3 resolution (5–10)")]
 AreaOpt = Annotated[str, typer.Option("--area", help="Study area LEVEL:CODE (region, district, tehsil, "
                                                      "station) or 'province'")]
 KOpt = Annotated[int, typer.Option("--k", min=1, max=10, help="Neighbourhood: k-ring size")]
-OutOpt = Annotated[Path, typer.Option("--out", help="Output Parquet, one row per cell")]
+OutOpt = Annotated[Path, typer.Option("--out", help="Output, one row per cell; the format from the "
+                                                   "name: .csv, .parquet or .geojson")]
 CategoryOpt = Annotated[list[str] | None, typer.Option("--category", help="Only these call categories "
                                                                            "(repeatable)")]
 FromOpt = Annotated[datetime | None, typer.Option("--from", help="First local time counted (inclusive)")]
 UntilOpt = Annotated[datetime | None, typer.Option("--until", help="End of the window (exclusive)")]
 
 
-def _where(category: list[str] | None, since: datetime | None, until: datetime | None) -> CallFilter | None:
+def _categories(category: list[str] | None, all_calls: bool) -> tuple[str, ...] | None:
+    """The categories counted: those asked for, every one (``None``) or the API's default."""
+    from api.domain.analytics.services import case_codes  # noqa: PLC0415
+
+    if category:
+        return tuple(category)
+    return None if all_calls else case_codes()
+
+
+def _where(categories: tuple[str, ...] | None, since: datetime | None, until: datetime | None
+           ) -> CallFilter | None:
     import pandas as pd  # noqa: PLC0415 -- heavy imports stay inside commands
 
     from geo.aggregate import CallFilter  # noqa: PLC0415
 
-    if not category and since is None and until is None:
+    if not categories and since is None and until is None:
         return None
-    return CallFilter(categories=tuple(category) if category else None,
+    return CallFilter(categories=categories,
                       start=pd.Timestamp(since) if since is not None else None,
                       until=pd.Timestamp(until) if until is not None else None)
 
@@ -54,35 +71,42 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _write(frame: pd.DataFrame, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    frame.to_parquet(tmp, index=False)
-    tmp.replace(out)
+def _calls(calls: Path | None, categories: tuple[str, ...] | None, area: str) -> pd.DataFrame:
+    """The calls of the file or, without one, those the database routed to the area (as the
+    API reads them); an error when the database has none."""
+    from api.cli.data import history  # noqa: PLC0415
+
+    found = history(calls, columns=_needed(categories), categories=categories, area=area)
+    if found is None:
+        raise _fail("the database holds no calls; load some (safecity synth load) or give --calls FILE")
+    return found[0]
 
 
 @app.command()
-def gi(*, calls: CallsOpt, res: ResOpt, out: OutOpt, area: AreaOpt = "province", k: KOpt = 1,
+def gi(*, res: ResOpt, out: OutOpt, calls: CallsOpt = None, area: AreaOpt = "province", k: KOpt = 1,
        fdr: Annotated[bool, typer.Option("--fdr", help="FDR-correct the bins (as ArcGIS)")] = False,
-       category: CategoryOpt = None, since: FromOpt = None, until: UntilOpt = None) -> None:
+       category: CategoryOpt = None, all_calls: AllOpt = False, since: FromOpt = None,
+       until: UntilOpt = None) -> None:
     """Getis-Ord Gi* per cell: columns h3, count, z, p, bin (±3/±2/±1 = 99/95/90 %)."""
-    from geo.aggregate import HotspotError, cell_counts, read_calls, study_area_cells  # noqa: PLC0415
+    from api.cli.data import out_format, save  # noqa: PLC0415
+    from geo.aggregate import HotspotError, cell_counts, study_area_cells  # noqa: PLC0415
     from geo.hotspots import GiStar, kring_weights  # noqa: PLC0415
     from jurisdictions.catalog import punjab_boundary_set  # noqa: PLC0415
 
+    out_format(out)  # refuse an unknown ending before any work
+    categories = _categories(category, all_calls)
     try:
+        frame = _calls(calls, categories, area)
         with progress_bar("hot spots") as update:
-            update("reading calls", 0.05)
-            frame = read_calls(calls, columns=_needed(category))
             update("study area cells", 0.3)
             cells = study_area_cells(area, res, punjab_boundary_set())
             update(f"counting {len(frame):,} calls in {len(cells):,} cells", 0.5)
-            counts = cell_counts(frame, cells, where=_where(category, since, until))
+            counts = cell_counts(frame, cells, where=_where(categories, since, until))
             update("Gi*", 0.8)
             result = GiStar(counts.frame["count"].to_numpy(dtype=float), kring_weights(cells, k),
                             fdr=fdr).frame()
             update("writing", 0.95)
-            _write(result, out)
+            save(result, out, meta=_meta("gi", area, res, categories))
             update("done", 1.0)
     except (HotspotError, OSError) as exc:
         raise _fail(str(exc)) from exc
@@ -96,7 +120,7 @@ def gi(*, calls: CallsOpt, res: ResOpt, out: OutOpt, area: AreaOpt = "province",
 
 
 @app.command()
-def emerging(*, calls: CallsOpt, res: ResOpt, out: OutOpt,
+def emerging(*, res: ResOpt, out: OutOpt, calls: CallsOpt = None,
              step: Annotated[str, typer.Option("--step", help="Time step: week or month")] = "month",
              area: AreaOpt = "province", k: KOpt = 1,
              time_k: Annotated[int, typer.Option("--time-k", min=0, help="Previous steps in the "
@@ -105,9 +129,11 @@ def emerging(*, calls: CallsOpt, res: ResOpt, out: OutOpt,
              alpha: Annotated[float, typer.Option("--alpha", min=0.0001, max=0.5,
                                                   help="Significance of a hot/cold bin")] = 0.05,
              fdr: Annotated[bool, typer.Option("--fdr/--no-fdr", help="FDR-correct the bins")] = True,
-             category: CategoryOpt = None, since: FromOpt = None, until: UntilOpt = None) -> None:
+             category: CategoryOpt = None, all_calls: AllOpt = False, since: FromOpt = None,
+             until: UntilOpt = None) -> None:
     """Emerging hot spots: h3, count, z, p, bin (final step), category, trend_tau, trend_p."""
-    from geo.aggregate import HotspotError, cube_counts, read_calls, study_area_cells  # noqa: PLC0415
+    from api.cli.data import out_format, save  # noqa: PLC0415
+    from geo.aggregate import HotspotError, cube_counts, study_area_cells  # noqa: PLC0415
     from geo.emerging import EmergingHotSpots  # noqa: PLC0415
     from jurisdictions.catalog import punjab_boundary_set  # noqa: PLC0415
 
@@ -115,20 +141,21 @@ def emerging(*, calls: CallsOpt, res: ResOpt, out: OutOpt,
         raise typer.BadParameter("--step must be week or month")
     if window not in {"cube", "step"}:
         raise typer.BadParameter("--window must be cube or step")
+    out_format(out)
+    categories = _categories(category, all_calls)
     try:
+        frame = _calls(calls, categories, area)
         with progress_bar("emerging hot spots") as update:
-            update("reading calls", 0.05)
-            frame = read_calls(calls, columns=_needed(category))
             update("study area cells", 0.2)
             cells = study_area_cells(area, res, punjab_boundary_set())
             update(f"space-time cube of {len(frame):,} calls", 0.35)
-            cube = cube_counts(frame, cells, cast("Step", step), where=_where(category, since, until))
+            cube = cube_counts(frame, cells, cast("Step", step), where=_where(categories, since, until))
             update(f"Gi* on {cube.shape[0]:,} cells × {cube.shape[1]} {step}s, trends, classes", 0.6)
             analysis = EmergingHotSpots(cube, k=k, time_k=time_k, window=cast("Window", window),
                                         alpha=alpha, fdr=fdr)
             result = analysis.frame()
             update("writing", 0.95)
-            _write(result, out)
+            save(result, out, meta=_meta("emerging", area, res, categories))
             update("done", 1.0)
     except (HotspotError, OSError) as exc:
         raise _fail(str(exc)) from exc
@@ -142,5 +169,10 @@ def emerging(*, calls: CallsOpt, res: ResOpt, out: OutOpt,
             console.print(f"  {name}: {n:,}")
 
 
-def _needed(category: list[str] | None) -> tuple[str, ...]:
-    return ("lat", "lon", "received_at", "category") if category else ("lat", "lon", "received_at")
+def _needed(categories: tuple[str, ...] | None) -> tuple[str, ...]:
+    return ("lat", "lon", "received_at", "category") if categories else ("lat", "lon", "received_at")
+
+
+def _meta(kind: str, area: str, res: int, categories: tuple[str, ...] | None) -> dict[str, object]:
+    return {"kind": kind, "area": area, "res": res,
+            "categories": list(categories) if categories else "all"}

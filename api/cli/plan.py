@@ -1,15 +1,19 @@
 """``safecity plan``: Safe City expansion planning (which tehsils first, how many sites, where).
 
-Three commands over any call history (``--calls FILE``: GeoParquet, Parquet or CSV with
-``lat, lon, category`` and, for the ranking, ``received_at, on_scene_at``):
+Three commands over the call history the API plans from: the database (``DATABASE_URL``
+or the embedded file) when it holds calls, read with the API's query and its demand rule
+(only categories with a seriousness weight); a file only when ``--calls FILE`` names one
+(GeoParquet, Parquet or CSV with ``lat, lon, category`` and, for the ranking,
+``received_at, on_scene_at``):
 
 - ``plan rank``: every tehsil's need score and its parts (:mod:`geo.planning`);
 - ``plan sites``: one tehsil's new camera sites by the MCLP or LSCP (:mod:`geo.coverage`);
 - ``plan curve``: one tehsil's covered share for 0..N new sites.
 
-Without ``--calls`` a small deterministic synthetic history is generated (3 months at 1 %
-of full volume, seed 15, by :func:`api.shipped.generate_calls`); results on it illustrate
-the method, they are not findings. Existing sites are the documented stand-in layer
+With neither ``--calls`` nor calls in the database, a small deterministic synthetic
+history is generated (3 months at 1 % of full volume, seed 15, by
+:func:`api.shipped.generate_calls`); results on it illustrate the method, they are not
+findings. Existing sites are the documented stand-in layer
 unless ``--existing FILE`` gives the real ones.
 """
 
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
+from api.cli.data import out_format, save
 from api.cli.progress import console
 
 if TYPE_CHECKING:
@@ -35,7 +40,9 @@ app = typer.Typer(help="Safe City expansion: rank tehsils by need, site cameras,
                   no_args_is_help=True)
 
 SYNTH_MONTHS, SYNTH_SEED, SYNTH_SCALE = 3, 15, 0.01
-"""The synthetic history used when ``--calls`` is omitted."""
+"""The synthetic history used when neither ``--calls`` nor the database gives calls."""
+TABLES = ("csv", "parquet")
+"""What ``--out`` of a table without geometry may be."""
 
 
 class Model(StrEnum):
@@ -53,8 +60,9 @@ class SolverChoice(StrEnum):
 
 
 CallsOption = Annotated[Path | None, typer.Option(
-    "--calls", help="Call history (GeoParquet/Parquet/CSV). Omitted: a small deterministic synthetic "
-    f"history ({SYNTH_MONTHS} months, {SYNTH_SCALE:.0%} volume, seed {SYNTH_SEED}) from geo.synth")]
+    "--calls", help="Call history (GeoParquet/Parquet/CSV). Omitted: the database's calls (as the "
+    "API); when it holds none, a small deterministic synthetic history "
+    f"({SYNTH_MONTHS} months, {SYNTH_SCALE:.0%} volume, seed {SYNTH_SEED}) from geo.synth")]
 ExistingOption = Annotated[Path | None, typer.Option(
     "--existing", help="Existing Safe City sites (GeoJSON/GPKG/CSV points). Omitted: the STAND-IN "
     "layer (a grid over each district headquarters' urban core), not the real cameras")]
@@ -71,16 +79,15 @@ def _fail(exc: Exception) -> typer.Exit:
 
 
 def _load_calls(path: Path | None) -> tuple[pd.DataFrame, str]:
-    """The calls and a description of where they come from."""
-    if path is not None:
-        from geo.aggregate import CallDataError, read_calls  # noqa: PLC0415
+    """The calls and a description of where they come from: the file, else the database
+    (the categories that make demand, as the API), else the synthetic history."""
+    from api.cli.data import history  # noqa: PLC0415
+    from api.domain.plans.services import weighted_categories  # noqa: PLC0415
 
-        try:
-            frame = read_calls(path, columns=("lat", "lon", "category"))
-        except CallDataError as exc:
-            raise _fail(exc) from exc
-        console.print(f"read {len(frame):,} calls from {path}")
-        return frame, f"file: {path}"
+    found = history(path, columns=("lat", "lon", "category"), categories=weighted_categories(),
+                    on_scene=True)
+    if found is not None:
+        return found
     from api.cli.progress import progress_bar  # noqa: PLC0415
     from api.shipped import generate_calls  # noqa: PLC0415
 
@@ -88,7 +95,8 @@ def _load_calls(path: Path | None) -> tuple[pd.DataFrame, str]:
         calls, _ = generate_calls(SYNTH_MONTHS, SYNTH_SEED, SYNTH_SCALE, progress=update)
     source = (f"synthetic: geo.synth.generate_calls(months={SYNTH_MONTHS}, seed={SYNTH_SEED}, "
               f"scale={SYNTH_SCALE}); illustrative, not real calls")
-    console.print(f"[yellow]no --calls: using {len(calls):,} synthetic calls[/yellow] ({source})")
+    console.print(f"[yellow]no --calls and no calls in the database: using {len(calls):,} synthetic "
+                  f"calls[/yellow] ({source})")
     return calls, source
 
 
@@ -121,7 +129,8 @@ def _summary_table(title: str, rows: dict[str, Any]) -> None:
 def rank(
     *,
     calls: CallsOption = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Ranking CSV (default: stdout)")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Ranking table, format from the name: .csv, "
+                                             ".parquet (default: CSV on stdout)")] = None,
     existing: ExistingOption = None,
     radius_m: RadiusOption = 500.0,
     res: ResOption = 9,
@@ -140,6 +149,8 @@ def rank(
     from geo.planning import rank_tehsils  # noqa: PLC0415
     from jurisdictions.catalog import punjab_boundary_set  # noqa: PLC0415
 
+    if out is not None:
+        out_format(out, TABLES)
     frame, source = _load_calls(calls)
     boundaries = punjab_boundary_set()
     sites = _load_existing(existing, boundaries)
@@ -151,7 +162,7 @@ def rank(
     if out is None:
         table.to_csv(sys.stdout, index=False)
     else:
-        table.to_csv(out, index=False)
+        save(table, out, meta={"calls_source": source}, allowed=TABLES, credits=False)
         console.print(f"wrote {len(table)} tehsils to {out} (calls: {source})")
     top = Table(title="Tehsils by need (top 10)")
     for name in ("rank", "tehsil_code", "tehsil", "district", "score"):
@@ -198,6 +209,7 @@ def sites(
     from geo.coverage import CoverageError, read_sites  # noqa: PLC0415
     from jurisdictions.catalog import punjab_boundary_set  # noqa: PLC0415
 
+    out_format(out, ("geojson",))
     try:
         options = SiteOptions(new_sites=new_sites, radius_m=radius_m, model=model.value, target=target,
                               res=res, solver=solver.value, time_limit=time_limit).check()
@@ -218,6 +230,8 @@ def sites(
     _summary_table(summary_title(s), summary_rows(s))
     if s["existing_sites_stand_in"]:
         console.print("[yellow]existing sites are the stand-in layer, not the real cameras[/yellow]")
+    for warning in s.get("warnings", []):
+        console.print(f"[yellow]warning:[/yellow] {warning}")
     console.print(f"wrote {len(plan.sites)} sites to {out}")
 
 
@@ -226,7 +240,8 @@ def curve(
     *,
     tehsil: Annotated[str, typer.Option("--tehsil", help="Tehsil P-code (e.g. PK61702) or name")],
     max_sites: Annotated[int, typer.Option("--max-sites", min=0, help="Largest number of new sites")],
-    out: Annotated[Path, typer.Option("--out", help="Curve CSV (sites, covered_share, ...)")],
+    out: Annotated[Path, typer.Option("--out", help="Curve table (sites, covered_share, ...), format "
+                                      "from the name: .csv or .parquet")],
     radius_m: RadiusOption = 500.0,
     calls: CallsOption = None,
     existing: ExistingOption = None,
@@ -241,6 +256,7 @@ def curve(
     from geo.coverage import CoverageError, plan_curve, read_sites  # noqa: PLC0415
     from jurisdictions.catalog import punjab_boundary_set  # noqa: PLC0415
 
+    out_format(out, TABLES)
     frame, _ = _load_calls(calls)
     boundaries = punjab_boundary_set()
     existing_sites = _load_existing(existing, boundaries)
@@ -253,7 +269,7 @@ def curve(
     except CoverageError as exc:
         raise _fail(exc) from exc
     table = result.table
-    table.to_csv(out, index=False)
+    save(table, out, allowed=TABLES, credits=False)
     shown = Table(title=f"{result.tehsil.name} ({result.tehsil.code}): coverage curve, "
                   f"{radius_m:g} m")
     for name in ("sites", "covered_share", "greedy_share", "gap", "status"):

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from api.cli.data import out_format, save
 from api.cli.progress import console, progress_bar
 
 if TYPE_CHECKING:
@@ -30,7 +31,8 @@ def route(
     radius_m: Annotated[float | None, typer.Option(help="Location uncertainty radius in metres "
                                                         "(0 to 50,000)")] = None,
     csv: Annotated[Path | None, typer.Option(help="CSV with columns lat,lon[,radius_m]")] = None,
-    out: Annotated[Path | None, typer.Option(help="Output CSV (with --csv)")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output (with --csv); format from the name: .csv, "
+                                                  ".parquet, .geojson")] = None,
 ) -> None:
     """Route one point (prints the API's JSON answer) or a CSV of points (writes the
     answer columns, names and out-of-province flags included)."""
@@ -40,6 +42,8 @@ def route(
         raise typer.BadParameter("give LAT LON, or --csv IN.csv --out OUT.csv")
     if csv is not None and out is None:
         raise typer.BadParameter("--csv needs --out OUT.csv")
+    if out is not None:
+        out_format(out)
     with progress_bar("loading router") as update:
         router = current_router(progress=update)
     if csv is None:
@@ -92,7 +96,7 @@ def _route_csv(router: Router, source: Path, target: Path) -> None:
     answers = answers[list(OUTPUT_COLUMNS)]
     result = pd.concat([frame.drop(columns=[c for c in answers.columns if c in frame]),
                         answers], axis=1)
-    result.to_csv(target, index=False)
+    save(result, target, credits=False)
     rejected = int((answers["method"] == "rejected").sum())
     transfers = int(answers["transfer_suggested"].sum())
     console.print(f"routed {len(frame):,} rows to {target}"

@@ -203,7 +203,8 @@ def calls(
     *,
     months: Annotated[int, typer.Option(help="Number of calendar months to generate", min=1)],
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same history")],
-    out: Annotated[Path, typer.Option(help="Output GeoParquet file")],
+    out: Annotated[Path, typer.Option(help="Output file; format from the name: .parquet (GeoParquet), "
+                                           ".csv or .geojson")],
     scale: Annotated[float, typer.Option(help="Share of PUCAR-15's full volume (1,879,001 calls "
                                                "per 30 days)", min=0.0001, max=10.0)] = 1.0,
     start: Annotated[str | None, typer.Option(help="First month, YYYY-MM (local time)")] = None,
@@ -215,9 +216,11 @@ def calls(
              "calls still running at it left open. Replaces --start")] = None,
 ) -> None:
     """Generate a deterministic call history for Punjab as GeoParquet."""
+    from api.cli.data import out_format, save  # noqa: PLC0415
     from api.shipped import generate_calls  # noqa: PLC0415
-    from geo.synth import save_calls, save_truth  # noqa: PLC0415
+    from geo.synth import save_truth  # noqa: PLC0415
 
+    out_format(out)
     if truth is not None and truth.resolve() == out.resolve():
         raise typer.BadParameter("--truth must be another file than --out")
     if end is not None and start is not None:
@@ -231,8 +234,8 @@ def calls(
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from exc
         generated = time.perf_counter() - began
-        update("writing GeoParquet", 0.92)
-        save_calls(frame, out)
+        update(f"writing {out.suffix}", 0.92)
+        save(frame, out, credits=False)
         if truth is not None:
             save_truth(facts, truth)
         update("done", 1.0)

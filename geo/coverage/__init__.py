@@ -48,12 +48,15 @@ from geo.coverage.greedy import GreedyResult, greedy_coverage
 from geo.coverage.matrix import DEFAULT_RADIUS_M, CoverageMatrix
 from geo.coverage.models import MaximalCoverage, ModelName, SetCoverage
 from geo.coverage.plan import (
+    MIN_DEMAND_CELLS,
+    MIN_PLAN_CALLS,
     SitePlan,
     TehsilCurve,
     TehsilInstance,
     plan_curve,
     plan_from,
     plan_sites,
+    plan_warnings,
     solve_plan,
     tehsil_instance,
 )
@@ -80,6 +83,8 @@ __all__ = [
     "DEFAULT_RADIUS_M",
     "DEFAULT_RES",
     "DEFAULT_TIME_LIMIT_S",
+    "MIN_DEMAND_CELLS",
+    "MIN_PLAN_CALLS",
     "SITE_COLUMNS",
     "SOLVERS",
     "STAND_IN_SOURCE",
@@ -115,6 +120,7 @@ __all__ = [
     "plan_curve",
     "plan_from",
     "plan_sites",
+    "plan_warnings",
     "read_sites",
     "site_frame",
     "solve_plan",

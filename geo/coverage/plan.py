@@ -189,8 +189,31 @@ def plan_from(instance: TehsilInstance, selected: BoolArray, summary: dict[str, 
         "covered_share_before": matrix.covered_share(matrix.predefined),
         "covered_share_after": matrix.covered_share(selected),
         "new_sites": int((selected & ~matrix.predefined).sum()),
+        "min_calls": MIN_PLAN_CALLS,
+        "warnings": plan_warnings(f"{ref.name} ({ref.code})", int(instance.calls), int(matrix.n_clients)),
     }
     return SitePlan(gpd.GeoDataFrame(sites, geometry="geometry", crs=WGS84), demand, {**head, **summary})
+
+
+MIN_PLAN_CALLS = 30
+"""Fewer calls of demand than this in a tehsil is too little to plan on: each call moves the
+covered share by more than 3 points, so "0 → 100 %" can mean one call next to one camera.
+The plan is still made (it is not wrong), with a warning saying so."""
+MIN_DEMAND_CELLS = 5
+"""Demand in fewer H3 cells than this is a handful of places, not a pattern to site for."""
+
+
+def plan_warnings(tehsil: str, calls: int, cells: int) -> list[str]:
+    """Why a plan's numbers should not be read as findings (empty when demand suffices)."""
+    found: list[str] = []
+    if calls < MIN_PLAN_CALLS:
+        found.append(f"too little demand to plan: {calls} call{'s' * (calls != 1)} in {tehsil} "
+                     f"(minimum {MIN_PLAN_CALLS}); each call moves the covered share by "
+                     f"{100 / max(calls, 1):.0f} points, so the shares are not a basis for siting")
+    if cells < MIN_DEMAND_CELLS:
+        found.append(f"demand lies in only {cells} cell{'s' * (cells != 1)} (minimum {MIN_DEMAND_CELLS}): "
+                     "a handful of places, not a pattern")
+    return found
 
 
 def _check_request(model: str, new_sites: int | None, target: float | None) -> None:

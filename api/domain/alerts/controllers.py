@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, WebSocket, get, post, websocket
+from litestar import Controller, Request, Response, WebSocket, get, post, websocket
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent
 
@@ -13,7 +13,9 @@ from api.auth import SECURITY, Authenticator, Principal
 from api.domain.alerts.feeds import AlertFeedService
 from api.domain.alerts.schemas import Alert, AlertAction, AlertPage, AlertWithHistory
 from api.domain.alerts.services import DEFAULT_PAGE, MAX_PAGE, AlertService
+from api.exports import MAX_ROWS, export_file, export_format
 from api.streams import LAST_EVENT_ID, LAST_EVENT_ID_QUERY, serve_socket, sse_response
+from api.workers import WorkerPool
 
 AlertId = Annotated[int, Parameter(ge=1, le=2**63 - 1, description="An alert's id")]
 
@@ -36,6 +38,33 @@ class AlertController(Controller):
         """Alerts in an area within the caller's scope, newest first."""
         return await alerts.list_alerts(principal, level=level, code=code, state=state_,
                                         type=type_, limit=limit, cursor=cursor)
+
+    @get("/export", operation_id="exportAlerts", media_type="text/csv",
+         responses_description="the alerts as CSV, GeoJSON or GeoParquet")
+    async def export_alerts(
+        self, *, request: Request[Any, Any, Any], alerts: AlertService, principal: Principal,
+        workers: WorkerPool,
+        level: Annotated[str | None, Parameter(max_length=16)] = None,
+        code: Annotated[str | None, Parameter(max_length=64)] = None,
+        state_: Annotated[str | None, Parameter(query="state", max_length=16)] = None,
+        type_: Annotated[str | None, Parameter(query="type", max_length=24)] = None,
+        fmt: Annotated[str | None, Parameter(query="format", max_length=16,
+                                             description="csv (default), geojson or geoparquet")] = None,
+    ) -> Response[bytes]:
+        """The alerts the list would show (same scope and filters), oldest first, as one
+        file with station, tehsil and district names and a position (the call's or the
+        hot-spot cell's centre)."""
+        chosen = export_format(fmt)
+        conditions = alerts.conditions(principal, level=level, code=code, state=state_, type=type_)
+        frame = await alerts.export_rows(principal, conditions, max_rows=MAX_ROWS)
+        meta = {"kind": "alerts", "scope": {"role": principal.role, "level": principal.level,
+                                            "code": principal.scope},
+                "filters": {k: v for k, v in {"level": level, "code": code, "state": state_,
+                                              "type": type_}.items() if v},
+                "rows": len(frame)}
+        name = f"alerts-{principal.level}-{principal.scope}"
+        found = await export_file(frame, chosen, meta, name, workers=workers, receive=request.receive)
+        return Response(found.body, media_type=found.media_type, headers=found.headers)
 
     @get("/{alert_id:int}", operation_id="getAlert")
     async def get_alert(self, alert_id: AlertId, alerts: AlertService,

@@ -120,7 +120,7 @@ def alert_channels(alert: Mapping[str, Any]) -> list[str]:
 
 
 def alert_schema(row: Mapping[str, Any]) -> Alert:
-    return Alert(**{name: row[name] for name in Alert.__struct_fields__})
+    return Alert(**{name: row[name] for name in Alert.__struct_fields__ if name in row})
 
 
 def alert_event_schema(row: Mapping[str, Any]) -> AlertEvent:

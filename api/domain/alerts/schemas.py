@@ -34,6 +34,12 @@ class Alert(msgspec.Struct):
     resolution: str | None
     summary: str
     detail: dict[str, Any]
+    area_name: str | None = None
+    """The name of the area the alert is addressed to (``level``/``code``)."""
+    station_name: str | None = None
+    tehsil_name: str | None = None
+    district_name: str | None = None
+    region_name: str | None = None
 
 
 class AlertEvent(msgspec.Struct):

@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any
 
 import anyio
+import h3
+import msgspec
 import numpy as np
 import pandas as pd
 from sqlalchemy import ColumnElement, select
@@ -49,6 +51,28 @@ _AREA_COLUMN: dict[str, Any] = {level: getattr(AlertRecord, f"{level}_code")
                                 for level in ("station", "tehsil", "district", "region")}
 
 
+EXPORT_COLUMNS = ("id", "type", "state", "summary", "level", "code", "area_name", "escalation",
+                  "station_code", "station_name", "tehsil_code", "tehsil_name", "district_code",
+                  "district_name", "region_code", "region_name", "raised_at", "due_at",
+                  "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by", "resolution",
+                  "calls", "call_ids", "cell", "lat", "lon")
+"""An alert's exported columns, in order (no caller data: alerts carry none)."""
+
+
+def named_summary(summary: str, station_code: str | None, names: dict[str, str | None]) -> str:
+    """``summary`` with the station's name beside its code ("station Attock stand-in
+    station 1 (PK60101-001)"), and where a cell is ("… in Attock, Attock district")."""
+    station = names.get("station")
+    if station_code and station and f"station {station_code}" in summary:
+        summary = summary.replace(f"station {station_code}", f"station {station} ({station_code})")
+    if "at cell " in summary and (names.get("tehsil") or names.get("district")):
+        where = ", ".join(n for n in (station, names.get("tehsil"),
+                                      f"{names['district']} district" if names.get("district") else None)
+                          if n)
+        summary = f"{summary} in {where}"
+    return summary
+
+
 class AlertService:
     """Reads and moves alerts on behalf of a principal."""
 
@@ -61,9 +85,25 @@ class AlertService:
                           type: str | None = None, limit: int = DEFAULT_PAGE,
                           cursor: str | None = None) -> AlertPage:
         """Alerts in an area (default: the principal's own), newest first."""
-        principal.require("alert.read")
         if not 1 <= limit <= MAX_PAGE:
             raise BadInputError(f"limit must be between 1 and {MAX_PAGE}")
+        conditions = self.conditions(principal, level=level, code=code, state=state, type=type)
+        if cursor is not None:
+            if not cursor.isdigit():
+                raise BadInputError("invalid cursor (pass back next_cursor unchanged)")
+            conditions.append(AlertRecord.id < int(cursor))
+        statement = (select(AlertRecord.__table__).where(*conditions)
+                     .order_by(AlertRecord.id.desc()).limit(limit + 1))
+        async with self.ctx.sessions() as session:
+            rows = [dict(r) for r in (await session.execute(statement)).mappings()]
+        shown = rows[:limit]
+        next_cursor = str(shown[-1]["id"]) if len(rows) > limit else None
+        return AlertPage(items=[self.named(alert_schema(r)) for r in shown], next_cursor=next_cursor)
+
+    def conditions(self, principal: Principal, *, level: str | None = None, code: str | None = None,
+                   state: str | None = None, type: str | None = None) -> list[ColumnElement[bool]]:
+        """The alerts a principal may read with these filters (the list's and the export's)."""
+        principal.require("alert.read")
         if state is not None and state not in ALERT_STATES:
             raise BadInputError(f"unknown state {state!r}; states are {', '.join(ALERT_STATES)}")
         if type is not None and type not in ALERT_TYPES:
@@ -89,17 +129,61 @@ class AlertService:
             conditions.append(AlertRecord.state == state)
         if type is not None:
             conditions.append(AlertRecord.type == type)
-        if cursor is not None:
-            if not cursor.isdigit():
-                raise BadInputError("invalid cursor (pass back next_cursor unchanged)")
-            conditions.append(AlertRecord.id < int(cursor))
-        statement = (select(AlertRecord.__table__).where(*conditions)
-                     .order_by(AlertRecord.id.desc()).limit(limit + 1))
+        return conditions
+
+    def named(self, alert: Alert) -> Alert:
+        """The alert with its areas' names, and a summary that says where in words."""
+        areas = self.areas()
+        names = {level: areas.name(level, getattr(alert, f"{level}_code"))
+                 for level in ("station", "tehsil", "district", "region")}
+        return msgspec.structs.replace(
+            alert, area_name=areas.name(alert.level, alert.code) or areas.name("province", alert.code),
+            station_name=names["station"], tehsil_name=names["tehsil"],
+            district_name=names["district"], region_name=names["region"],
+            summary=named_summary(alert.summary, alert.station_code, names))
+
+    async def export_rows(self, principal: Principal, conditions: list[ColumnElement[bool]], *,
+                          max_rows: int) -> pd.DataFrame:
+        """The selected alerts as a table, oldest first, with names and a position: the
+        call's (for call alerts) or the hot-spot cell's centre."""
+        from sqlalchemy import func  # noqa: PLC0415
+
+        from api.db.call_models import CallRecord  # noqa: PLC0415
+
+        statement = (select(AlertRecord.__table__, CallRecord.lat, CallRecord.lon)
+                     .outerjoin(CallRecord, CallRecord.id == AlertRecord.call_id)
+                     .where(*conditions).order_by(AlertRecord.id))
         async with self.ctx.sessions() as session:
+            count = int(await session.scalar(
+                select(func.count()).select_from(AlertRecord).where(*conditions)) or 0)
+            if count > max_rows:
+                raise UnprocessableError(f"the export would hold {count:,} alerts (limit {max_rows:,}); "
+                                         "narrow it with state, type or an area")
             rows = [dict(r) for r in (await session.execute(statement)).mappings()]
-        shown = rows[:limit]
-        next_cursor = str(shown[-1]["id"]) if len(rows) > limit else None
-        return AlertPage(items=[alert_schema(r) for r in shown], next_cursor=next_cursor)
+        records = []
+        for row in rows:
+            alert = self.named(alert_schema(row))
+            lat, lon = row.get("lat"), row.get("lon")
+            cell = alert.detail.get("h3") if isinstance(alert.detail, dict) else None
+            if lat is None and cell:
+                lat, lon = h3.cell_to_latlng(str(cell))
+            records.append({
+                "id": alert.id, "type": alert.type, "state": alert.state, "summary": alert.summary,
+                "level": alert.level, "code": alert.code, "area_name": alert.area_name,
+                "escalation": alert.escalation,
+                "station_code": alert.station_code, "station_name": alert.station_name,
+                "tehsil_code": alert.tehsil_code, "tehsil_name": alert.tehsil_name,
+                "district_code": alert.district_code, "district_name": alert.district_name,
+                "region_code": alert.region_code, "region_name": alert.region_name,
+                "raised_at": alert.raised_at, "due_at": alert.due_at,
+                "acknowledged_at": alert.acknowledged_at, "acknowledged_by": alert.acknowledged_by,
+                "resolved_at": alert.resolved_at, "resolved_by": alert.resolved_by,
+                "resolution": alert.resolution, "calls": len(alert.call_ids),
+                "call_ids": " ".join(alert.call_ids), "cell": cell, "lat": lat, "lon": lon})
+        frame = pd.DataFrame.from_records(records, columns=EXPORT_COLUMNS)
+        for name in ("raised_at", "due_at", "acknowledged_at", "resolved_at"):
+            frame[name] = pd.to_datetime(frame[name], utc=True)
+        return frame
 
     async def get_alert(self, alert_id: int, principal: Principal) -> AlertWithHistory:
         principal.require("alert.read")
@@ -109,7 +193,7 @@ class AlertService:
                 select(AlertEventRecord.__table__).where(AlertEventRecord.alert_id == alert_id)
                 .order_by(AlertEventRecord.id))).mappings()
             events = [alert_event_schema(dict(e)) for e in history]
-        return AlertWithHistory(alert=alert_schema(row), history=events)
+        return AlertWithHistory(alert=self.named(alert_schema(row)), history=events)
 
     async def move(self, alert_id: int, to_state: str, principal: Principal,
                    note: str | None = None) -> Alert:
@@ -137,7 +221,7 @@ class AlertService:
                     principal, f"alert.{to_state}", now,
                     call_id=row["call_id"], detail={"alert_id": alert_id, "note": note})
             await writer.publish()
-        return alert_schema(row)
+        return self.named(alert_schema(row))
 
 
 async def _visible(session: Any, alert_id: int, principal: Principal, *, lock: bool

@@ -6,15 +6,17 @@ else JSON. GeoJSON and GeoParquet carry each cell's hexagon as a polygon (EPSG:4
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import msgspec
-import numpy as np
 import pandas as pd
 
 from api.domain.analytics.schemas import ACCEPT_TYPES, FORMAT_ALIASES, FORMATS, CellResult
 from api.errors import BadInputError
+from api.exports import attribution_header
+from geo.basemap import ATTRIBUTION_LINES
+from geo.tables import encode_table
+from geo.tables import hexagons as table_hexagons
 
 
 def pick_format(format_param: str | None, accept: str | None) -> str:
@@ -39,17 +41,8 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def hexagons(h3: pd.Series) -> Any:
-    """Shapely polygons of H3 cells given as hex strings (vectorised through h3ronpy)."""
-    import pyarrow as pa  # noqa: PLC0415
-    import shapely  # noqa: PLC0415
-    from h3ronpy import vector  # noqa: PLC0415
-
-    from geo.h3cells import from_hex  # noqa: PLC0415
-
-    if len(h3) == 0:
-        return np.empty(0, dtype=object)
-    wkb = vector.cells_to_wkb_polygons(np.asarray(from_hex(h3.to_numpy()), dtype=np.uint64))
-    return shapely.from_wkb(pa.array(wkb).to_numpy(zero_copy_only=False))
+    """Shapely polygons of H3 cells given as hex strings (:func:`geo.tables.hexagons`)."""
+    return table_hexagons(h3)
 
 
 def encode(result: CellResult, fmt: str) -> tuple[bytes, str, dict[str, str]]:
@@ -60,9 +53,10 @@ def encode(result: CellResult, fmt: str) -> tuple[bytes, str, dict[str, str]]:
     filename = f"{result.meta.kind}-{area.level}-{area.code or 'punjab'}-r{result.meta.res}"
     if fmt == "json":
         return msgspec.json.encode({"meta": meta, "cells": _records(frame)}), FORMATS[fmt], {}
-    if fmt == "csv":
+    if fmt == "csv":  # no room for credits in the file: they travel in a header
         return (frame.to_csv(index=False).encode(), FORMATS[fmt],
-                {"Content-Disposition": f'attachment; filename="{filename}.csv"'})
+                {"Content-Disposition": f'attachment; filename="{filename}.csv"',
+                 "X-Attribution": attribution_header()})
     if fmt == "geojson":
         import shapely  # noqa: PLC0415
 
@@ -72,14 +66,11 @@ def encode(result: CellResult, fmt: str) -> tuple[bytes, str, dict[str, str]]:
                              + msgspec.json.encode(props) + b"}")
             for g, props in zip(geometries, _records(frame), strict=True)
         ]
-        body = msgspec.json.encode({"type": "FeatureCollection", "meta": meta, "features": features})
+        body = msgspec.json.encode({"type": "FeatureCollection", "meta": meta,
+                                    "attribution": list(ATTRIBUTION_LINES), "features": features})
         return body, FORMATS[fmt], {}
     if fmt == "geoparquet":
-        import geopandas as gpd  # noqa: PLC0415
-
-        table = gpd.GeoDataFrame(frame.copy(), geometry=hexagons(frame["h3"]), crs="EPSG:4326")
-        buffer = io.BytesIO()
-        table.to_parquet(buffer, index=False)
-        return (buffer.getvalue(), FORMATS[fmt],
+        body = encode_table(frame, "geoparquet", meta=meta, attribution=ATTRIBUTION_LINES)
+        return (body, FORMATS[fmt],
                 {"Content-Disposition": f'attachment; filename="{filename}.parquet"'})
     raise BadInputError(f"unknown format {fmt!r}")

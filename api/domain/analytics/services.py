@@ -386,7 +386,31 @@ def encoded_cells_job(kind: str, query: CellQuery, version: str, fmt: str
     """Worker job: the result of ``kind`` encoded in ``fmt`` (the body the client gets)."""
     from api.domain.analytics.formats import encode  # noqa: PLC0415
 
-    return encode(cells_job(kind, query, version), fmt)
+    result = cells_job(kind, query, version)
+    if fmt == "csv":  # a spreadsheet has no map: say where each cell is, in numbers and names
+        result = CellResult(result.meta, with_places(result.frame, version), result.extra)
+    return encode(result, fmt)
+
+
+def with_places(frame: pd.DataFrame, version: str) -> pd.DataFrame:
+    """``frame`` with each cell's centre (``lat``, ``lon``) and the station, tehsil and
+    district its centre lies in (codes and names, as the router places a call there)."""
+    from geo.h3cells import cells_to_latlng, from_hex  # noqa: PLC0415
+
+    state = worker_state()
+    lat, lon = cells_to_latlng(from_hex(frame["h3"].astype(str).to_numpy()))
+    placed = state.router(version).resolve_many(lat, lon, None)
+    names = state.boundaries(version).station_hierarchy().set_index("station_code")
+    codes = placed["station_code"].astype(object)
+    out = frame.copy()
+    at = list(out.columns).index("h3") + 1
+    columns = {"lat": np.round(lat, 6), "lon": np.round(lon, 6), "station_code": codes.to_numpy(),
+               "station_name": codes.map(names["station"]).to_numpy(),
+               "tehsil_name": codes.map(names["tehsil"]).to_numpy(),
+               "district_name": codes.map(names["district"]).to_numpy()}
+    for offset, (name, values) in enumerate(columns.items()):
+        out.insert(at + offset, name, values)
+    return out
 
 
 def _window(query: CellQuery) -> Any:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, cast
+from typing import Annotated, Any, cast
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, MediaType, Response, get, post
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.params import Parameter
 
 from api.auth import SECURITY, Principal
+from api.domain.analytics.schemas import FromParam, UntilParam
+from api.domain.analytics.services import parse_time
 from api.domain.calls.intake import CallIntake
 from api.domain.calls.schemas import Call, CallCreate, CallEvent, CallPage, EventCreate
 from api.domain.calls.services import DEFAULT_PAGE, MAX_PAGE, CallService
+from api.exports import MAX_ROWS, export_file, export_format
 from api.types import aware
+from api.workers import WorkerPool
 
 
 class EventAnswer(msgspec.Struct):
@@ -76,6 +80,45 @@ class CallController(Controller):
                                       district=district, region=region, status=status,
                                       category=category, since=aware(since, "since"),
                                       until=aware(until, "until"), limit=limit, cursor=cursor)
+
+    @get("/export", operation_id="exportCalls", media_type="text/csv",
+         responses_description="the calls as CSV, GeoJSON or GeoParquet")
+    async def export_calls(
+        self,
+        *,
+        request: Request[Any, Any, Any],
+        calls: CallService,
+        principal: Principal,
+        workers: WorkerPool,
+        station: Annotated[str | None, Parameter(max_length=64)] = None,
+        tehsil: Annotated[str | None, Parameter(max_length=64)] = None,
+        district: Annotated[str | None, Parameter(max_length=64)] = None,
+        region: Annotated[str | None, Parameter(max_length=64)] = None,
+        status: Annotated[str | None, Parameter(max_length=16)] = None,
+        category: Annotated[str | None, Parameter(max_length=64)] = None,
+        since: FromParam = None,
+        until: UntilParam = None,
+        fmt: Annotated[str | None, Parameter(query="format", max_length=16,
+                                             description="csv (default), geojson or geoparquet")] = None,
+    ) -> Response[bytes]:
+        """The calls the list would show (same scope and filters; ``from``/``until`` as
+        ``/hotspots``), oldest first, as one file with area names; the caller's phone only
+        for roles that call back. Large exports are encoded in a worker process."""
+        chosen = export_format(fmt)
+        conditions = calls.conditions(principal, station=station, tehsil=tehsil, district=district,
+                                      region=region, status=status, category=category,
+                                      since=parse_time(since, "from"), until=parse_time(until, "until"),
+                                      since_name="from")
+        frame = await calls.export_rows(principal, conditions, max_rows=MAX_ROWS)
+        meta = {"kind": "calls", "scope": {"role": principal.role, "level": principal.level,
+                                           "code": principal.scope},
+                "filters": {k: v for k, v in {"station": station, "tehsil": tehsil, "district": district,
+                                              "region": region, "status": status, "category": category,
+                                              "from": since, "until": until}.items() if v},
+                "rows": len(frame), "caller_phone": principal.sees_phone}
+        name = f"calls-{principal.level}-{principal.scope}"
+        found = await export_file(frame, chosen, meta, name, workers=workers, receive=request.receive)
+        return Response(found.body, media_type=found.media_type, headers=found.headers)
 
     @get("/{call_id:uuid}/events", operation_id="listCallEvents")
     async def list_events(self, call_id: UUID, calls: CallService,

@@ -17,9 +17,10 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
+import pandas as pd
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import ColumnElement, insert, select, tuple_
+from sqlalchemy import ColumnElement, func, insert, select, tuple_
 
 from api.areas import Areas
 from api.audit import AuditService
@@ -257,11 +258,31 @@ class CallService(CallWriting,
                          until: datetime | None = None, limit: int = DEFAULT_PAGE,
                          cursor: str | None = None) -> CallPage:
         """Calls newest first within the principal's scope; filters outside it are 403."""
-        principal.require("call.read")
         if not 1 <= limit <= MAX_PAGE:
             raise BadInputError(f"limit must be between 1 and {MAX_PAGE}")
+        conditions = self.conditions(principal, station=station, tehsil=tehsil, district=district,
+                                     region=region, status=status, category=category,
+                                     since=since, until=until)
+        after = decode_cursor(cursor) if cursor else None
+        async with write_transaction(self.repository.session):  # reads, then audits
+            rows = await self.repository.page(conditions, after, limit + 1)
+            shown = rows[:limit]
+            await self.audit.record(principal, "call.list", self.ctx.clock(),
+                              detail={"calls": [str(r.id) for r in shown]})
+        next_cursor = (encode_cursor(shown[-1].received_at, shown[-1].id)
+                       if len(rows) > limit else None)
+        return CallPage(items=[self.as_call(r, principal) for r in shown], next_cursor=next_cursor)
+
+    def conditions(self, principal: Principal, *, station: str | None = None,
+                   tehsil: str | None = None, district: str | None = None, region: str | None = None,
+                   status: str | None = None, category: str | None = None,
+                   since: datetime | None = None, until: datetime | None = None,
+                   since_name: str = "since") -> list[ColumnElement[bool]]:
+        """The rows a principal may read with these filters (the list's and the export's):
+        403 for a filter outside the scope, 400/422 for unknown values."""
+        principal.require("call.read")
         if since and until and since >= until:
-            raise BadInputError("since must be before until")
+            raise BadInputError(f"{since_name} must be before until")
         if category is not None:
             self.ctx.categories.get(category)
         if status is not None and status not in (*OPEN_STATUSES, "closed", "cancelled"):
@@ -277,15 +298,43 @@ class CallService(CallWriting,
             conditions.append(CallRecord.received_at >= since)
         if until is not None:
             conditions.append(CallRecord.received_at < until)
-        after = decode_cursor(cursor) if cursor else None
+        return conditions
+
+    async def export_rows(self, principal: Principal, conditions: list[ColumnElement[bool]],
+                          *, max_rows: int) -> pd.DataFrame:
+        """The selected calls as a table, oldest first, with area names and category labels;
+        the caller's phone only for roles that call people back. The export is audited."""
+        columns = [c for name, c in _EXPORT_COLUMNS.items()
+                   if name != "caller_phone" or principal.sees_phone]
+        statement = select(*columns).where(*conditions).order_by(CallRecord.received_at,
+                                                                 CallRecord.id)
         async with write_transaction(self.repository.session):  # reads, then audits
-            rows = await self.repository.page(conditions, after, limit + 1)
-            shown = rows[:limit]
-            await self.audit.record(principal, "call.list", self.ctx.clock(),
-                              detail={"calls": [str(r.id) for r in shown]})
-        next_cursor = (encode_cursor(shown[-1].received_at, shown[-1].id)
-                       if len(rows) > limit else None)
-        return CallPage(items=[self.as_call(r, principal) for r in shown], next_cursor=next_cursor)
+            count = await self.repository.session.scalar(
+                select(func.count()).select_from(CallRecord).where(*conditions))
+            if int(count or 0) > max_rows:
+                raise UnprocessableError(f"the export would hold {int(count or 0):,} calls (limit "
+                                         f"{max_rows:,}); narrow it with from/until or an area")
+            result = await self.repository.session.execute(statement)
+            frame = pd.DataFrame.from_records(result.all(), columns=list(result.keys()))
+            await self.audit.record(principal, "call.export", self.ctx.clock(),
+                                    detail={"calls": len(frame), "phone": principal.sees_phone})
+        return self.named(frame)
+
+    def named(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Area names beside their codes and the category's label beside its code."""
+        areas = self.ctx.areas()
+        frame["id"] = frame["id"].astype(str)
+        frame["duplicate_of"] = frame["duplicate_of"].map(lambda v: None if v is None else str(v))
+        for when in ("received_at", "updated_at"):
+            frame[when] = pd.to_datetime(frame[when], utc=True)
+        labels = {c: self.ctx.categories.label(c) for c in frame["category"].unique()}
+        frame.insert(list(frame.columns).index("category") + 1, "category_label",
+                     frame["category"].map(labels))
+        for level in ("station", "tehsil", "district", "region"):
+            code = f"{level}_code"
+            names = {c: areas.name(level, c) for c in frame[code].unique()}
+            frame.insert(list(frame.columns).index(code) + 1, f"{level}_name", frame[code].map(names))
+        return frame
 
     async def list_events(self, call_id: UUID, principal: Principal) -> list[CallEvent]:
         principal.require("call.read")
@@ -383,6 +432,12 @@ _SELECT_CALLS = select(CallRecord)
 _EVENTS = metadata.tables["call_events"]
 _INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
 
+
+_EXPORT_COLUMNS: dict[str, Any] = {name: getattr(CallRecord, name) for name in (
+    "id", "received_at", "status", "category", "serious", "lat", "lon", "radius_m",
+    "station_code", "tehsil_code", "district_code", "region_code", "method", "out_of_coverage",
+    "distance_m", "unstaffed", "duplicate_of", "updated_at", "caller_phone")}
+"""A call's exported columns, in order (no description: free text stays in the app)."""
 
 _SCOPE_COLUMN: dict[str, Any] = {
     "station": CallRecord.station_code, "tehsil": CallRecord.tehsil_code,

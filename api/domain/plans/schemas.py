@@ -98,6 +98,9 @@ class Plan(msgspec.Struct):
     summary: dict[str, Any] | None
     """Covered share before and after, greedy baseline, solver, status, gap, solve time, …"""
     links: PlanLinks
+    warnings: list[str] = msgspec.field(default_factory=list)
+    """Why the plan's numbers should not be read as findings (too little demand: fewer than
+    ``summary.min_calls`` calls); empty when there is nothing to warn of."""
 
 
 class PlanPage(msgspec.Struct):

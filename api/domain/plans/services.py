@@ -655,4 +655,5 @@ def as_plan(row: dict[str, Any], now: datetime) -> Plan:
                 boundary_set=row["boundary_set"], params=row["params"], created_by=row["created_by"],
                 created_at=row["created_at"], started_at=row["started_at"],
                 finished_at=row["finished_at"], updated_at=row["updated_at"], timings=timings,
-                error=row["error"], summary=row["summary"], links=links(row["id"]))
+                error=row["error"], summary=row["summary"], links=links(row["id"]),
+                warnings=list((row["summary"] or {}).get("warnings") or []))

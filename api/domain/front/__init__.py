@@ -1,0 +1,1 @@
+"""The front door: ``/`` (a landing page), ``/maps`` (the map pages' index), ``/docs``."""

@@ -45,7 +45,7 @@ def station(server: Any) -> str:
 def rostered(server: Any, station: str) -> str:
     """The station with an SHO on duty now (so the console's roster names someone)."""
     now = datetime.now(UTC)
-    shifts = [{"officer_name": "Inspector Browser Test", "rank": "Inspector", "phone": "03001112223",
+    shifts = [{"officer_name": "Browser Test", "rank": "Inspector", "phone": "03001112223",
                "start": (now - timedelta(hours=2)).isoformat(),
                "end": (now + timedelta(hours=6)).isoformat()}]
     put = httpx.put(f"{server.url}/api/v1/stations/{station}/roster", json={"shifts": shifts},

@@ -32,6 +32,7 @@ from api.domain.feeds.controllers import (
 from api.domain.jurisdictions.controllers import JurisdictionController
 from api.domain.maps.assets import ASSET_ROUTES, COMPRESSION, SCHEMA_PAGES
 from api.domain.maps.controllers import MapController, PlanMapController
+from api.domain.planner.controllers import PlannerController
 from api.domain.plans.controllers import PlanController
 from api.domain.routing.controllers import RoutingController
 from api.domain.stations.controllers import StationController
@@ -70,7 +71,8 @@ def create_app(container: Container | None = None) -> Litestar:
                             description="safecity token --role ROLE --scope CODE")
     return Litestar(
         route_handlers=[health, v1, MapController, PlanMapController, *ASSET_ROUTES,
-                        *UNPREFIXED_SOCKETS, SignInController, ConsoleController],
+                        *UNPREFIXED_SOCKETS, SignInController, ConsoleController,
+                        PlannerController],
         dependencies=dependencies(container),
         lifespan=[lifespan],
         exception_handlers={**EXCEPTION_HANDLERS, **SIGN_IN_HANDLERS},

@@ -387,3 +387,42 @@ def test_console_buttons_need_the_csrf_token_and_use_the_calls_service(client: S
     events = client.get(f"/api/v1/calls/{call['id']}/events", headers=headers("sho", station)).json()
     assert [e["type"] for e in events] == ["received", "acknowledged"]
     assert events[-1]["actor"].startswith("user:sho.")
+
+
+# --------------------------------------------------------------------------- planner pages
+
+
+def test_planner_pages_run_a_plan_in_scope_with_the_csrf_token(client: ServiceClient) -> None:
+    from tests.callservice import LAHORE_POINT, post_call
+
+    for _ in range(3):  # demand in the tehsil
+        assert post_call(client, {"lat": LAHORE_POINT[0], "lon": LAHORE_POINT[1],
+                                  "category": "dacoity_robbery"}).status_code == 201
+    assert sign_in(client, new_user(client, "dpo", DISTRICT)).status_code == 303
+    page = client.get("/plans")
+    assert page.status_code == 200
+    assert '<h2 id="run-title">Run a plan</h2>' in page.text
+    offered = set(re.findall(r'<option value="(PK6\d+)">', page.text))
+    assert "PK61701" in offered
+    assert all(code.startswith(DISTRICT) for code in offered)  # only the DPO's district
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
+    assert token
+    form = {"tehsil": "PK61701", "model": "mclp", "sites": "2", "radius_m": "500"}
+    assert client.post("/plans", data=form, follow_redirects=False).status_code == 403
+    outside = client.post("/plans", data={**form, "tehsil": "PK60101", "_csrf": token.group(1)},
+                          follow_redirects=False)
+    assert outside.status_code == 403  # the plans service's scope rule, shown on the page
+    assert "The plan was not started" in outside.text
+    started = client.post("/plans", data={**form, "_csrf": token.group(1)}, follow_redirects=False)
+    assert started.status_code == 303, started.text
+    plan_page = client.get(started.headers["location"])
+    assert plan_page.status_code == 200
+    assert "Plan for " in plan_page.text
+    assert re.search(r"State: (queued|running|succeeded)", plan_page.text)
+    api = client.get(f"/api/v1{started.headers['location']}", headers=headers("dpo", DISTRICT))
+    assert api.json()["created_by"].startswith("user:dpo.")  # the same plans service
+
+
+def test_roles_without_plans_are_refused_the_planner_pages(client: ServiceClient) -> None:
+    assert sign_in(client, new_user(client, "sho", "PK61701-007")).status_code == 303
+    assert client.get("/plans").status_code == 403

@@ -402,6 +402,10 @@ def test_planner_pages_run_a_plan_in_scope_with_the_csrf_token(client: ServiceCl
     page = client.get("/plans")
     assert page.status_code == 200
     assert '<h2 id="run-title">Run a plan</h2>' in page.text
+    assert '<h2 id="ranking-title">Tehsils by need</h2>' in page.text
+    ranked = re.findall(r"<td>\d+</td><td>[^<]+ \((PK6\d+)\)</td>", page.text)
+    assert ranked  # the district's tehsils had calls above
+    assert all(code.startswith(DISTRICT) for code in ranked)  # ranked province-wide, shown in scope
     offered = set(re.findall(r'<option value="(PK6\d+)">', page.text))
     assert "PK61701" in offered
     assert all(code.startswith(DISTRICT) for code in offered)  # only the DPO's district

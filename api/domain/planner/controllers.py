@@ -7,6 +7,7 @@ existing ``/maps/plans/{id}`` page, which takes the session.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -17,10 +18,17 @@ from litestar.response import Redirect
 from api.areas import Areas
 from api.domain.accounts.services import PageUser, template_context
 from api.domain.jurisdictions.services import JurisdictionService
+from api.domain.planner.ranking import WINDOW_DAYS, tehsil_ranking
 from api.domain.plans.schemas import Plan, PlanCreate
 from api.domain.plans.services import PlanService
 from api.errors import AppError
 from api.pages import html_page, render
+from api.workers import WorkerPool
+
+
+def plans_clock() -> datetime:
+    return datetime.now(UTC)
+
 
 CURVE_W, CURVE_H, CURVE_PAD = 360, 200, 32
 """Size of the coverage curve's SVG (user units) and its margin for the axes."""
@@ -62,25 +70,30 @@ class PlannerController(Controller):
     include_in_schema = False
 
     async def _list_page(self, page_user: PageUser, plans: PlanService, areas: Areas,
-                         jurisdictions: JurisdictionService, *, message: str | None = None,
-                         status: int = 200) -> Response[Any]:
+                         jurisdictions: JurisdictionService, workers: WorkerPool, *,
+                         message: str | None = None, status: int = 200) -> Response[Any]:
         page_user.principal.require("plan.read")
         listed = await plans.list_plans(page_user.principal, limit=50)
+        version = str(jurisdictions.boundaries.version)
+        ranked = [row for row in await tehsil_ranking(workers, version, plans_clock())
+                  if page_user.principal.covers(areas.get("tehsil", str(row["tehsil_code"])).path)]
         body = render("planner/list.html", **template_context(
-            page_user, plans=listed.items, message=message,
+            page_user, plans=listed.items, message=message, ranking=ranked[:20],
+            ranked_count=len(ranked), window_days=WINDOW_DAYS,
             tehsils=tehsils_in_scope(page_user, areas, jurisdictions)
             if page_user.principal.role in {"planner", "ig", "rpo", "dpo", "cpo", "admin"} else []))
         return html_page(body, status=status)
 
     @get("/", media_type="text/html")
-    async def plans_page(self, page_user: PageUser, plans: PlanService, areas: Areas,
-                         jurisdictions: JurisdictionService) -> Response[Any]:
-        """The plans in scope, newest first, and the form that runs one."""
-        return await self._list_page(page_user, plans, areas, jurisdictions)
+    async def plans_page(self, *, page_user: PageUser, plans: PlanService, areas: Areas,
+                         jurisdictions: JurisdictionService, workers: WorkerPool) -> Response[Any]:
+        """The tehsil ranking, the plans in scope (newest first) and the form that runs one."""
+        return await self._list_page(page_user, plans, areas, jurisdictions, workers)
 
     @post("/", media_type="text/html", status_code=303)
-    async def run_plan(self, request: Request[Any, Any, Any], page_user: PageUser, plans: PlanService,
-                       areas: Areas, jurisdictions: JurisdictionService) -> Response[Any]:
+    async def run_plan(self, *, request: Request[Any, Any, Any], page_user: PageUser, plans: PlanService,
+                       areas: Areas, jurisdictions: JurisdictionService,
+                       workers: WorkerPool) -> Response[Any]:
         """Run a plan (CSRF-checked by ``page_user``), then follow it on its page."""
         form = await request.form()
         fields = {k: str(form.get(k) or "") for k in ("tehsil", "sites", "radius_m", "model")}
@@ -91,7 +104,7 @@ class PlannerController(Controller):
             accepted = await plans.create(data, page_user.principal)
         except (ValueError, msgspec.ValidationError, AppError) as exc:
             status = exc.status if isinstance(exc, AppError) else 422
-            return await self._list_page(page_user, plans, areas, jurisdictions,
+            return await self._list_page(page_user, plans, areas, jurisdictions, workers,
                                          message=f"The plan was not started: {exc}", status=status)
         return Redirect(f"/plans/{accepted.id}", status_code=303)
 

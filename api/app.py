@@ -35,6 +35,7 @@ from api.domain.front.controllers import FRONT_ROUTES, LANDING_ROUTES
 from api.domain.jurisdictions.controllers import JurisdictionController
 from api.domain.maps.assets import ASSET_ROUTES, COMPRESSION, SCHEMA_PAGES
 from api.domain.maps.controllers import MapController, PlanMapController
+from api.domain.planner.controllers import PlannerController
 from api.domain.plans.controllers import PlanController
 from api.domain.routing.controllers import RoutingController
 from api.domain.stations.controllers import StationController
@@ -84,7 +85,7 @@ def create_app(container: Container | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[health, v1, MapController, PlanMapController, DashTrendsController,
                         *ASSET_ROUTES, *UNPREFIXED_SOCKETS, *LANDING_ROUTES, *FRONT_ROUTES,
-                        SignInController, ConsoleController],
+                        SignInController, ConsoleController, PlannerController],
         dependencies=dependencies(container),
         lifespan=[lifespan],
         exception_handlers={**EXCEPTION_HANDLERS, **SIGN_IN_HANDLERS},

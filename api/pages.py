@@ -8,11 +8,15 @@ user, the nav and **Sign out**; blocks ``title``, ``head`` and ``main``).
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from litestar import Response
 from litestar.datastructures import Cookie
+
+from geo.aggregate import LOCAL_TZ
 
 PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
             "script-src 'self'; worker-src 'self' blob:; connect-src 'self'; "
@@ -26,8 +30,15 @@ def templates() -> Any:
     """The Jinja environment over ``api/templates`` (autoescaped HTML)."""
     from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: PLC0415
 
-    return Environment(loader=PackageLoader("api", "templates"), autoescape=select_autoescape(),
-                       trim_blocks=True, lstrip_blocks=True)
+    env = Environment(loader=PackageLoader("api", "templates"), autoescape=select_autoescape(),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["local"] = local_time
+    return env
+
+
+def local_time(moment: datetime, pattern: str = "%H:%M") -> str:
+    """A time as Punjab reads it (Asia/Karachi, the analytics' local zone): the ``local`` filter."""
+    return moment.astimezone(ZoneInfo(LOCAL_TZ)).strftime(pattern)
 
 
 def render(name: str, **context: Any) -> str:

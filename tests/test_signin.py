@@ -345,3 +345,88 @@ def test_the_api_keeps_bearer_tokens_and_ignores_the_session(client: ServiceClie
     assert client.get("/api/v1/calls").status_code == 401  # the session cookie is not a token
     client.cookies.clear()
     assert client.get("/api/v1/calls", headers=headers("dpo", DISTRICT)).status_code == 200
+
+
+# --------------------------------------------------------------------------- the console
+
+SHO_STATION, OTHER_STATION = "PK61701-007", "PK61701-003"
+
+
+def test_the_console_is_the_shos_own_station_only(client: ServiceClient) -> None:
+    assert sign_in(client, new_user(client, "sho", SHO_STATION)).status_code == 303
+    page = client.get("/console")
+    assert page.status_code == 200
+    assert "<h2 id=\"calls-title\">Open calls</h2>" in page.text
+    assert 'name="csrf-token"' in page.text
+    for name in ("Acknowledge", "Dispatch", "En route", "On scene", "Close", "Transfer"):
+        assert f'"{name}"' in page.text  # the buttons' names, in the page's state
+    other = client.get("/console", params={"station": OTHER_STATION})
+    assert other.status_code == 403
+    assert client.get("/console/feed", params={"station": OTHER_STATION}).status_code == 403
+
+
+def test_console_buttons_need_the_csrf_token_and_use_the_calls_service(client: ServiceClient) -> None:
+    from tests.callservice import LAHORE_POINT, post_call
+
+    posted = post_call(client, {"lat": LAHORE_POINT[0], "lon": LAHORE_POINT[1], "category": "fire"})
+    assert posted.status_code == 201, posted.text
+    call = posted.json()
+    station = call["station_code"]
+    assert sign_in(client, new_user(client, "sho", station)).status_code == 303
+    url = f"/console/calls/{call['id']}/events"
+    assert client.post(url, json={"type": "acknowledged"}).status_code == 403
+    assert client.post(url, json={"type": "acknowledged"},
+                       headers={"X-CSRF-Token": "forged"}).status_code == 403
+    token = re.search(r'name="csrf-token" content="([^"]+)"', client.get("/console").text)
+    assert token
+    done = client.post(url, json={"type": "acknowledged"}, headers={"X-CSRF-Token": token.group(1)})
+    assert done.status_code == 201, done.text
+    assert done.json()["status"] == "acknowledged"
+    again = client.post(url, json={"type": "acknowledged"}, headers={"X-CSRF-Token": token.group(1)})
+    assert again.status_code == 409  # the API's state machine
+    events = client.get(f"/api/v1/calls/{call['id']}/events", headers=headers("sho", station)).json()
+    assert [e["type"] for e in events] == ["received", "acknowledged"]
+    assert events[-1]["actor"].startswith("user:sho.")
+
+
+# --------------------------------------------------------------------------- planner pages
+
+
+def test_planner_pages_run_a_plan_in_scope_with_the_csrf_token(client: ServiceClient) -> None:
+    from tests.callservice import LAHORE_POINT, post_call
+
+    for _ in range(3):  # demand in the tehsil
+        assert post_call(client, {"lat": LAHORE_POINT[0], "lon": LAHORE_POINT[1],
+                                  "category": "dacoity_robbery"}).status_code == 201
+    assert sign_in(client, new_user(client, "dpo", DISTRICT)).status_code == 303
+    page = client.get("/plans")
+    assert page.status_code == 200
+    assert '<h2 id="run-title">Run a plan</h2>' in page.text
+    assert '<h2 id="ranking-title">Tehsils by need</h2>' in page.text
+    ranked = re.findall(r"<td>\d+</td><td>[^<]+ \((PK6\d+)\)</td>", page.text)
+    assert ranked  # the district's tehsils had calls above
+    assert all(code.startswith(DISTRICT) for code in ranked)  # ranked province-wide, shown in scope
+    offered = set(re.findall(r'<option value="(PK6\d+)">', page.text))
+    assert "PK61701" in offered
+    assert all(code.startswith(DISTRICT) for code in offered)  # only the DPO's district
+    token = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
+    assert token
+    form = {"tehsil": "PK61701", "model": "mclp", "sites": "2", "radius_m": "500"}
+    assert client.post("/plans", data=form, follow_redirects=False).status_code == 403
+    outside = client.post("/plans", data={**form, "tehsil": "PK60101", "_csrf": token.group(1)},
+                          follow_redirects=False)
+    assert outside.status_code == 403  # the plans service's scope rule, shown on the page
+    assert "The plan was not started" in outside.text
+    started = client.post("/plans", data={**form, "_csrf": token.group(1)}, follow_redirects=False)
+    assert started.status_code == 303, started.text
+    plan_page = client.get(started.headers["location"])
+    assert plan_page.status_code == 200
+    assert "Plan for " in plan_page.text
+    assert re.search(r"State: (queued|running|succeeded)", plan_page.text)
+    api = client.get(f"/api/v1{started.headers['location']}", headers=headers("dpo", DISTRICT))
+    assert api.json()["created_by"].startswith("user:dpo.")  # the same plans service
+
+
+def test_roles_without_plans_are_refused_the_planner_pages(client: ServiceClient) -> None:
+    assert sign_in(client, new_user(client, "sho", "PK61701-007")).status_code == 303
+    assert client.get("/plans").status_code == 403

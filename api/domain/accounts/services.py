@@ -326,7 +326,7 @@ def template_context(user: PageUser | None, **context: Any) -> dict[str, Any]:
         if role in {"planner", "sho", "dpo", "cpo", "rpo", "ig", "admin"}:
             p = user.principal
             nav.append(("Maps", f"/maps/calls?level={p.level}&code={p.scope}"))
-        if role in {"planner", "admin"}:
+        if role in {"planner", "ig", "rpo", "dpo", "cpo", "admin"}:  # plan.read
             nav.append(("Plans", "/plans"))
     nav.append(("API docs", "/schema"))
     return {"user": user, "csrf_token": user.csrf_token if user else "", "nav": nav, **context}

@@ -39,9 +39,9 @@
     return node;
   }
 
-  function clock(iso) {
-    var d = new Date(iso);
-    return ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2);
+  function clock(iso) {  /* Pakistan time, whatever the device's zone */
+    return new Date(iso).toLocaleTimeString("en-GB", {timeZone: "Asia/Karachi", hour: "2-digit",
+      minute: "2-digit"});
   }
 
   function age(iso) {

@@ -57,7 +57,7 @@ chmod 600 "$TOKENS"
 source "$TOKENS"
 cat <<TEXT
 
-safecity demo on $BASE (history to $(date -u +%H:%M) UTC, every station staffed)
+safecity demo on $BASE: history to $(.venv/bin/python -c "import json; print(json.load(open('.safecity/demo-truth.json'))['end_utc'])"), every station staffed
 Tokens per role are in $TOKENS (source it). From any shell, 'safecity token' makes more:
   .venv/bin/safecity token --role rpo --scope LHR
   call taker (Punjab)        $CALL_TAKER_TOKEN
@@ -68,7 +68,7 @@ Tokens per role are in $TOKENS (source it). From any shell, 'safecity token' mak
   planner (Punjab)           $PLANNER_TOKEN
   admin                      $ADMIN_TOKEN
 Try:
-  curl -H "Authorization: Bearer \$RPO_TOKEN" "$BASE/api/v1/stats/response"
+  curl -H "Authorization: Bearer \$RPO_TOKEN" "$BASE/api/v1/stats/response?level=region&code=LHR"
   hot spots of the Lahore region, as its RPO (a map page takes the token once in its URL):
   $BASE/maps/hotspots?level=region&code=LHR&token=$RPO_TOKEN
 TEXT

@@ -87,3 +87,19 @@ def test_a_token_from_a_new_shell_is_accepted_by_the_service(loaded_postgis: str
                             "another-secret-of-at-least-32-bytes!!", algorithm="HS256")
         assert client.get("/api/v1/calls",
                           headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+
+
+@pytest.mark.slow
+def test_a_fresh_embedded_load_exits_cleanly_now_that_settings_are_light(tmp_path: Path) -> None:
+    """Settings no longer import the router (numpy, shapely, pyproj), so SpatiaLite could
+    load the system's PROJ before pyproj's own, and the process aborted at exit (134)."""
+    env = {**os.environ, "SAFECITY_SQLITE_PATH": str(tmp_path / "fresh.sqlite")}
+    env.pop("DATABASE_URL", None)
+    done = subprocess.run([sys.executable, "-m", "api.cli", "jurisdictions", "load"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, check=False, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    level = _new_shell("-m", "api.cli", "token", "--role", "sho", "--scope", LAHORE_STATION,
+                       SAFECITY_SQLITE_PATH=env["SAFECITY_SQLITE_PATH"],
+                       SAFECITY_JWT_SECRET_FILE=str(tmp_path / "secret"))
+    assert level.returncode == 0, level.stderr[-2000:]
+    assert jwt.decode(level.stdout.strip(), options={"verify_signature": False})["lvl"] == "station"

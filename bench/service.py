@@ -31,7 +31,9 @@ evaluation when the load stopped, and how long the engine took to finish them. T
 client is a minimal HTTP/1.1 keep-alive loop, so it costs far less than the servers it
 measures; all of it shares this machine's cores, which the table reports, with the CPU
 time per request each side spent during the load (server processes, PostgreSQL, Redis,
-this client; from ``/proc``) — where a request's cost goes, not only how long it took.
+this client; from ``/proc``; PostgreSQL's counts only the processes serving the bench's
+scratch database and the server's background ones, not other databases' backends on a
+shared server) — where a request's cost goes, not only how long it took.
 """
 
 from __future__ import annotations
@@ -167,6 +169,8 @@ class Result:
     seconds: float = 0.0
     cpu: dict[str, float] = field(default_factory=dict)
     """CPU seconds each side spent during the measured load (:func:`cpu_split`)."""
+    warmed: int = 0
+    """Calls the warm-up before the load created (it too stops at ``--seconds``)."""
 
     def cpu_ms_per_request(self, side: str) -> float:
         return 1000 * self.cpu.get(side, 0.0) / self.sent if self.sent else 0.0
@@ -217,12 +221,17 @@ async def drive(port: int, requests: list[bytes], seconds: float) -> Result:
 
 
 def measure(server_pid: int, port: int, requests: list[bytes], warmup: list[bytes],
-            seconds: float) -> Result:
-    """Warm up, then drive the measured load, accounting each side's CPU time over it."""
-    asyncio.run(drive(port, warmup, seconds))
-    before = cpu_split(server_pid)
+            seconds: float, *, database_url: str | None = None) -> Result:
+    """Warm up, then drive the measured load, accounting each side's CPU time over it
+    (PostgreSQL's: the processes serving ``database_url``; none without one, as the bare
+    app uses no database)."""
+    warmed = asyncio.run(drive(port, warmup, seconds))
+    pg_pids = postgres_pids(database_url) if database_url else set()  # the pools are open now
+    before = cpu_split(server_pid, pg_pids)
     result = asyncio.run(drive(port, requests, seconds))
-    result.cpu = {side: spent - before[side] for side, spent in cpu_split(server_pid).items()}
+    result.cpu = {side: spent - before[side]
+                  for side, spent in cpu_split(server_pid, pg_pids).items()}
+    result.warmed = warmed.statuses.get(201, 0)
     return result
 
 
@@ -255,16 +264,31 @@ def _processes() -> list[tuple[int, int, str]]:
     return found
 
 
-def cpu_split(server_pid: int) -> dict[str, float]:
-    """CPU seconds so far of the server (uvicorn and its workers), of PostgreSQL (every
-    ``postgres`` process: the intake's and the alert engine's backends, the WAL writer),
-    of Redis, and of this client; zeros where there is no ``/proc``."""
+def postgres_pids(url: str) -> set[int]:
+    """The PostgreSQL processes working for ``url``'s database: its backends (the intake's,
+    the alert engine's) and the server's own background processes (WAL writer,
+    checkpointer, …), not the backends of other databases on a shared server."""
+    import psycopg  # noqa: PLC0415
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                            "AND (datname = current_database() OR datname IS NULL)").fetchall()
+    return {int(pid) for (pid,) in rows}
+
+
+def cpu_split(server_pid: int, pg_pids: set[int] | None = None) -> dict[str, float]:
+    """CPU seconds so far of the server (uvicorn and its workers), of PostgreSQL (the
+    ``pg_pids`` given, else every ``postgres`` process: the intake's and the alert engine's
+    backends, the WAL writer), of Redis, and of this client; zeros where there is no
+    ``/proc``."""
     if not PROC.is_dir():
         return {"server": 0.0, "postgres": 0.0, "redis": 0.0, "client": 0.0}
     processes = _processes()
     server = [server_pid, *(pid for pid, parent, _ in processes if parent == server_pid)]
+    postgres = [pid for pid, _, name in processes
+                if name == "postgres" and (pg_pids is None or pid in pg_pids)]
     return {"server": _cpu_seconds(server),
-            "postgres": _cpu_seconds([pid for pid, _, name in processes if name == "postgres"]),
+            "postgres": _cpu_seconds(postgres),
             "redis": _cpu_seconds([pid for pid, _, name in processes
                                    if name.startswith("redis-server")]),
             "client": time.process_time()}
@@ -366,7 +390,7 @@ def main() -> None:
                 requests = make_requests(args.requests, points, token, seed * 2)
                 warmup = make_requests(WARMUP, points, token, seed * 2 + 1)
                 result = measure(served.process.pid, served.port, requests, warmup,
-                                 args.seconds)
+                                 args.seconds, database_url=None if name == "bare" else url)
                 if name == "calls":
                     backlogs[f"{name}_{workers}"] = backlog = alert_backlog(url)
             finally:
@@ -385,8 +409,8 @@ def main() -> None:
 
         with psycopg.connect(url) as conn:
             stored = conn.execute("SELECT count(*) FROM calls").fetchone()
-    created = sum(r.statuses.get(201, 0) for k, r in results.items() if k.startswith("calls"))
-    expected = created + 2 * WARMUP
+    expected = sum(r.statuses.get(201, 0) + r.warmed
+                   for k, r in results.items() if k.startswith("calls"))
     rows, cpu_rows = [], []
     for workers in (1, 2):
         bare = results[f"bare_{workers}"]
@@ -405,7 +429,7 @@ def main() -> None:
                 ["server", "ok", "req/s", "p50 ms", "p99 ms", "÷ bare", "÷ floor"], rows)
     print_table("CPU ms per request during the load", ["server", *SIDES], cpu_rows)
     console.print(f"calls stored: {stored[0] if stored else 0:,} (expected {expected:,}: every "
-                  "201 plus the warm-ups)")
+                  "201, the warm-ups' too)")
     payload = {
         "connections": CONNECTIONS, "cores": os.cpu_count(),
         "ratio_one_worker": results["calls_1"].rate / results["bare_1"].rate,

@@ -39,6 +39,24 @@ fi
 $SC jurisdictions load       # into the embedded database (nothing to do when loaded)
 $SC synth load "$HISTORY"    # skips calls already loaded
 $SC roster generate --out .safecity/demo-roster.csv   # every station, shifts around now
+# web sign-in accounts per role (the dashboard, the SHO console, the planner pages), one
+# password for all, made once and kept in .safecity/demo-password (0600)
+PASSFILE=.safecity/demo-password
+if [[ ! -s "$PASSFILE" ]]; then
+  (umask 077; .venv/bin/python -c "import secrets; print(secrets.token_urlsafe(12))" > "$PASSFILE")
+fi
+DEMO_PASSWORD=$(cat "$PASSFILE")
+EXISTING=$($SC users list | cut -f1)
+while read -r user role scope; do
+  grep -qx "$user" <<<"$EXISTING" || \
+    $SC users add "$user" --role "$role" --scope "$scope" --password-stdin <<<"$DEMO_PASSWORD" >/dev/null
+done <<'ACCOUNTS'
+demo-rpo rpo LHR
+demo-cpo cpo PK617
+demo-sho sho PK61701-007
+demo-planner planner PK6
+demo-ig ig PK6
+ACCOUNTS
 # ready-to-use tokens, one per role (12 h; `safecity token` makes more from any shell)
 BASE="http://127.0.0.1:${PORT}"
 TOKENS=.safecity/demo-tokens.env
@@ -58,6 +76,9 @@ source "$TOKENS"
 cat <<TEXT
 
 safecity demo on $BASE: history to $(.venv/bin/python -c "import json; print(json.load(open('.safecity/demo-truth.json'))['end_utc'])"), every station staffed
+Sign in at $BASE/login (password: $DEMO_PASSWORD, kept in $PASSFILE) as
+  demo-rpo (Lahore region), demo-cpo (Lahore city), demo-sho (station PK61701-007, the SHO
+  console), demo-planner (Safe City plans) or demo-ig (all Punjab).
 Tokens per role are in $TOKENS (source it). From any shell, 'safecity token' makes more:
   .venv/bin/safecity token --role rpo --scope LHR
   call taker (Punjab)        $CALL_TAKER_TOKEN

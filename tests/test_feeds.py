@@ -196,6 +196,14 @@ def test_last_event_id_replays_from_the_database_then_goes_live(
             assert nxt.id > events[-1]
         finally:
             feed.close()
+        # ?last_event_id= (for clients that cannot set the header) replays the same way
+        by_query = SSE(b, f"/api/v1/stations/{attock_station}/feed?last_event_id={events[0]}",
+                       headers("sho", attock_station))
+        try:
+            by_query.subscribed()
+            assert [by_query.next_event().id for _ in range(2)] == events[1:]
+        finally:
+            by_query.close()
 
 
 def test_transfer_is_delivered_to_both_stations(workers: tuple[Server, Server],

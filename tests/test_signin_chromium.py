@@ -162,3 +162,19 @@ def due_at(database_url: str, call_id: str) -> datetime | None:
     with psycopg.connect(database_url) as conn:
         row = conn.execute("SELECT next_alert_at FROM alert_due WHERE call_id = %s", (call_id,)).fetchone()
     return None if row is None else row[0]
+
+
+@pytest.mark.parametrize("size", ["tablet", "phone"])
+def test_the_planner_page_reads_and_passes_axe(server: Any, loaded_postgis: str, chromium: Any,  # noqa: F811
+                                               size: str) -> None:
+    with page_at(chromium, VIEWPORTS[size]) as opened:
+        page = opened.page
+        signed_in(page, server.url, "planner", "PK6", database_url=loaded_postgis, next_path="/plans")
+        assert page.url == f"{server.url}/plans"
+        assert page.get_by_role("heading", name="Tehsils by need").is_visible()
+        assert page.get_by_role("button", name="Run plan").is_visible()
+        assert page.get_by_label("Tehsil", exact=True).is_visible()
+        assert axe_violations(page) == []
+        assert opened.blocked == []
+        assert opened.errors == []
+        save_screenshot(page, f"plans-{size}")

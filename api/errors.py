@@ -120,6 +120,15 @@ def _body(status: int, detail: str, extra: dict[str, Any] | None = None) -> dict
     return {"status_code": status, "detail": detail, **(extra or {})}
 
 
+def error_response(request: Request[Any, Any, Any], status: int, detail: str,
+                   extra: dict[str, Any] | None = None,
+                   headers: dict[str, str] | None = None) -> Response[Any]:
+    """The one error body (status, detail, the request id), for handlers that answer an
+    error of their own."""
+    return Response({**_body(status, detail, extra), "request_id": request_id(request.scope)},
+                    status_code=status, headers=headers)
+
+
 def exception_to_http_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Map every error to HTTP, registered once on the app: the body names the request id
     that the answer's ``X-Request-ID`` also carries."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any, Final, cast
 
 import msgspec
@@ -46,6 +47,15 @@ _JSON = "application/json"
 _DECODER_OPT: Final = "safecity.body_decoder"
 """Where each route handler keeps its strict body decoder (in its ``opt``, which lives as
 long as the handler; ``None``: the handler takes no JSON body)."""
+
+
+_ERROR_OPT: Final = "safecity.body_error"
+
+
+def body_errors(mapper: Callable[[msgspec.ValidationError], Exception]) -> dict[str, Any]:
+    """``opt`` of a handler whose wrong-shaped bodies are answered by ``mapper`` (routing
+    answers each of its input forms with the same 422s) instead of the default 400."""
+    return {_ERROR_OPT: mapper}
 
 
 def _decoder(request: Request[Any, Any, Any]) -> msgspec.json.Decoder[Any] | None:
@@ -82,7 +92,8 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
     except RecursionError as exc:
         raise BadInputError("the JSON body is nested too deeply") from exc
     except msgspec.ValidationError as exc:
-        raise BadInputError(f"invalid body: {exc}") from exc
+        mapper = request.route_handler.opt.get(_ERROR_OPT)
+        raise (mapper(exc) if mapper else BadInputError(f"invalid body: {exc}")) from exc
     except msgspec.DecodeError as exc:
         raise BadInputError(f"the body is not valid JSON: {exc}") from exc
     # Litestar reads the body from here: decoded once, and its lenient conversion

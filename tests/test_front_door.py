@@ -58,8 +58,9 @@ def test_docs_leads_to_the_schema_page(client: ServiceClient) -> None:
 
 
 def _claims(**extra: Any) -> dict[str, Any]:
+    now = int(time.time())
     return {"sub": "t", "role": "admin", "scope": "PK6", "lvl": "province", "iss": "safecity",
-            "exp": int(time.time()) + 600, **extra}
+            "iat": now - 120, "exp": now + 600, **extra}
 
 
 BAD_AUTHORIZATION: dict[str, tuple[bytes | None, str]] = {

@@ -40,6 +40,7 @@ from api.domain.accounts.services import (
     same_site_path,
     template_context,
 )
+from api.errors import error_response
 from api.pages import html_page, render
 
 LOGIN_CSRF_COOKIE = "safecity_login_csrf"
@@ -56,8 +57,8 @@ def _sign_in_required(request: Request[Any, Any, Any], exc: SignInRequiredError)
     target = _login_url(exc.next_path)
     if request.method in SAFE_METHODS and not request.headers.get("hx-request"):
         return Redirect(target, status_code=303, headers={"Cache-Control": "no-store"})
-    return Response({"detail": "sign in first", "status_code": 401}, status_code=401,
-                    headers={"HX-Redirect": target, "Cache-Control": "no-store"})
+    return error_response(request, 401, "sign in first",
+                          headers={"HX-Redirect": target, "Cache-Control": "no-store"})
 
 
 SIGN_IN_HANDLERS: ExceptionHandlersMap = {SignInRequiredError: _sign_in_required}

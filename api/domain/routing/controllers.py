@@ -20,33 +20,39 @@ from api.domain.routing.schemas import MAX_RADIUS_M, Route, RouteBatchResult, Ro
 from api.domain.routing.services import (
     RoutingAudit,
     RoutingService,
-    decode_point,
     route_batch_job,
+    strict_error,
 )
+from api.errors import error_response
+from api.hardening import body_errors
 from api.workers import WorkerPool
 from jurisdictions.errors import JurisdictionsError
 
 
-def invalid_point(_request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+def invalid_point(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     """A point the framework could not read: 422 naming the field, as the strict decoder
     answers (the same status whether a bound or a type is wrong)."""
     fields = "; ".join(f"{item.get('key', 'body')}: {item.get('message', '')}"
                        for item in exc.extra or [] if isinstance(item, dict))
-    return Response({"status_code": 422, "detail": f"invalid point: {fields or exc.detail}",
-                     "extra": exc.extra}, status_code=422)
+    return error_response(request, 422, f"invalid point: {fields or exc.detail}",
+                          {"extra": exc.extra})
 
 
-def unreadable_point(_request: Request[Any, Any, Any], exc: ClientException) -> Response[Any]:
+def unreadable_point(request: Request[Any, Any, Any], exc: ClientException) -> Response[Any]:
     """A body the framework could not decode: a number beyond a double (``1e999``) is a
     value out of bounds (422, as any other); anything else stays the framework's 4xx."""
     cause = exc.__cause__
     if isinstance(cause, SerializationException) and isinstance(cause.__cause__,
                                                                 msgspec.ValidationError):
-        return Response({"status_code": 422, "detail": (
+        return error_response(request, 422, (
             f"invalid point: {exc.detail} (lat must lie within -90..90, lon within "
-            f"-180..180, radius_m within 0..{MAX_RADIUS_M:,.0f} metres)")}, status_code=422)
-    return Response({"status_code": exc.status_code, "detail": exc.detail},
-                    status_code=exc.status_code, headers=exc.headers)
+            f"-180..180, radius_m within 0..{MAX_RADIUS_M:,.0f} metres)"))
+    return error_response(request, exc.status_code, exc.detail,
+                          headers=dict(exc.headers) if exc.headers else None)
+
+
+POINT_ERRORS = body_errors(lambda exc: strict_error(exc, "point"))
+"""A point of the wrong shape or out of bounds: the 422 the batch forms give too."""
 
 
 class RoutingController(Controller):
@@ -55,16 +61,15 @@ class RoutingController(Controller):
     security = SECURITY
     exception_handlers = {ValidationException: invalid_point, ClientException: unreadable_point}
 
-    @post("/", operation_id="routePoint", status_code=200,
+    @post("/", operation_id="routePoint", status_code=200, opt=POINT_ERRORS,
           responses={422: ResponseSpec(None, description="A value out of its bounds or of "
                                        "the wrong type (named), or a point no station can serve")})
-    async def route_point(self, data: RoutePoint, request: Request[Any, Any, Any],
-                          routing: RoutingService, principal: Principal,
+    async def route_point(self, data: RoutePoint, routing: RoutingService, principal: Principal,
                           routing_audit: RoutingAudit) -> Route:
         """Resolve one location to its station, tehsil, district and region, codes and
-        names (audited). Strict: ``"lat": "31.5"`` is a 422, not a number."""
+        names (audited). Strict: ``"lat": "31.5"`` is a 422, not a number (the body is
+        decoded by :func:`api.hardening.strict_json_body` with :data:`POINT_ERRORS`)."""
         principal.require("route")
-        data = decode_point(await request.body())  # the framework's reading is lenient
         try:
             route = routing.route_one(data)
         except JurisdictionsError as exc:  # outside Punjab, nothing near: a decision too

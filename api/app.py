@@ -20,6 +20,7 @@ from api.deps import dependencies
 from api.domain.alerts.controllers import AlertController, alert_feed_socket
 from api.domain.analytics.controllers import AnalyticsController
 from api.domain.calls.controllers import CallController
+from api.domain.dashboard.controllers import DashboardApiController, DashboardPages
 from api.domain.feeds.controllers import (
     UNPREFIXED_SOCKETS,
     FeedController,
@@ -52,7 +53,8 @@ def create_app(container: Container | None = None) -> Litestar:
     v1 = Router(path="/api/v1", route_handlers=[
         RoutingController, JurisdictionController, CallController, StationController,
         FeedController, station_feed, station_feed_socket, area_feed_socket, AlertController,
-        alert_feed_socket, StatsController, AnalyticsController, PlanController])
+        alert_feed_socket, StatsController, AnalyticsController, PlanController,
+        DashboardApiController])
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -67,7 +69,7 @@ def create_app(container: Container | None = None) -> Litestar:
     bearer = SecurityScheme(type="http", scheme="bearer", bearer_format="JWT",
                             description="safecity token --role ROLE --scope CODE")
     return Litestar(
-        route_handlers=[health, v1, MapController, PlanMapController, *ASSET_ROUTES,
+        route_handlers=[health, v1, MapController, PlanMapController, DashboardPages, *ASSET_ROUTES,
                         *UNPREFIXED_SOCKETS],
         dependencies=dependencies(container),
         lifespan=[lifespan],

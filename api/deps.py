@@ -19,6 +19,7 @@ from api.auth import Principal
 from api.container import Container
 from api.domain.calls.intake import CallIntake
 from api.domain.calls.services import CallService
+from api.domain.dashboard.controllers import provide_page_principal
 from api.domain.maps.controllers import provide_map_principal
 from api.domain.routing.services import RoutingAudit
 from api.domain.stations.services import RosterService
@@ -55,6 +56,7 @@ def dependencies(container: Container) -> dict[str, Provide]:
     return {
         "principal": Provide(principal, sync_to_thread=False),
         "map_principal": Provide(provide_map_principal, sync_to_thread=False),
+        "page_principal": Provide(provide_page_principal, sync_to_thread=False),
         "authenticator": _part(container.authenticator),
         "db_session": Provide(db_session),
         "call_intake": Provide(call_intake, sync_to_thread=False),
@@ -72,6 +74,7 @@ def dependencies(container: Container) -> dict[str, Provide]:
         "analytics": _part(container.analytics),
         "plans": _part(container.plans),
         "workers": _part(container.workers),
+        "dashboard": _part(container.dashboard),
     }
 
 

@@ -9,18 +9,17 @@ summed; percentiles from summed bins) and its **Areas** table.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
-from sqlalchemy import Select, case, delete, func, insert, literal, select, update
+from sqlalchemy import Select, Table, case, delete, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.call_models import CallEventRecord, CallRecord
 from api.db.dashboard_models import DashboardCall, DashboardRefresh
 
 MARK_ID = 1
+DASHBOARD_CALLS: Table = DashboardCall.__table__  # type: ignore[assignment]
 OPEN_STATUSES = ("received", "transferred", "acknowledged", "dispatched", "en_route", "on_scene")
 UNACKNOWLEDGED = ("received", "transferred")
 
@@ -47,23 +46,28 @@ async def write_mark(session: AsyncSession, last_event_id: int, now: datetime) -
                           .values(last_event_id=last_event_id, refreshed_at=now))
 
 
-async def events_after(session: AsyncSession, after_id: int, limit: int) -> tuple[list[UUID], int]:
-    """The calls with an event after ``after_id`` (at most ``limit`` events read), and the
-    last event id read (``after_id`` when there is none)."""
-    rows = (await session.execute(
-        select(CallEventRecord.id, CallEventRecord.call_id).where(CallEventRecord.id > after_id)
-        .order_by(CallEventRecord.id).limit(limit))).all()
-    if not rows:
-        return [], after_id
-    return list(dict.fromkeys(row[1] for row in rows)), int(rows[-1][0])
+async def events_until(session: AsyncSession, after_id: int, limit: int) -> int:
+    """The id of the last of (at most) ``limit`` call events after ``after_id``
+    (``after_id`` when there is none)."""
+    ids = select(CallEventRecord.id).where(CallEventRecord.id > after_id) \
+        .order_by(CallEventRecord.id).limit(limit).subquery()
+    last = await session.scalar(select(func.max(ids.c.id)))
+    return after_id if last is None else int(last)
 
 
-async def replace_calls(session: AsyncSession, call_ids: Sequence[UUID],
+def changed_calls(after_id: int, until_id: int) -> Select[Any]:
+    """The calls with an event in ``(after_id, until_id]`` (a subquery: a batch of a
+    history's events names tens of thousands of calls, too many for bound parameters)."""
+    return (select(CallEventRecord.call_id)
+            .where(CallEventRecord.id > after_id, CallEventRecord.id <= until_id).distinct())
+
+
+async def replace_calls(session: AsyncSession, changed: Select[Any],
                         rows: list[dict[str, Any]]) -> None:
-    """The projection's rows of ``call_ids`` replaced by ``rows``."""
-    await session.execute(delete(DashboardCall).where(DashboardCall.call_id.in_(call_ids)))
-    if rows:
-        await session.execute(insert(DashboardCall), rows)
+    """The projection's rows of the ``changed`` calls replaced by ``rows``."""
+    await session.execute(delete(DashboardCall).where(DashboardCall.call_id.in_(changed)))
+    if rows:  # Core, not the ORM: its bulk insert splits rows by which values are None
+        await session.execute(insert(DASHBOARD_CALLS), rows)
 
 
 def _area(column_of: Any, level: str, code: str) -> list[Any]:

@@ -55,7 +55,8 @@ OPEN_ROWS = 200
 MAP_POINTS = 5000
 """Today's calls drawn on a map at most (open ones first): a province's day is ~60,000."""
 REFRESH_EVENTS = 20_000
-"""Call events taken in per refresh transaction."""
+"""Call events taken in per refresh transaction (a tick's; a second holds ~100 at full scale)."""
+CATCH_UP_EVENTS = 200_000
 
 
 def bin_percentile(bins: Mapping[int, int], q: float) -> float | None:
@@ -381,28 +382,29 @@ class DashboardRefresher:
         """One refresh; the number of calls recomputed (0: up to date)."""
         async with self.sessions() as session, session.begin():
             mark = await sql.read_mark(session, lock=True)
-            ids, last = await sql.events_after(session, mark, self.batch)
-            if not ids:
+            last = await sql.events_until(session, mark, self.batch)
+            if last == mark:
                 return 0
-            frames = []
-            for start in range(0, len(ids), 5000):
-                chunk = ids[start:start + 5000]
-                statement = (stages_statement(ResponseQuery())
-                             .add_columns(CallRecord.serious, CallRecord.status)
-                             .where(CallRecord.id.in_(chunk)))
-                result = await session.execute(statement)
-                frames.append(pd.DataFrame.from_records(result.all(), columns=list(result.keys())))
-            frame = pd.concat(frames, ignore_index=True)
+            changed = sql.changed_calls(mark, last)
+            statement = (stages_statement(ResponseQuery())
+                         .add_columns(CallRecord.serious, CallRecord.status)
+                         .where(CallRecord.id.in_(changed)))
+            result = await session.execute(statement)
+            frame = pd.DataFrame.from_records(result.all(), columns=list(result.keys()))
             rows = await anyio.to_thread.run_sync(lambda: self.rows(frame))
-            await sql.replace_calls(session, ids, rows)
+            await sql.replace_calls(session, changed, rows)
             await sql.write_mark(session, last, self.clock())
-        return len(ids)
+        return len(rows)
 
-    async def catch_up(self) -> int:
-        """Refresh until nothing is left (the CLI and the benchmark's first fill)."""
-        total = 0
-        while (done := await self.run()) > 0:
-            total += done
+    async def catch_up(self, batch: int = CATCH_UP_EVENTS) -> int:
+        """Refresh until nothing is left, in larger batches (the benchmark's first fill, a
+        database that already holds a history); the calls recomputed."""
+        total, self.batch, kept = 0, batch, self.batch
+        try:
+            while (done := await self.run()) > 0:
+                total += done
+        finally:
+            self.batch = kept
         return total
 
     def rows(self, frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -42,6 +42,7 @@ from api.errors import ForbiddenError
 from api.workers import WorkerPool
 from geo.aggregate import LOCAL_TZ
 from geo.response import SlaTable, call_intervals, call_sla_minutes, within_sla
+from jurisdictions.boundaries import PROVINCE_CODE
 
 CHILD_LEVEL = {parent: child for child, parent in PARENT_LEVEL.items()}
 BASELINE_WEEKS = 4
@@ -331,18 +332,31 @@ class DashboardService:
         return int(calls or 0), int(alerts or 0)
 
     # ------------------------------------------------------------------ map
-    async def map_layer(self, principal: Principal, level: str, code: str) -> dict[str, Any]:
-        """The map: basemap, area, children with names, stations (computed once per area
-        in a worker), today's calls (if the role may read calls) and open alerts."""
-        area = self.area(principal, level, code)
+    async def still_map(self, area: Area, *, background: bool = False) -> dict[str, Any]:
+        """The still part of ``area``'s map, computed in a worker the first time."""
         key = (self.version(), area.level, area.code)
         still = self._maps.get(key)
         if still is None:
             still = await self.workers.run("analytics", static_map_job, area.level, area.code,
-                                           key[0])
+                                           key[0], background=background)
             if len(self._maps) > 256:
                 self._maps.clear()
             self._maps[key] = still
+        return still
+
+    async def warm_maps(self) -> None:
+        """The province's and the regions' maps made ahead of their first viewers (a
+        background job: the province's takes a few seconds of a worker)."""
+        areas = self.areas()
+        province = areas.get("province", PROVINCE_CODE)
+        for area in (province, *areas.children(province)):
+            await self.still_map(area, background=True)
+
+    async def map_layer(self, principal: Principal, level: str, code: str) -> dict[str, Any]:
+        """The map: basemap, area, children with names, stations (computed once per area
+        in a worker), today's calls (if the role may read calls) and open alerts."""
+        area = self.area(principal, level, code)
+        still = await self.still_map(area)
         w = self.windows()
         calls: dict[str, list[Any]] = {"lon": [], "lat": [], "category": [], "status": [],
                                        "serious": []}

@@ -230,3 +230,27 @@ def test_migration_0009_matches_the_models_and_goes_down(backend: str, tmp_path:
             assert not ours & set(inspect(conn).get_table_names())
     finally:
         engine.dispose()
+
+
+def test_the_dashboard_on_embedded_sqlite(tmp_path: Any) -> None:
+    """The projection, its job and the figures on the embedded SQLite default."""
+    import os
+    import subprocess
+    import sys
+
+    from api.container import Container
+    from tests.callservice import ROOT, SECRET, ServiceClient, service_settings
+
+    path = tmp_path / "safecity.sqlite"
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    env.update(SAFECITY_SQLITE_PATH=str(path), SAFECITY_JWT_SECRET=SECRET)
+    done = subprocess.run([sys.executable, "-m", "api.cli", "jurisdictions", "load"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with ServiceClient(Container(service_settings(None, sqlite_path=path))) as sqlite_client:
+        assert _figures(sqlite_client, "district", DISTRICT)["key_figures"]["calls_today"]["value"] == 0
+        _post_now(sqlite_client, 2)
+        assert _counted(sqlite_client, 2) < COUNTED_WITHIN_S
+        body = _figures(sqlite_client, "district", DISTRICT, parts="figures,open_calls")
+        assert body["key_figures"]["open_calls"]["value"] == 2
+        assert len(body["open_calls"]) == 2

@@ -67,12 +67,7 @@
         widthUnits: "pixels"}),
       new deck.SolidPolygonLayer({id: "children", data: childPolygons(), pickable: true,
         getPolygon: function (d) { return d.rings; }, getFillColor: [70, 90, 160, 30],
-        autoHighlight: true, highlightColor: [70, 90, 160, 70],
-        onClick: function (info) {
-          if (info.object) {
-            window.location.href = "/dash/" + children.level + "/" + children.codes[info.object.i];
-          }
-        }}),
+        autoHighlight: true, highlightColor: [70, 90, 160, 70]}),
       new deck.PathLayer({id: "child-lines", data: children ? children.outlines : [],
         getPath: function (d) { return d; }, getColor: [80, 80, 120, 220], getWidth: 1.2, widthUnits: "pixels"}),
       new deck.PathLayer({id: "area-line", data: data.area.outline, getPath: function (d) { return d; },
@@ -123,10 +118,22 @@
     return {html: html, style: {fontFamily: FONT, fontSize: "13px"}};
   }
 
+  /* A click anywhere inside a child area opens its dashboard, also on a call, station or
+     alert drawn over it (the child beneath is picked). */
+  function drillDown(info) {
+    if (!data.children) { return; }
+    var hit = map.pickObject({x: info.x, y: info.y, layerIds: ["children"]});
+    if (hit && hit.object) {
+      window.location.href = "/dash/" + data.children.level + "/" + data.children.codes[hit.object.i];
+    }
+  }
+
   function draw() {
     if (map) { map.setProps({layers: layers()}); return; }
     map = new deck.Deck({parent: container, initialViewState: view(), controller: true,
-      layers: layers(), getTooltip: tooltip, getCursor: function (s) { return s.isHovering ? "pointer" : "grab"; }});
+      layers: layers(), getTooltip: tooltip, onClick: drillDown,
+      getCursor: function (s) { return s.isHovering ? "pointer" : "grab"; }});
+    container.scMap = {deck: map, data: data};  /* for tests and the console */
   }
 
   [["layer-calls", "calls"], ["layer-alerts", "alerts"], ["layer-stations", "stations"]].forEach(function (pair) {

@@ -106,9 +106,10 @@ def bins_statement(level: str, code: str, child_level: str | None, since: dateti
 
 def open_counts_statement(level: str, code: str, child_level: str | None, since: datetime,
                           unacknowledged_before: datetime) -> Select[Any]:
-    """Per child area, live: open calls, open serious calls, and calls still unacknowledged
-    that came in before ``unacknowledged_before``."""
-    c = CallRecord
+    """Per child area, live (as of the last refresh, a second ago): open calls, open
+    serious calls, and calls still unacknowledged that came in before
+    ``unacknowledged_before`` (``ix_dashboard_calls_open`` holds only open calls)."""
+    c = DashboardCall
     child = _child(c, child_level)
     return (select(child.label("child"), func.count().label("open"),
                    func.sum(case((c.serious, 1), else_=0)).label("open_serious"),

@@ -16,7 +16,7 @@ from uuid import UUID
 
 from advanced_alchemy.base import DefaultBase
 from advanced_alchemy.types import GUID, DateTimeUTC
-from sqlalchemy import BigInteger, Boolean, Double, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, Double, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.db.models import metadata
@@ -24,6 +24,9 @@ from api.db.models import metadata
 __all__ = ["RESPONSE_BINS", "RESPONSE_BIN_S", "DashboardCall", "DashboardRefresh", "metadata"]
 
 CODE = String(64)
+OPEN_WHERE = ("status IN ('received', 'transferred', 'acknowledged', 'dispatched', 'en_route', "
+              "'on_scene')")
+"""The open calls (a partial index: the live counts read only them)."""
 RESPONSE_BIN_S = 30.0
 RESPONSE_BINS = 480
 """Bins of 30 s up to 4 h; slower responses share the last bin."""
@@ -37,6 +40,8 @@ class DashboardCall(DefaultBase):
         Index("ix_dashboard_calls_received_at", "received_at"),
         *(Index(f"ix_dashboard_calls_{level}_received", f"{level}_code", "received_at")
           for level in ("station", "tehsil", "district", "region")),
+        Index("ix_dashboard_calls_open", "received_at", postgresql_where=text(OPEN_WHERE),
+              sqlite_where=text(OPEN_WHERE)),
     )
 
     call_id: Mapped[UUID] = mapped_column(GUID, primary_key=True)

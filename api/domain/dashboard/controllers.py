@@ -143,7 +143,7 @@ class DashboardPages(Controller):
         alerts = (await dashboard.open_alerts(principal, level, code)
                   if dashboard.may(principal, "alert.read") else None)
         calls_after, alerts_after = await dashboard.feed_marks()
-        crumbs = [dashboard.areas().get(lv, c) for lv, c in reversed(list(area.path.items()))]
+        crumbs = [dashboard.areas().get(lv, c) for lv, c in area.path.items()]
         page = templates().get_template("dash/area.html").render(
             user=principal, area=area, level_name=LEVEL_NAMES[area.level], crumbs=crumbs,
             figures=figures, calls=calls, alerts=alerts,

@@ -48,6 +48,11 @@ CHILD_LEVEL = {parent: child for child, parent in PARENT_LEVEL.items()}
 BASELINE_WEEKS = 4
 PAST_TTL_S = 600.0
 """How long aggregates of past days are kept per area (late events change them little)."""
+SETTLED = timedelta(minutes=10)
+TODAY_TTL_S = 60.0
+"""Today's hours that ended more than :data:`SETTLED` ago are kept this long (new calls
+fall in the hours read live; a call's later events reach the earlier hours' response
+figures within a minute)."""
 OPEN_WINDOW = timedelta(hours=24)
 """Open calls are looked for among the calls of the last 24 h (older open calls are the
 alert engine's business; the ``received_at`` index keeps this read short)."""
@@ -115,6 +120,14 @@ class Live:
     open: int = 0
     open_serious: int = 0
     unacknowledged: int = 0
+
+
+def _merged(*parts: dict[str, Tally]) -> dict[str, Tally]:
+    out: dict[str, Tally] = {}
+    for part in parts:
+        for key, tally in part.items():
+            out.setdefault(key, Tally()).add(tally)
+    return out
 
 
 def _minutes(seconds: float | None) -> float | None:
@@ -187,10 +200,11 @@ class DashboardService:
             out.setdefault(str(row.child), Tally()).bins[int(row.response_bin)] = int(row.n)
         return out
 
-    async def _past_tallies(self, area: Area, since: datetime, until: datetime) -> dict[str, Tally]:
+    async def _past_tallies(self, area: Area, since: datetime, until: datetime, *,
+                            ttl_s: float = PAST_TTL_S) -> dict[str, Tally]:
         key = (area.level, area.code, since, until)
         found = self._past.get(key)
-        if found is not None and time.monotonic() - found[0] < PAST_TTL_S:
+        if found is not None and time.monotonic() - found[0] < ttl_s:
             return found[1]
         value = await self._tallies(area, since, until)
         if len(self._past) > 4096:
@@ -249,7 +263,12 @@ class DashboardService:
         principal.require("stats.read")
         area = self.area(principal, level, code)
         w = self.windows()
-        today = await self._tallies(area, w["midnight"], w["now"])
+        # today: the hours that ended 10 min ago and more re-read every minute, the rest live
+        cut = max(w["midnight"], (w["now"] - SETTLED).replace(minute=0, second=0, microsecond=0))
+        today = await self._tallies(area, cut, w["now"])
+        if cut > w["midnight"]:
+            earlier = await self._past_tallies(area, w["midnight"], cut, ttl_s=TODAY_TTL_S)
+            today = _merged(earlier, today)
         baseline = [await self._past_tallies(area, a, b) for a, b in w["baseline"]]
         past_week = await self._past_tallies(area, w["week_start"], w["midnight"])
         live = await self._live(area, w["now"])

@@ -22,6 +22,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 LEVELS = ("station", "tehsil", "district", "region")
+OPEN_WHERE = ("status IN ('received', 'transferred', 'acknowledged', 'dispatched', 'en_route', "
+              "'on_scene')")
 
 
 def upgrade() -> None:
@@ -43,6 +45,8 @@ def upgrade() -> None:
     for level in LEVELS:
         op.create_index(f"ix_dashboard_calls_{level}_received", "dashboard_calls",
                         [f"{level}_code", "received_at"])
+    op.create_index("ix_dashboard_calls_open", "dashboard_calls", ["received_at"],
+                    postgresql_where=sa.text(OPEN_WHERE), sqlite_where=sa.text(OPEN_WHERE))
     op.create_table(
         "dashboard_refresh",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -54,6 +58,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("dashboard_refresh")
+    op.drop_index("ix_dashboard_calls_open", table_name="dashboard_calls")
     for level in LEVELS:
         op.drop_index(f"ix_dashboard_calls_{level}_received", table_name="dashboard_calls")
     op.drop_index("ix_dashboard_calls_received_at", table_name="dashboard_calls")

@@ -228,10 +228,19 @@ def browser_load(base: str, token: str, path: str, runs: int = 3) -> dict[str, f
                        lambda event, wire=wire: wire.__setitem__(0, wire[0] + event["encodedDataLength"]))
             started = time.perf_counter()
             page.goto(f"{base}{path}", wait_until="commit")
-            page.wait_for_selector("#dash-map[data-drawn='yes'] canvas", timeout=120_000)
+            page.wait_for_function(
+                "() => performance.getEntriesByName('dash-map-drawn').length > 0",
+                timeout=120_000, polling=50)
             rendered = time.perf_counter() - started
-            page.wait_for_load_state("networkidle")
-            results.append({"render_s": rendered, "bytes": wire[0]})
+            marks = page.evaluate("""() => ({
+                ttfb: performance.getEntriesByType('navigation')[0].responseStart,
+                dom: performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd,
+                data: performance.getEntriesByName('dash-map-data')[0].startTime,
+                drawn: performance.getEntriesByName('dash-map-drawn')[0].startTime})""")
+            page.wait_for_timeout(1500)  # the page's last requests (its feeds stay open)
+            results.append({"render_s": marks["drawn"] / 1000, "wall_s": rendered,
+                            "ttfb_s": marks["ttfb"] / 1000, "dom_s": marks["dom"] / 1000,
+                            "map_data_s": marks["data"] / 1000, "bytes": wire[0]})
             context.close()
         browser.close()
     best = min(results[1:], key=lambda r: r["render_s"])

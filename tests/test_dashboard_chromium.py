@@ -152,14 +152,14 @@ def test_drill_down_from_the_province_to_a_station(chromium: Any, service: str) 
             return m.deck.getViewports()[0].project(m.data.children.labels[at]);
         }""")
         page.mouse.click(box["x"] + x, box["y"] + y)
-        page.wait_for_url("**/dash/region/LHR")
+        page.wait_for_url("**/dash/region/LHR", timeout=120_000)
         page.wait_for_selector("#dash-map[data-drawn='yes'] canvas", timeout=60_000)
         # sort the Areas table by calls today, then follow the links down
         page.get_by_role("button", name="Calls today").click()
         assert page.locator("#areas-table th[aria-sort='ascending']").count() == 1
         for level, code in (("district", "PK617"), ("tehsil", "PK61701"), ("station", STATION)):
             page.locator(f"#areas-table a[href='/dash/{level}/{code}']").click()
-            page.wait_for_url(f"**/dash/{level}/{code}")
+            page.wait_for_url(f"**/dash/{level}/{code}", timeout=120_000)
             page.wait_for_selector("#dash-map[data-drawn='yes'] canvas", timeout=60_000)
             assert page.get_by_role("heading", name="Key figures").is_visible()
         assert page.locator("#areas-table").count() == 0  # a station has no child areas

@@ -132,6 +132,9 @@
     if (map) { map.setProps({layers: layers()}); return; }
     map = new deck.Deck({parent: container, initialViewState: view(), controller: true,
       layers: layers(), getTooltip: tooltip, onClick: drillDown,
+      onAfterRender: function () {
+        if (!performance.getEntriesByName("dash-map-drawn").length) { performance.mark("dash-map-drawn"); }
+      },
       getCursor: function (s) { return s.isHovering ? "pointer" : "grab"; }});
     container.scMap = {deck: map, data: data};  /* for tests and the console */
   }
@@ -147,6 +150,7 @@
     if (!answer.ok) { throw new Error("map layer: HTTP " + answer.status); }
     return answer.json();
   }).then(function (layer) {
+    performance.mark("dash-map-data");
     data = layer;
     draw();
     container.dataset.drawn = "yes";

@@ -299,7 +299,6 @@ class Container:
             jobs.every("hot-spot scan", alerts.hotspot_scan_h * 3600, self.hotspots.scan,
                        first_delay_s=HOTSPOT_FIRST_SCAN_S)
         jobs.every("dashboard refresh", DASHBOARD_REFRESH_S, self.dashboard_refresh.run)
-        jobs.every("dashboard maps", 3600.0, self.dashboard.warm_maps, first_delay_s=5.0)
         jobs.every("plan heartbeat", HEARTBEAT_S, self.plan_runner.heartbeat,
                    first_delay_s=HEARTBEAT_S)
         jobs.every("plan reaper", REAP_EVERY_S, self.plan_runner.reap, first_delay_s=REAP_EVERY_S)

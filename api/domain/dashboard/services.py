@@ -42,7 +42,6 @@ from api.errors import ForbiddenError
 from api.workers import WorkerPool
 from geo.aggregate import LOCAL_TZ
 from geo.response import SlaTable, call_intervals, call_sla_minutes, within_sla
-from jurisdictions.boundaries import PROVINCE_CODE
 
 CHILD_LEVEL = {parent: child for child, parent in PARENT_LEVEL.items()}
 BASELINE_WEEKS = 4
@@ -362,14 +361,6 @@ class DashboardService:
                 self._maps.clear()
             self._maps[key] = still
         return still
-
-    async def warm_maps(self) -> None:
-        """The province's and the regions' maps made ahead of their first viewers (a
-        background job: the province's takes a few seconds of a worker)."""
-        areas = self.areas()
-        province = areas.get("province", PROVINCE_CODE)
-        for area in (province, *areas.children(province)):
-            await self.still_map(area, background=True)
 
     async def map_layer(self, principal: Principal, level: str, code: str) -> dict[str, Any]:
         """The map: basemap, area, children with names, stations (computed once per area

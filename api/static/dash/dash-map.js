@@ -136,7 +136,7 @@
         if (!performance.getEntriesByName("dash-map-drawn").length) { performance.mark("dash-map-drawn"); }
       },
       getCursor: function (s) { return s.isHovering ? "pointer" : "grab"; }});
-    container.scMap = {deck: map, data: data};  /* for tests and the console */
+    container.scMap = {deck: map, data: data, drillDown: drillDown};  /* for tests and the console */
   }
 
   [["layer-calls", "calls"], ["layer-alerts", "alerts"], ["layer-stations", "stations"]].forEach(function (pair) {

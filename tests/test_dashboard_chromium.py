@@ -48,6 +48,7 @@ def service(loaded_postgis: str) -> Iterator[str]:
     server = start_server(loaded_postgis)
     try:
         seed_today(server.url)
+        counted(server.url, 40)
         yield server.url
     finally:
         server.stop()
@@ -76,6 +77,20 @@ def seed_today(base_url: str, n: int = 40) -> None:
                 done = client.post(f"/api/v1/calls/{answer.json()['id']}/events", json=event,
                                    headers=headers("admin"))
                 assert done.status_code in (200, 201), done.text
+
+
+def counted(base_url: str, calls: int, timeout_s: float = 300.0) -> None:
+    """Wait until the dashboard's projection has taken in the history and the seeded calls
+    (a service started on a database holding a history catches up over its first ticks)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        answer = httpx.get(f"{base_url}/api/v1/dashboard/region/LHR", timeout=30,
+                           headers=headers("rpo", "LHR"))
+        assert answer.status_code == 200, answer.text
+        if answer.json()["key_figures"]["calls_today"]["value"] >= calls:
+            return
+        assert time.monotonic() < deadline, "the projection did not catch up"
+        time.sleep(0.5)
 
 
 def sign_in(opened: OpenedPage, base_url: str, role: str, scope: str) -> None:

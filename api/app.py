@@ -24,6 +24,7 @@ from api.domain.analytics.controllers import AnalyticsController
 from api.domain.analytics.schemas import ResultMeta
 from api.domain.calls.controllers import CallController
 from api.domain.console.controllers import ConsoleController
+from api.domain.dashboard.controllers import DashboardApiController, DashboardPages
 from api.domain.feeds.controllers import (
     UNPREFIXED_SOCKETS,
     FeedController,
@@ -68,7 +69,7 @@ def create_app(container: Container | None = None) -> Litestar:
         RoutingController, JurisdictionController, CallController, StationController,
         FeedController, station_feed, station_feed_socket, area_feed_socket, AlertController,
         alert_feed_socket, StatsController, AnalyticsController, PlanController,
-        TrendsController])
+        TrendsController, DashboardApiController])
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -85,7 +86,8 @@ def create_app(container: Container | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[health, v1, MapController, PlanMapController, DashTrendsController,
                         *ASSET_ROUTES, *UNPREFIXED_SOCKETS, *LANDING_ROUTES, *FRONT_ROUTES,
-                        SignInController, ConsoleController, PlannerController],
+                        SignInController, ConsoleController, PlannerController,
+                        DashboardPages],
         dependencies=dependencies(container),
         lifespan=[lifespan],
         exception_handlers={**EXCEPTION_HANDLERS, **SIGN_IN_HANDLERS},

@@ -80,6 +80,14 @@ class Areas:
                 return found
         return None
 
+    def children(self, area: Area) -> list[Area]:
+        """The areas one level below ``area``, by code (none below a station)."""
+        child = next((lv for lv, parent in PARENT_LEVEL.items() if parent == area.level), None)
+        if child is None:
+            return []
+        return sorted((a for a in self._by_level[child].values()
+                       if a.path.get(area.level) == area.code), key=lambda a: a.code)
+
     def count(self, level: str) -> int:
         return len(self._by_level[level])
 

@@ -43,6 +43,7 @@ from api.domain.analytics.services import AnalyticsService, CallHistoryRepositor
 from api.domain.calls.categories import Categories
 from api.domain.calls.intake import CallIntake
 from api.domain.calls.services import CallContext, CallService, utc_now
+from api.domain.dashboard.services import DashboardRefresher, DashboardService
 from api.domain.feeds.services import FeedService
 from api.domain.jurisdictions.services import JurisdictionService
 from api.domain.plans.services import HEARTBEAT_S, REAP_EVERY_S, PlanRunner, PlanService, PlanStore
@@ -75,6 +76,10 @@ ALERT_CONNECTIONS = 2
 WARM_POINT = (31.5204, 74.3587)
 """A point in Lahore routed once at start-up, so the first call does not build the
 router's single-point lookup."""
+
+DASHBOARD_REFRESH_S = 1.0
+"""The dashboard's projection takes in new call events this often (a new call is counted
+within about a second plus the refresh's own time)."""
 
 HOTSPOT_FIRST_SCAN_S = 120.0
 """The first emerging hot-spot scan waits this long after start-up (the service answers
@@ -270,6 +275,10 @@ class Container:
         self.alerts = AlertService(self.alert_context, self.served.areas)
         self.alert_feeds = AlertFeedService(self.sessions, self.channels)
         self.hotspots = HotspotScanner(self.alert_context, self.analytics, self.served.router)
+        self.dashboard = DashboardService(
+            self.sessions, self.served.areas, version=self.served.version,
+            category_label=self.call_context.categories.label, workers=self.workers, clock=clock)
+        self.dashboard_refresh = DashboardRefresher(self.sessions, sla, self.served.urban, clock)
 
         # work beside the requests: started once the channels are up, stopped before they go
         self.jobs = JobRunner()
@@ -294,6 +303,7 @@ class Container:
                 jobs.every("alert tick", alerts.tick_s, self.alert_engine.run_due)
             jobs.every("hot-spot scan", alerts.hotspot_scan_h * 3600, self.hotspots.scan,
                        first_delay_s=HOTSPOT_FIRST_SCAN_S)
+        jobs.every("dashboard refresh", DASHBOARD_REFRESH_S, self.dashboard_refresh.run)
         jobs.every("plan heartbeat", HEARTBEAT_S, self.plan_runner.heartbeat,
                    first_delay_s=HEARTBEAT_S)
         jobs.every("plan reaper", REAP_EVERY_S, self.plan_runner.reap, first_delay_s=REAP_EVERY_S)

@@ -76,6 +76,7 @@ def dependencies(container: Container) -> dict[str, Provide]:
         "trends": _part(container.trends),
         "plans": _part(container.plans),
         "workers": _part(container.workers),
+        "dashboard": _part(container.dashboard),
     }
 
 

@@ -1,14 +1,15 @@
 """The front door, for a person who types the service's address into a browser.
 
-- ``GET /``: a small landing page (``api/templates/landing.html``) naming what is here:
-  the maps, the API documentation, sign-in. It is one handler, :func:`landing`, listed
-  apart in :data:`FRONT_ROUTES`, so the dashboard can take ``/`` over by replacing it.
+- ``GET /``: for a signed-in user, a redirect to their own area's dashboard
+  (``/dash/{level}/{code}``); for anyone else a small landing page
+  (``api/templates/landing.html``) naming what is here: sign-in, the maps, the API docs.
 - ``GET /maps``: the index of map pages (``api/templates/maps_index.html``): what each
   shows, a link per area level, how to open one with a token.
 - ``GET /docs``: a redirect to ``/schema``, the OpenAPI docs, served offline (Redoc from
   ``/static``, :mod:`api.domain.maps.assets`).
 
-None of these pages shows data, so none needs a token; the pages they link to do.
+None of these pages shows data, so none needs a session or token; the pages they link
+to do.
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from litestar import Response, get
+from litestar import Request, Response, get
 from litestar.response import Redirect
+
+from api.areas import Areas
+from api.domain.accounts.services import SESSION_COOKIE, AccountService
+from jurisdictions.limits import PROVINCE_CODE
 
 PAGE_POLICY = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'none'"
 """Content Security Policy of these pages: nothing from another host, no script at all."""
@@ -57,10 +62,19 @@ def _area_query(level: str, code: str) -> str:
     return f"?level={level}" + (f"&code={code}" if code else "")
 
 
-@get("/", include_in_schema=False, sync_to_thread=False)
-def landing() -> Response[str]:
-    """The landing page (the dashboard replaces this handler when it arrives)."""
-    return _page("landing.html", kinds=MAP_KINDS)
+@get("/", include_in_schema=False)
+async def landing(request: Request[Any, Any, Any], accounts: AccountService,
+                  areas: Areas) -> Response[Any]:
+    """A signed-in user's front door is their own area's dashboard; anyone else gets the
+    landing page (sign in, maps, API docs)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    user = await accounts.page_user(token) if token else None
+    if user is None:
+        return _page("landing.html", kinds=MAP_KINDS)
+    area = areas.find(user.principal.scope)
+    level, code = (area.level, area.code) if area else ("province", PROVINCE_CODE)
+    return Redirect(f"/dash/{level}/{code}", status_code=303,
+                    headers={"Cache-Control": "no-store"})
 
 
 @get("/maps", include_in_schema=False, sync_to_thread=False)
@@ -77,6 +91,6 @@ def docs() -> Redirect:
 
 
 LANDING_ROUTES = [landing]
-"""``/``: swap this list for the dashboard's handler."""
+"""``/``: the landing page, or the signed-in user's dashboard."""
 FRONT_ROUTES = [maps_index, docs]
 """``/maps`` and ``/docs``."""

@@ -37,19 +37,39 @@ from api.domain.analytics.schemas import CellQuery, CellResult
 from api.domain.analytics.services import cell_analysis
 from api.domain.maps.basemap import shipped_basemap
 from api.domain.maps.page import (
+    DECIMALS,
+    DECK_JS,
+    LOCAL_ONLY,
     CellLayer,
     Figure,
     MapClass,
     MapPage,
+    basemap_payload,
     finite,
+    frame_of,
     km2_label,
+    label_points,
+    paths,
     payload,
+    polygons,
     render_page,
     res_for_budget,
     script_json,
+    tolerance_of,
 )
+from api.domain.maps.page import _templates as templates
 from geo.emerging import EMERGING_CLASSES
 from jurisdictions.boundaries import BoundarySet
+
+__all__ = [  # this module's own names, and the map pages' parts the dashboard's map shares
+    "AUTO_RES", "BIN_COLORS", "BIN_LABELS", "DECIMALS", "DECK_JS", "LOCAL_ONLY", "MAP_MAX_CELLS",
+    "NONE", "RAMP", "RAMP_ALPHA", "RESPONSE_BREAKS", "RESPONSE_LABELS", "TITLES", "TOO_FEW",
+    "WHERE_TITLES", "area_km2", "basemap_payload", "calls_layer", "cell_layer", "count_classes",
+    "count_label", "display_res", "emerging_layer", "frame_of", "hidden", "hotspots_layer",
+    "label_points", "map_page", "map_page_job", "paths", "polygons", "ramp_colors",
+    "response_layer", "ring_minimum", "ring_totals", "script_json", "shipped_basemap", "templates",
+    "tolerance_of", "too_few_around",
+]
 
 MAP_MAX_CELLS = 12_000
 """Most cells one page draws (the largest region at res 7 is ~8,800; the province at

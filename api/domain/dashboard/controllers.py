@@ -1,0 +1,166 @@
+"""The area dashboard over HTTP: its JSON (``/api/v1/dashboard``) and its pages (``/``, ``/dash``).
+
+The pages are server-rendered (the one Jinja environment of the map pages) and drawn by
+vendored scripts only: ``/static/dash/dashboard.js`` (the live tables, sorting, the alert
+buttons) and ``/static/dash/dash-map.js`` (deck.gl). Live parts are SSE streams of the
+same feed services as the API (:mod:`api.domain.feeds`, alert feeds), under ``/dash``
+so the page's sign-in reaches them.
+
+The pages are for a signed-in user (the ``page_user`` dependency: the session of
+``/login``, the same :class:`~api.auth.Principal` and rules as the API); their JSON and
+streams also take a bearer token (``page_principal``). State-changing requests
+(**Acknowledge**, **Resolve**) carry the session's CSRF token in the ``X-CSRF-Token``
+header (from ``<meta name="csrf-token">`` of the base layout), checked by ``page_user``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Response, get, post
+from litestar.params import Parameter
+from litestar.response import ServerSentEvent
+
+from api.areas import Areas
+from api.auth import SECURITY, Principal
+from api.domain.accounts.services import PageUser, template_context
+from api.domain.alerts.schemas import Alert
+from api.domain.alerts.services import AlertService
+from api.domain.calls.services import CallService
+from api.domain.dashboard.services import DashboardService
+from api.domain.feeds.services import FeedService
+from api.domain.maps.services import DECK_JS, LOCAL_ONLY, script_json, templates
+from api.errors import ForbiddenError
+from api.streams import LAST_EVENT_ID, sse_response
+
+H3_JS = "/static/vendor/h3-js/h3-js.umd.js"
+HTMX_JS = "/static/vendor/htmx/htmx.min.js"
+DASH_JS = "/static/dash/dashboard.js"
+DASH_MAP_JS = "/static/dash/dash-map.js"
+DASH_CSS = "/static/dash/dashboard.css"
+AfterParam = Annotated[int | None, Parameter(
+    ge=0, le=2**63 - 1, description="Replay from this event id (the page's mark); a "
+    "reconnecting EventSource's Last-Event-ID takes precedence")]
+LEVEL_NAMES = {"province": "Province", "region": "Region", "district": "District",
+               "tehsil": "Tehsil", "station": "Police station"}
+
+
+def _html(page: str) -> Response[Any]:
+    return Response(page, media_type="text/html; charset=utf-8",
+                    headers={"Cache-Control": "private, no-store",
+                             "Content-Security-Policy": LOCAL_ONLY,
+                             "Referrer-Policy": "same-origin"})
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
+
+
+class DashboardApiController(Controller):
+    """``GET /api/v1/dashboard/{level}/{code}``: the figures the pages show, as JSON."""
+
+    path = "/dashboard"
+    tags = ["dashboard"]
+    security = SECURITY
+
+    @get("/{level:str}/{code:str}", operation_id="dashboard")
+    async def figures(self, level: str, code: str, dashboard: DashboardService,
+                      principal: Principal,
+                      parts: Annotated[str, Parameter(description="comma-separated: figures, "
+                                                      "open_calls, alerts, map")] = "figures"
+                      ) -> dict[str, Any]:
+        """**Key figures** and **Areas** of an area (and, asked for, its open calls, alerts
+        and map layer) — the same numbers as the dashboard page."""
+        wanted = {p.strip() for p in parts.split(",") if p.strip()}
+        out: dict[str, Any] = {}
+        if "figures" in wanted:
+            out.update(await dashboard.figures(principal, level, code))
+        if "open_calls" in wanted:
+            out["open_calls"] = await dashboard.open_calls(principal, level, code)
+        if "alerts" in wanted:
+            out["alerts"] = await dashboard.open_alerts(principal, level, code)
+        if "map" in wanted:
+            out["map"] = await dashboard.map_layer(principal, level, code)
+        return out
+
+
+class DashboardPages(Controller):
+    """The dashboard's pages and their live streams (see the module doc)."""
+
+    tags = ["pages"]
+    include_in_schema = False
+
+    @get("/dash/{level:str}/{code:str}", media_type="text/html")
+    async def area(self, level: str, code: str, *, dashboard: DashboardService,
+                   page_user: PageUser) -> Response[Any]:
+        """The area dashboard: Key figures, Map, Areas, Open calls, Alerts, trends."""
+        principal = page_user.principal
+        area = dashboard.area(principal, level, code)
+        figures = (await dashboard.figures(principal, level, code)
+                   if dashboard.may(principal, "stats.read") else None)
+        calls = (await dashboard.open_calls(principal, level, code)
+                 if dashboard.may(principal, "call.read") else None)
+        alerts = (await dashboard.open_alerts(principal, level, code)
+                  if dashboard.may(principal, "alert.read") else None)
+        calls_after, alerts_after = await dashboard.feed_marks()
+        crumbs = [dashboard.areas().get(lv, c) for lv, c in area.path.items()]
+        page = templates().get_template("dash/area.html").render(**template_context(
+            page_user, area=area, level_name=LEVEL_NAMES[area.level], crumbs=crumbs,
+            figures=figures, calls=calls, alerts=alerts,
+            child_name=LEVEL_NAMES.get(figures["child_level"] or "", "") if figures else "",
+            when=_when,
+            feeds=dashboard.may(principal, "feed.read"),
+            scripts={"deck": DECK_JS, "h3": H3_JS, "htmx": HTMX_JS, "dash": DASH_JS,
+                     "map": DASH_MAP_JS, "css": DASH_CSS},
+            boot=script_json({"level": area.level, "code": area.code,
+                              "mapUrl": f"/dash/{area.level}/{area.code}/map.json",
+                              "feeds": dashboard.may(principal, "feed.read"),
+                              "alertFeeds": dashboard.may(principal, "alert.read"),
+                              "callsAfter": calls_after, "alertsAfter": alerts_after})))
+        return _html(page)
+
+    @get("/dash/{level:str}/{code:str}/map.json")
+    async def map_layer(self, level: str, code: str, dashboard: DashboardService,
+                        page_principal: Principal) -> dict[str, Any]:
+        """The map layer of the page (JSON, drawn by ``dash-map.js``)."""
+        return await dashboard.map_layer(page_principal, level, code)
+
+    @get("/dash/{level:str}/{code:str}/calls/feed", media_type="text/event-stream")
+    async def calls_feed(self, level: str, code: str, *, areas: Areas, feeds: FeedService,
+                         page_principal: Principal,
+                         last_event_id: Annotated[int | None, LAST_EVENT_ID] = None,
+                         after: AfterParam = None) -> ServerSentEvent:
+        """The area's call feed for the **Open calls** table."""
+        return await sse_response(feeds, areas.get(level, code), page_principal,
+                                  last_event_id if last_event_id is not None else after)
+
+    @get("/dash/{level:str}/{code:str}/alerts/feed", media_type="text/event-stream")
+    async def alerts_feed(self, level: str, code: str, *, areas: Areas, alert_feeds: FeedService,
+                          page_principal: Principal,
+                          last_event_id: Annotated[int | None, LAST_EVENT_ID] = None,
+                          after: AfterParam = None) -> ServerSentEvent:
+        """The area's alert feed for the **Alerts** list."""
+        return await sse_response(alert_feeds, areas.get(level, code), page_principal,
+                                  last_event_id if last_event_id is not None else after)
+
+    @post("/dash/alerts/{alert_id:int}/{action:str}", status_code=200)
+    async def alert_action(self, alert_id: int, action: str, *, alerts: AlertService,
+                           page_user: PageUser) -> Alert:
+        """**Acknowledge** or **Resolve** an alert through the alert service (the CSRF
+        token checked by ``page_user``)."""
+        state = {"acknowledge": "acknowledged", "resolve": "resolved"}.get(action)
+        if state is None:
+            raise ForbiddenError(f"unknown alert action {action!r}")
+        return await alerts.move(alert_id, state, page_user.principal, None)
+
+    @get("/calls/{call_id:uuid}", media_type="text/html")
+    async def call_page(self, call_id: UUID, calls: CallService,
+                        page_user: PageUser) -> Response[Any]:
+        """One call and its events (the **Open calls** table links here)."""
+        call = await calls.get_call(call_id, page_user.principal)
+        events = await calls.list_events(call_id, page_user.principal)
+        page = templates().get_template("dash/call.html").render(**template_context(
+            page_user, call=call, events=events, when=_when, css=DASH_CSS))
+        return _html(page)

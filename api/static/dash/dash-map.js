@@ -1,0 +1,160 @@
+/* safecity dashboard map: the area, its child areas (click one to open its dashboard), police
+ * stations, today's calls and open alerts over the offline basemap (deck.gl, vendored).
+ *
+ * Reads /dash/{level}/{code}/map.json (the same layer GET /api/v1/dashboard?parts=map
+ * answers). Few layer types (solid polygons, paths, points, text), as on the map pages.
+ */
+(function () {
+  "use strict";
+
+  var container = document.getElementById("dash-map");
+  var bootNode = document.getElementById("dash-boot");
+  if (!container || !bootNode || !window.deck) { return; }
+  var boot = JSON.parse(bootNode.textContent);
+  var FONT = "Liberation Sans, Arial, DejaVu Sans, sans-serif";
+  var shown = {calls: true, alerts: true, stations: true};
+  var map = null;
+  var data = null;
+
+  function esc(text) {
+    return String(text).replace(/[&<>"']/g, function (c) {
+      return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+    });
+  }
+
+  function view() {
+    var width = container.clientWidth || 600;
+    var height = container.clientHeight || 400;
+    var b = data.area.bounds;
+    var viewport = new deck.WebMercatorViewport({width: width, height: height});
+    var fitted = viewport.fitBounds([[b[0], b[1]], [b[2], b[3]]], {padding: Math.min(24, width / 10)});
+    return {longitude: fitted.longitude, latitude: fitted.latitude, zoom: fitted.zoom,
+      minZoom: 4, maxZoom: 16, pitch: 0, bearing: 0};
+  }
+
+  function childPolygons() {
+    var out = [];
+    if (!data.children) { return out; }
+    data.children.polygons.forEach(function (parts, i) {
+      parts.forEach(function (rings) { out.push({rings: rings, i: i}); });
+    });
+    return out;
+  }
+
+  function callPoints() {
+    var c = data.calls;
+    var out = [];
+    for (var i = 0; i < c.lon.length; i += 1) {
+      out.push({p: [c.lon[i], c.lat[i]], category: c.category[i], status: c.status[i], serious: c.serious[i]});
+    }
+    return out;
+  }
+
+  var OPEN = {received: 1, transferred: 1, acknowledged: 1, dispatched: 1, en_route: 1, on_scene: 1};
+
+  function layers() {
+    var base = data.basemap;
+    var children = data.children;
+    var list = [
+      new deck.SolidPolygonLayer({id: "urban", data: base.urban, getPolygon: function (d) { return d; },
+        getFillColor: [226, 219, 206, 255]}),
+      new deck.SolidPolygonLayer({id: "lakes", data: base.lakes, getPolygon: function (d) { return d; },
+        getFillColor: [170, 205, 235, 255]}),
+      new deck.PathLayer({id: "rivers", data: base.rivers, getPath: function (d) { return d; },
+        getColor: [120, 170, 220, 255], getWidth: 1.5, widthUnits: "pixels"}),
+      new deck.PathLayer({id: "roads", data: base.roads, getPath: function (d) { return d.path; },
+        getColor: [200, 160, 120, 255], getWidth: function (d) { return d.rank <= 4 ? 1.6 : 0.8; },
+        widthUnits: "pixels"}),
+      new deck.SolidPolygonLayer({id: "children", data: childPolygons(), pickable: true,
+        getPolygon: function (d) { return d.rings; }, getFillColor: [70, 90, 160, 30],
+        autoHighlight: true, highlightColor: [70, 90, 160, 70]}),
+      new deck.PathLayer({id: "child-lines", data: children ? children.outlines : [],
+        getPath: function (d) { return d; }, getColor: [80, 80, 120, 220], getWidth: 1.2, widthUnits: "pixels"}),
+      new deck.PathLayer({id: "area-line", data: data.area.outline, getPath: function (d) { return d; },
+        getColor: [30, 30, 60, 255], getWidth: 2.5, widthUnits: "pixels"})
+    ];
+    if (shown.stations) {
+      list.push(new deck.ScatterplotLayer({id: "stations", data: data.stations.points.map(function (p, i) {
+        return {p: p, i: i}; }), getPosition: function (d) { return d.p; }, getRadius: 3, radiusUnits: "pixels",
+        getFillColor: [60, 60, 140, 200], pickable: true}));
+    }
+    if (shown.calls) {
+      list.push(new deck.ScatterplotLayer({id: "calls", data: callPoints(), getPosition: function (d) { return d.p; },
+        getRadius: function (d) { return OPEN[d.status] ? 4 : 2.5; }, radiusUnits: "pixels", pickable: true,
+        getFillColor: function (d) {
+          if (!OPEN[d.status]) { return [110, 110, 110, 150]; }
+          return d.serious ? [190, 20, 30, 230] : [235, 120, 20, 230];
+        }}));
+    }
+    if (shown.alerts) {
+      list.push(new deck.ScatterplotLayer({id: "alerts", data: data.alerts, pickable: true,
+        getPosition: function (d) { return [d.lon, d.lat]; }, getRadius: 9, radiusUnits: "pixels",
+        stroked: true, filled: false, getLineColor: [160, 0, 160, 255], getLineWidth: 2.5,
+        lineWidthUnits: "pixels"}));
+    }
+    if (children) {
+      list.push(new deck.TextLayer({id: "child-names", data: children.labels.map(function (p, i) {
+        return {p: p, t: children.names[i]}; }), getPosition: function (d) { return d.p; },
+        getText: function (d) { return d.t; }, getSize: 12, getColor: [20, 20, 40, 255], fontFamily: FONT,
+        fontWeight: "bold", outlineWidth: 3, outlineColor: [255, 255, 255, 230],
+        fontSettings: {sdf: true}, characterSet: "auto"}));
+    }
+    return list;
+  }
+
+  function tooltip(info) {
+    var d = info.object;
+    if (!d) { return null; }
+    var html;
+    if (info.layer.id === "children") {
+      html = "<strong>" + esc(data.children.names[d.i]) + "</strong><br>open its dashboard";
+    } else if (info.layer.id === "stations") {
+      html = "<strong>" + esc(data.stations.names[d.i]) + "</strong> (stand-in)";
+    } else if (info.layer.id === "calls") {
+      html = esc(d.category) + " · " + esc(d.status) + (d.serious ? " · serious" : "");
+    } else if (info.layer.id === "alerts") {
+      html = "<strong>Alert</strong> " + esc(d.state) + "<br>" + esc(d.summary);
+    } else { return null; }
+    return {html: html, style: {fontFamily: FONT, fontSize: "13px"}};
+  }
+
+  /* A click anywhere inside a child area opens its dashboard, also on a call, station or
+     alert drawn over it (the child beneath is picked). */
+  function drillDown(info) {
+    if (!data.children) { return; }
+    var hit = map.pickObject({x: info.x, y: info.y, layerIds: ["children"]});
+    if (hit && hit.object) {
+      window.location.href = "/dash/" + data.children.level + "/" + data.children.codes[hit.object.i];
+    }
+  }
+
+  function draw() {
+    if (map) { map.setProps({layers: layers()}); return; }
+    map = new deck.Deck({parent: container, initialViewState: view(), controller: true,
+      layers: layers(), getTooltip: tooltip, onClick: drillDown,
+      onAfterRender: function () {
+        if (!performance.getEntriesByName("dash-map-drawn").length) { performance.mark("dash-map-drawn"); }
+      },
+      getCursor: function (s) { return s.isHovering ? "pointer" : "grab"; }});
+    container.scMap = {deck: map, data: data, drillDown: drillDown};  /* for tests and the console */
+  }
+
+  [["layer-calls", "calls"], ["layer-alerts", "alerts"], ["layer-stations", "stations"]].forEach(function (pair) {
+    var box = document.getElementById(pair[0]);
+    if (box) {
+      box.addEventListener("change", function () { shown[pair[1]] = box.checked; if (data) { draw(); } });
+    }
+  });
+
+  fetch(boot.mapUrl, {credentials: "same-origin"}).then(function (answer) {
+    if (!answer.ok) { throw new Error("map layer: HTTP " + answer.status); }
+    return answer.json();
+  }).then(function (layer) {
+    performance.mark("dash-map-data");
+    data = layer;
+    draw();
+    container.dataset.drawn = "yes";
+  }).catch(function (error) {
+    container.textContent = "The map could not be loaded (" + error.message + ").";
+  });
+})();

@@ -1,0 +1,240 @@
+"""The area dashboard in real headless Chromium (Playwright on Debian's Chromium).
+
+The service runs under uvicorn over the session PostGIS database with a small generated
+history. Each test signs in through the real form (``tests/browser.py::signed_in``) and
+uses the page as its user would: drills
+down from the province to a station through the **Areas** links, sees a call posted
+through the API appear in **Open calls**, sees an alert arrive in **Alerts** and
+acknowledges it, at the tablet, phone and control-room sizes with a drawn map, no
+request leaving 127.0.0.1, and no serious or critical axe-core violation. Screenshots go
+to ``docs/screenshots/dash-*.png``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.browser import (  # the fixture is used by name
+    VIEWPORTS,
+    OpenedPage,
+    axe_violations,
+    canvas_drawn,
+    chromium,  # noqa: F401
+    page_at,
+    save_screenshot,
+    signed_in,
+)
+from tests.callservice import LAHORE_POINT, headers, new_key, start_server
+
+pytestmark = pytest.mark.integration
+
+STATION = "PK61701-007"
+PAGE_LIMIT_BYTES = 2_000_000
+LIVE_WITHIN_S = 1.0
+MAP_BACKGROUND = (243, 241, 236)
+
+
+@pytest.fixture(scope="module")
+def service(loaded_postgis: str) -> Iterator[str]:
+    from tests.test_analytics_api import load_small_history
+
+    load_small_history(loaded_postgis)
+    DATABASE["url"] = loaded_postgis
+    server = start_server(loaded_postgis)
+    try:
+        seed_today(server.url)
+        counted(server.url, 40)
+        yield server.url
+    finally:
+        server.stop()
+
+
+def seed_today(base_url: str, n: int = 40) -> None:
+    """Calls of the last hours around Lahore through the API, most of them answered (the
+    history is of 2024: without these, today's figures and points would be empty)."""
+    rng = np.random.default_rng(17)
+    now = datetime.now(UTC)
+    categories = ["other_crime", "traffic_accident", "dacoity_robbery", "harassment", "fire"]
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        for i in range(n):
+            received = now - timedelta(minutes=float(rng.uniform(20, 180)))
+            body = {"lat": LAHORE_POINT[0] + float(rng.normal(0, 0.05)),
+                    "lon": LAHORE_POINT[1] + float(rng.normal(0, 0.05)),
+                    "category": categories[i % len(categories)], "received_at": received.isoformat()}
+            answer = client.post("/api/v1/calls", json=body, headers=headers(
+                "call_taker", **{"Idempotency-Key": new_key("seed")}))
+            assert answer.status_code == 201, answer.text
+            if i % 4 == 3:
+                continue  # left open
+            steps = (("acknowledged", 1), ("dispatched", 3), ("on_scene", 8 + i % 9), ("closed", 19))
+            for kind, minutes in steps:
+                event = {"type": kind, "at": (received + timedelta(minutes=minutes)).isoformat()}
+                done = client.post(f"/api/v1/calls/{answer.json()['id']}/events", json=event,
+                                   headers=headers("admin"))
+                assert done.status_code in (200, 201), done.text
+
+
+def counted(base_url: str, calls: int, timeout_s: float = 300.0) -> None:
+    """Wait until the dashboard's projection has taken in the history and the seeded calls
+    (a service started on a database holding a history catches up over its first ticks)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        answer = httpx.get(f"{base_url}/api/v1/dashboard/region/LHR", timeout=30,
+                           headers=headers("rpo", "LHR"))
+        assert answer.status_code == 200, answer.text
+        if answer.json()["key_figures"]["calls_today"]["value"] >= calls:
+            return
+        assert time.monotonic() < deadline, "the projection did not catch up"
+        time.sleep(0.5)
+
+
+DATABASE: dict[str, str] = {}
+"""The service's database (where the sign-in accounts are made)."""
+
+
+def sign_in(opened: OpenedPage, base_url: str, role: str, scope: str) -> None:
+    """The user signed in through the sign-in form (the account made on first use)."""
+    signed_in(opened.page, base_url, role, scope, database_url=DATABASE["url"])
+
+
+def open_dashboard(opened: OpenedPage, url: str) -> None:
+    """Load ``url`` and wait until the map has drawn its layers."""
+    answer = opened.page.goto(url)
+    assert answer is not None
+    assert answer.status == 200, answer.status
+    opened.page.wait_for_selector("#dash-map[data-drawn='yes'] canvas", timeout=60_000)
+    opened.page.wait_for_timeout(600)  # a few frames for the layers to reach the canvas
+
+
+def shoot(page: Any, name: str) -> None:
+    """A screenshot of the page's top (where a user lands)."""
+    page.evaluate("window.scrollTo(0, 0)")
+    page.wait_for_timeout(200)
+    save_screenshot(page, name)
+
+
+def page_errors(opened: OpenedPage) -> list[str]:
+    """The page's errors (the trends panel's fragment included)."""
+    return list(opened.errors)
+
+
+def post_call(base_url: str, received_at: datetime | None = None) -> str:
+    body: dict[str, Any] = {"lat": LAHORE_POINT[0], "lon": LAHORE_POINT[1], "category": "fire"}
+    if received_at is not None:
+        body["received_at"] = received_at.isoformat()
+    answer = httpx.post(f"{base_url}/api/v1/calls", json=body, timeout=30,
+                        headers=headers("call_taker", **{"Idempotency-Key": new_key("dash")}))
+    assert answer.status_code == 201, answer.text
+    call_id: str = answer.json()["id"]
+    return call_id
+
+
+@pytest.mark.parametrize("size", list(VIEWPORTS))
+def test_region_dashboard_at_each_size(chromium: Any, service: str, size: str) -> None:  # noqa: F811
+    with page_at(chromium, VIEWPORTS[size]) as opened:
+        sign_in(opened, service, "rpo", "LHR")
+        open_dashboard(opened, f"{service}/dash/region/LHR")
+        page = opened.page
+        for name in ("Key figures", "Map", "Areas", "Open calls", "Alerts"):
+            assert page.get_by_role("heading", name=name, exact=True).is_visible(), name
+        assert page.get_by_role("button", name="Sign out").count() == 1
+        assert canvas_drawn(page, "#dash-map canvas", MAP_BACKGROUND) > 0.05
+        assert page.locator("#areas-table tbody tr").count() == 4  # Lahore region's districts
+        assert opened.blocked == []
+        assert page_errors(opened) == []
+        assert opened.transferred <= PAGE_LIMIT_BYTES, opened.transferred
+        # the page fits its width: nothing but the tables' own scrollers scrolls sideways
+        assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORTS[size][0] + 1
+        assert axe_violations(page) == []
+        shoot(page, f"dash-region-{size}")
+
+
+def test_drill_down_from_the_province_to_a_station(chromium: Any, service: str) -> None:  # noqa: F811
+    with page_at(chromium, VIEWPORTS["desktop"]) as opened:
+        sign_in(opened, service, "ig", "PK6")
+        open_dashboard(opened, f"{service}/dash/province/PK6")
+        page = opened.page
+        shoot(page, "dash-province-desktop")
+        # a click on the map at the Lahore region's label point opens its dashboard
+        box = page.locator("#dash-map canvas").first.bounding_box()
+        assert box is not None
+        x, y = page.evaluate("""() => {
+            const m = document.getElementById('dash-map').scMap;
+            const at = m.data.children.codes.indexOf('LHR');
+            return m.deck.getViewports()[0].project(m.data.children.labels[at]);
+        }""")
+        page.mouse.move(box["x"] + x, box["y"] + y)
+        page.wait_for_timeout(300)
+        page.mouse.click(box["x"] + x, box["y"] + y)
+        page.wait_for_url("**/dash/region/LHR", timeout=120_000)
+        page.wait_for_selector("#dash-map[data-drawn='yes'] canvas", timeout=60_000)
+        # sort the Areas table by calls today, then follow the links down
+        page.get_by_role("button", name="Calls today").click()
+        assert page.locator("#areas-table th[aria-sort='ascending']").count() == 1
+        for level, code in (("district", "PK617"), ("tehsil", "PK61701"), ("station", STATION)):
+            page.locator(f"#areas-table a[href='/dash/{level}/{code}']").click()
+            page.wait_for_url(f"**/dash/{level}/{code}", timeout=120_000)
+            page.wait_for_selector("#dash-map[data-drawn='yes'] canvas", timeout=60_000)
+            assert page.get_by_role("heading", name="Key figures").is_visible()
+        assert page.locator("#areas-table").count() == 0  # a station has no child areas
+        page.wait_for_timeout(600)
+        assert canvas_drawn(page, "#dash-map canvas", MAP_BACKGROUND) > 0.05
+        assert axe_violations(page) == []
+        shoot(page, "dash-station-desktop")
+        assert page_errors(opened) == []
+
+
+def test_a_new_call_appears_in_open_calls_within_a_second(chromium: Any, service: str) -> None:  # noqa: F811
+    with page_at(chromium, VIEWPORTS["tablet"]) as opened:
+        sign_in(opened, service, "dpo", "PK617")
+        open_dashboard(opened, f"{service}/dash/district/PK617")
+        page = opened.page
+        page.wait_for_timeout(500)  # the feed subscribes after the page's scripts run
+        started = time.monotonic()
+        call_id = post_call(service)
+        page.wait_for_selector(f"#calls-table tr[data-id='{call_id}']", timeout=5_000)
+        took = time.monotonic() - started
+        assert took <= LIVE_WITHIN_S, f"the call appeared after {took:.2f} s"
+        row = page.locator(f"#calls-table tr[data-id='{call_id}']")
+        assert "Fire" in row.inner_text()
+        shoot(page, "dash-district-tablet")
+        # its id links to the call's page, which shows its events
+        row.get_by_role("link").click()
+        page.wait_for_url(f"**/calls/{call_id}")
+        assert page.get_by_role("heading", name="Events").is_visible()
+        assert "received" in page.locator("table").inner_text()
+        assert axe_violations(page) == []
+        assert page_errors(opened) == []
+
+
+def test_alerts_arrive_live_and_acknowledge(chromium: Any, service: str) -> None:  # noqa: F811
+    with page_at(chromium, VIEWPORTS["phone"]) as opened:
+        sign_in(opened, service, "sho", STATION)
+        open_dashboard(opened, f"{service}/dash/station/{STATION}")
+        page = opened.page
+        page.wait_for_timeout(500)
+        # a call nobody acknowledged for three minutes: the engine raises an alert at once
+        call_id = post_call(service, datetime.now(UTC) - timedelta(minutes=3))
+        item = page.locator("#alerts-list li", has=page.locator(f"a[href='/calls/{call_id}']"))
+        item.wait_for(timeout=10_000)
+        assert item.get_attribute("data-state") == "open"
+        overdue = page.locator(f"#calls-table tr[data-id='{call_id}']")
+        assert "sc-overdue" in (overdue.get_attribute("class") or "")  # past its threshold
+        shoot(page, "dash-station-phone")
+        alert_id = item.get_attribute("data-alert")
+        item.get_by_role("button", name="Acknowledge").click()
+        page.wait_for_selector(f"#alerts-list li[data-alert='{alert_id}'][data-state='acknowledged']",
+                               timeout=5_000)
+        stored = httpx.get(f"{service}/api/v1/alerts/{alert_id}", headers=headers("sho", STATION),
+                           timeout=30)
+        assert stored.json()["alert"]["state"] == "acknowledged"
+        assert stored.json()["alert"]["acknowledged_by"]
+        assert axe_violations(page) == []
+        assert page_errors(opened) == []

@@ -119,3 +119,16 @@ def server(loaded_postgis: str):  # type: ignore[no-untyped-def]
     started = start_server(loaded_postgis)
     yield started
     started.stop()
+
+
+@pytest.fixture(scope="session")
+def history_postgis() -> Iterator[str]:
+    """A database holding the boundaries and only the analytics tests' small generated
+    history (three months of 2024), for tests that read "the last complete week" of the
+    store: calls that other tests post today into the session database would move it."""
+    from tests.test_analytics_api import load_small_history
+
+    with scratch_postgis("safecity_history") as url:
+        load_jurisdictions(url)
+        load_small_history(url)
+        yield url

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from tests.callservice import ServiceClient, headers, service_settings
-from tests.test_analytics_api import load_small_history
 
 pytestmark = pytest.mark.integration
 
@@ -28,11 +27,10 @@ CLI = [sys.executable, "-m", "api.cli"]
 
 
 @pytest.fixture(scope="module")
-def client(loaded_postgis: str) -> Iterator[Any]:
+def client(history_postgis: str) -> Iterator[Any]:
     from api.container import Container
 
-    load_small_history(loaded_postgis)
-    with ServiceClient(Container(service_settings(loaded_postgis))) as test_client:
+    with ServiceClient(Container(service_settings(history_postgis))) as test_client:
         yield test_client
 
 
@@ -122,10 +120,10 @@ def test_trends_bad_requests(client: Any, params: dict[str, str], status: int) -
     assert client.get("/api/v1/trends", params=params, headers=PLANNER).status_code == status
 
 
-def test_cli_gives_the_api_fields(client: Any, loaded_postgis: str, tmp_path: Path) -> None:
+def test_cli_gives_the_api_fields(client: Any, history_postgis: str, tmp_path: Path) -> None:
     out = tmp_path / "trends.json"
     done = subprocess.run([*CLI, "trends", "--level", "district", "--code", DISTRICT, "--json", str(out)],
-                          env={**os.environ, "DATABASE_URL": loaded_postgis}, capture_output=True,
+                          env={**os.environ, "DATABASE_URL": history_postgis}, capture_output=True,
                           text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     from_cli = json.loads(out.read_text())
@@ -193,13 +191,13 @@ def test_forecast_bad_requests(client: Any, params: dict[str, Any]) -> None:
     assert client.get("/api/v1/forecast", params=params, headers=PLANNER).status_code == 400
 
 
-def test_forecast_cli_reads_the_calls_store(client: Any, loaded_postgis: str, tmp_path: Path) -> None:
+def test_forecast_cli_reads_the_calls_store(client: Any, history_postgis: str, tmp_path: Path) -> None:
     """``--events db``: the same calls the API reads; the backtest JSON's contract keys."""
     out = tmp_path / "backtest.json"
     done = subprocess.run([*CLI, "forecast", "backtest", "--events", "db", "--area", f"district:{DISTRICT}",
                            "--res", "8", "--period", "week", "--origins", "8", "--coverage", "0.01,0.05,0.1",
                            "--methods", "kde", "--json", str(out)],
-                          env={**os.environ, "DATABASE_URL": loaded_postgis}, capture_output=True,
+                          env={**os.environ, "DATABASE_URL": history_postgis}, capture_output=True,
                           text=True, timeout=180, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     data = json.loads(out.read_text())

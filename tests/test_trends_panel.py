@@ -24,11 +24,9 @@ PANEL = f"/dash/district/{DISTRICT}/trends"
 
 
 @pytest.fixture(scope="module")
-def service(loaded_postgis: str) -> Iterator[str]:
-    from tests.test_analytics_api import load_small_history
+def service(history_postgis: str) -> Iterator[str]:
 
-    load_small_history(loaded_postgis)
-    server = start_server(loaded_postgis)
+    server = start_server(history_postgis)
     try:
         yield server.url
     finally:

@@ -48,7 +48,7 @@ LEVEL_NAMES = {"province": "Province", "region": "Region", "district": "District
 
 
 def _html(page: str) -> Response[Any]:
-    return Response(page, media_type="text/html; charset=utf-8",
+    return Response(page, media_type="text/html",
                     headers={"Cache-Control": "private, no-store",
                              "Content-Security-Policy": LOCAL_ONLY,
                              "Referrer-Policy": "same-origin"})

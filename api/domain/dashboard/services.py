@@ -36,6 +36,7 @@ from api.db import dashboard as sql
 from api.db.alert_models import AlertEventRecord, AlertRecord
 from api.db.call_models import CallEventRecord, CallRecord
 from api.db.dashboard_models import RESPONSE_BIN_S, RESPONSE_BINS
+from api.db.transactions import write_transaction
 from api.domain.dashboard.maplayer import static_map_job
 from api.domain.stats.services import ResponseQuery, stages_statement
 from api.errors import ForbiddenError
@@ -404,20 +405,29 @@ class DashboardRefresher:
 
     async def run(self) -> int:
         """One refresh; the number of calls recomputed (0: up to date)."""
-        async with self.sessions() as session, session.begin():
-            mark = await sql.read_mark(session, lock=True)
-            last = await sql.events_until(session, mark, self.batch)
-            if last == mark:
-                return 0
-            changed = sql.changed_calls(mark, last)
-            statement = (stages_statement(ResponseQuery())
-                         .add_columns(CallRecord.serious, CallRecord.status)
-                         .where(CallRecord.id.in_(changed)))
-            result = await session.execute(statement)
-            frame = pd.DataFrame.from_records(result.all(), columns=list(result.keys()))
-            rows = await anyio.to_thread.run_sync(lambda: self.rows(frame))
-            await sql.replace_calls(session, changed, rows)
-            await sql.write_mark(session, last, self.clock())
+        async with self.sessions() as session:
+            async with session.begin():  # a plain read first: most ticks find nothing new
+                mark = await sql.read_mark(session, lock=False)
+                if await sql.events_until(session, mark, self.batch) == mark:
+                    return 0
+            # then the writer's transaction (on SQLite it holds the lock before reading)
+            async with write_transaction(session):
+                return await self._refresh(session)
+
+    async def _refresh(self, session: AsyncSession) -> int:
+        mark = await sql.read_mark(session, lock=True)
+        last = await sql.events_until(session, mark, self.batch)
+        if last == mark:
+            return 0
+        changed = sql.changed_calls(mark, last)
+        statement = (stages_statement(ResponseQuery())
+                     .add_columns(CallRecord.serious, CallRecord.status)
+                     .where(CallRecord.id.in_(changed)))
+        result = await session.execute(statement)
+        frame = pd.DataFrame.from_records(result.all(), columns=list(result.keys()))
+        rows = await anyio.to_thread.run_sync(lambda: self.rows(frame))
+        await sql.replace_calls(session, changed, rows)
+        await sql.write_mark(session, last, self.clock())
         return len(rows)
 
     async def catch_up(self, batch: int = CATCH_UP_EVENTS) -> int:

@@ -14,7 +14,6 @@ to do.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from litestar import Request, Response, get
@@ -22,6 +21,7 @@ from litestar.response import Redirect
 
 from api.areas import Areas
 from api.domain.accounts.services import SESSION_COOKIE, AccountService
+from api.pages import render
 from jurisdictions.limits import PROVINCE_CODE
 
 PAGE_POLICY = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'none'"
@@ -45,16 +45,9 @@ EXAMPLE_AREAS: tuple[tuple[str, str, str], ...] = (
 """Areas the index links to (any level and code the caller's scope covers works)."""
 
 
-@cache
-def _templates() -> Any:
-    from jinja2 import Environment, PackageLoader, select_autoescape  # noqa: PLC0415
-
-    return Environment(loader=PackageLoader("api", "templates"), autoescape=select_autoescape())
-
-
 def _page(template: str, **context: Any) -> Response[str]:
-    body = _templates().get_template(template).render(csp=PAGE_POLICY, **context)
-    return Response(body, media_type="text/html; charset=utf-8",
+    body = render(template, csp=PAGE_POLICY, **context)  # the one environment (api/pages.py)
+    return Response(body, media_type="text/html",
                     headers={"Cache-Control": "no-cache"})
 
 

@@ -108,7 +108,7 @@ class DashTrendsController(Controller):
         forecast, forecast_error = await _part(trends.forecast(page_principal, ForecastQuery(
             level=level, code=area_code, period="week", res=PANEL_RES.get(level, 8))))
         html = render_panel(answer, answer_error, forecast, forecast_error)
-        return Response(html, media_type="text/html; charset=utf-8",
+        return Response(html, media_type="text/html",
                         headers={"Cache-Control": "private, no-store"})
 
 

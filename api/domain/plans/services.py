@@ -268,9 +268,15 @@ class PlanStore:
 # ---------------------------------------------------------------------------- the jobs
 
 
+_OWNERS_HERE: set[str] = set()
+"""Owners made by this process: alive while it is (several runners may share a process)."""
+
+
 def new_owner() -> str:
     """``host:pid:token`` of this process (the token tells a restart with the same pid apart)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    _OWNERS_HERE.add(owner)
+    return owner
 
 
 def _pid_alive(pid: int) -> bool:
@@ -289,7 +295,8 @@ def dead_owners(owners: list[str], me: str) -> list[str]:
     dead = []
     for owner in owners:
         parts = owner.rsplit(":", 2)
-        if owner == me or len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+        if (owner == me or owner in _OWNERS_HERE or len(parts) != 3 or parts[0] != host
+                or not parts[1].isdigit()):
             continue
         if parts[1] == pid or not _pid_alive(int(parts[1])):
             dead.append(owner)

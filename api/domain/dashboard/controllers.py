@@ -31,8 +31,9 @@ from api.domain.alerts.services import AlertService
 from api.domain.calls.services import CallService
 from api.domain.dashboard.services import DashboardService
 from api.domain.feeds.services import FeedService
-from api.domain.maps.services import DECK_JS, LOCAL_ONLY, script_json, templates
+from api.domain.maps.services import DECK_JS, script_json, templates
 from api.errors import ForbiddenError
+from api.pages import html_page
 from api.streams import LAST_EVENT_ID, sse_response
 
 H3_JS = "/static/vendor/h3-js/h3-js.umd.js"
@@ -45,13 +46,6 @@ AfterParam = Annotated[int | None, Parameter(
     "reconnecting EventSource's Last-Event-ID takes precedence")]
 LEVEL_NAMES = {"province": "Province", "region": "Region", "district": "District",
                "tehsil": "Tehsil", "station": "Police station"}
-
-
-def _html(page: str) -> Response[Any]:
-    return Response(page, media_type="text/html",
-                    headers={"Cache-Control": "private, no-store",
-                             "Content-Security-Policy": LOCAL_ONLY,
-                             "Referrer-Policy": "same-origin"})
 
 
 def _when(value: datetime | None) -> str:
@@ -119,7 +113,7 @@ class DashboardPages(Controller):
                               "feeds": dashboard.may(principal, "feed.read"),
                               "alertFeeds": dashboard.may(principal, "alert.read"),
                               "callsAfter": calls_after, "alertsAfter": alerts_after})))
-        return _html(page)
+        return html_page(page)
 
     @get("/dash/{level:str}/{code:str}/map.json")
     async def map_layer(self, level: str, code: str, dashboard: DashboardService,
@@ -163,4 +157,4 @@ class DashboardPages(Controller):
         events = await calls.list_events(call_id, page_user.principal)
         page = templates().get_template("dash/call.html").render(**template_context(
             page_user, call=call, events=events, when=_when, css=DASH_CSS))
-        return _html(page)
+        return html_page(page)

@@ -28,6 +28,12 @@ class EventAnswer(msgspec.Struct):
     call: Call
 
 
+CodeFilter = Annotated[str | None, Parameter(max_length=64)]
+"""An area or category code the list and the export of calls are filtered by."""
+StatusFilter = Annotated[str | None, Parameter(max_length=16)]
+"""A call status the list and the export of calls are filtered by."""
+
+
 class CallController(Controller):
     path = "/calls"
     tags = ["calls"]
@@ -64,12 +70,12 @@ class CallController(Controller):
         *,
         calls: CallService,
         principal: Principal,
-        station: Annotated[str | None, Parameter(max_length=64)] = None,
-        tehsil: Annotated[str | None, Parameter(max_length=64)] = None,
-        district: Annotated[str | None, Parameter(max_length=64)] = None,
-        region: Annotated[str | None, Parameter(max_length=64)] = None,
-        status: Annotated[str | None, Parameter(max_length=16)] = None,
-        category: Annotated[str | None, Parameter(max_length=64)] = None,
+        station: CodeFilter = None,
+        tehsil: CodeFilter = None,
+        district: CodeFilter = None,
+        region: CodeFilter = None,
+        status: StatusFilter = None,
+        category: CodeFilter = None,
         since: Annotated[datetime | None, Parameter(description="received at or after")] = None,
         until: Annotated[datetime | None, Parameter(description="received before")] = None,
         limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
@@ -90,12 +96,12 @@ class CallController(Controller):
         calls: CallService,
         principal: Principal,
         workers: WorkerPool,
-        station: Annotated[str | None, Parameter(max_length=64)] = None,
-        tehsil: Annotated[str | None, Parameter(max_length=64)] = None,
-        district: Annotated[str | None, Parameter(max_length=64)] = None,
-        region: Annotated[str | None, Parameter(max_length=64)] = None,
-        status: Annotated[str | None, Parameter(max_length=16)] = None,
-        category: Annotated[str | None, Parameter(max_length=64)] = None,
+        station: CodeFilter = None,
+        tehsil: CodeFilter = None,
+        district: CodeFilter = None,
+        region: CodeFilter = None,
+        status: StatusFilter = None,
+        category: CodeFilter = None,
         since: FromParam = None,
         until: UntilParam = None,
         fmt: Annotated[str | None, Parameter(query="format", max_length=16,

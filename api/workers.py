@@ -48,7 +48,7 @@ from concurrent.futures import CancelledError as FutureCancelledError
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 from api.errors import ClientGoneError, DeadlineError, UnavailableError, UnprocessableError
 from api.settings import Settings, WorkerSettings
@@ -72,10 +72,10 @@ JobKind = Literal["route batch", "analytics", "emerging", "plan"]
 CONNECTION_CHECK_MS = 1000
 """PostgreSQL's ``client_connection_check_interval`` on the workers' connections."""
 
-START_METHOD = "forkserver"
+START_METHOD: Final = "forkserver"
 """How workers start: from a clean server process, never by forking the app."""
 
-PRELOAD = ("api.workers", "api.domain.analytics.services", "api.domain.maps.services",
+PRELOAD = ("api.workers", "api.watchers", "api.domain.analytics.services", "api.domain.maps.services",
            "api.domain.routing.services", "api.domain.plans.planner")
 """Modules the fork server imports once, so a replaced worker starts in well under a second
 (it still loads the boundary set and the router, :func:`_start_worker`)."""

@@ -8,6 +8,7 @@ and the baseline's beside it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from datetime import datetime
 from typing import Annotated, Any
@@ -19,7 +20,7 @@ from api.auth import SECURITY, Principal
 from api.domain.analytics.schemas import CategoryParam, CodeParam, LevelParam
 from api.domain.analytics.services import parse_time
 from api.domain.trends.panel import render_panel
-from api.domain.trends.schemas import ForecastQuery, TrendQuery
+from api.domain.trends.schemas import PROFILE_DAYS, ForecastQuery, ProfileQuery, TrendQuery
 from api.domain.trends.services import TrendsService, expand_categories
 from api.errors import UnavailableError, UnprocessableError
 
@@ -64,6 +65,19 @@ class TrendsController(Controller):
                             rising_level=rising_level, rising_within=rising_within)
         return await trends.trends(principal, query, receive=request.receive)
 
+    @get("/trends/profile", operation_id="trendProfile")
+    async def profile(self, *, request: Request[Any, Any, Any], trends: TrendsService,
+                      principal: Principal, level: LevelParam = "province", code: CodeParam = None,
+                      category: CategoryParam = None,
+                      days: Annotated[int, Parameter(description="Days counted (7–366)")] = PROFILE_DAYS,
+                      until: UntilParam = None) -> dict[str, Any]:
+        """When the calls come: calls per day (with each weekday's mean over the window and
+        the latest day against the same weekdays before it) and per local hour × weekday
+        over the same days — the dashboard's **Daily calls** and **Calls by hour and weekday**."""
+        query = ProfileQuery(level=level, code=code, categories=expand_categories(category), days=days,
+                             until=parse_time(until, "until"))
+        return await trends.profile(principal, query, receive=request.receive)
+
     @get("/forecast", operation_id="forecast")
     async def forecast(self, *, trends: TrendsService, principal: Principal,
                        level: LevelParam = "province", code: CodeParam = None,
@@ -98,16 +112,20 @@ class DashTrendsController(Controller):
     @get("/{level:str}/{code:str}/trends", operation_id="dashTrendsPanel", media_type="text/html")
     async def panel(self, *, level: str, code: str, request: Request[Any, Any, Any], trends: TrendsService,
                     page_principal: Principal) -> Response[str]:
-        """Summary sentences, the weekly series (inline SVG), the rising areas and the next
-        week's risk with its score and the baseline's."""
+        """Summary sentences, the weekly series, **Daily calls** and **Calls by hour and
+        weekday** (inline SVG), the rising areas and the next week's risk with its score and
+        the baseline's."""
         level = level.strip().lower()
         area_code = None if level == "province" else code
         query = TrendQuery(level=level, code=area_code, period="week")
         trends.check_trends(page_principal, query)  # 401/403/404 before any work
-        answer, answer_error = await _part(trends.trends(page_principal, query, receive=request.receive))
+        (answer, answer_error), (profile, profile_error) = await asyncio.gather(
+            _part(trends.trends(page_principal, query, receive=request.receive)),
+            _part(trends.profile(page_principal, ProfileQuery(level=level, code=area_code))))
         forecast, forecast_error = await _part(trends.forecast(page_principal, ForecastQuery(
             level=level, code=area_code, period="week", res=PANEL_RES.get(level, 8))))
-        html = render_panel(answer, answer_error, forecast, forecast_error)
+        html = render_panel(answer, answer_error, forecast, forecast_error, profile=profile,
+                            profile_error=profile_error)
         return Response(html, media_type="text/html",
                         headers={"Cache-Control": "private, no-store"})
 

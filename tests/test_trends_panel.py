@@ -52,6 +52,11 @@ def test_panel_shows_summary_series_rising_and_scored_forecast(panel_html: str) 
     assert 'aria-label="Forecast scores"' in panel_html
     assert "Baseline</th><td>" in panel_html
     assert "<html" not in panel_html  # a fragment, for htmx to swap in
+    # the profile of the last 56 complete days of the history
+    assert ">Daily calls</h3>" in panel_html
+    assert 'aria-label="Calls per day from 2024-02-05 to 2024-03-31: lowest ' in panel_html
+    assert ">Calls by hour and weekday</h3>" in panel_html
+    assert 'aria-label="Calls by hour and weekday, 2024-02-05 to 2024-03-31: busiest hour ' in panel_html
 
 
 @pytest.mark.parametrize(("hdrs", "status"), [
@@ -76,6 +81,20 @@ def test_panel_reads_in_chromium(service: str, panel_html: str, chromium: Any) -
         assert page.get_by_role("table", name="Rising tehsils").is_visible()
         scores = page.get_by_role("table", name="Forecast scores")
         assert scores.get_by_role("rowheader", name="Baseline").is_visible()
+        daily = page.get_by_role("region", name="Daily calls")
+        assert daily.get_by_role("img", name="Calls per day from 2024-02-05").is_visible()
+        hours = page.get_by_role("region", name="Calls by hour and weekday")
+        grid = hours.get_by_role("img", name="Calls by hour and weekday, 2024-02-05")
+        assert grid.is_visible()
+        described = " ".join(page.locator(f"#{i}").inner_text()
+                             for i in (grid.get_attribute("aria-describedby") or "").split())
+        assert "calls, 2024-02-05 to 2024-03-31 (56 days)" in described
+        assert "Busiest: " in described
         assert axe_violations(page) == []
         save_screenshot(page, "trends-panel")
+        hours.get_by_text("Calls by hour and weekday (table)").click()
+        table = hours.get_by_role("table", name="Calls by hour and weekday")
+        assert table.locator("tbody tr").count() == 7
+        cells = [int(t) for t in table.locator("tbody td").all_inner_texts()]
+        assert len(cells) == 7 * 24 and sum(cells) > 0
         assert not opened.blocked

@@ -215,15 +215,17 @@ def compute_profile(engine: Engine, boundaries: BoundarySet, query: ProfileQuery
                     ) -> dict[str, Any]:
     """The profile answer from the database: the same calls as a trend (the selected
     categories, by default the dispatched cases), the ``days`` complete days before
-    ``until`` (by default those before today, or before a finished history's last call)."""
+    ``until`` (by default those before today, or up to a finished history's last day)."""
     categories = query.categories or case_codes()
     if query.until is not None:
         end = to_local(query.until)
     else:
-        latest = TrendCallsRepository.latest(engine, level=query.level, code=query.code,
-                                             categories=categories, until=now)
+        # the store's last call, not the area's: a quiet station's days without calls are
+        # zeros up to yesterday, not a window ending at its last call
+        latest = TrendCallsRepository.latest(engine, level="province", code=None, categories=None,
+                                             until=now)
         if latest is None:
-            raise UnprocessableError("no calls of the selection in the area")
+            raise UnprocessableError("no calls in the store")
         end = complete_end(pd.Series([pd.Timestamp(latest)]), "day", to_local(now))
     calls = TrendCallsRepository.read(engine, level=query.level, code=query.code,
                                       categories=categories,

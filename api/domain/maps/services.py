@@ -409,6 +409,7 @@ def overlay_payload(result: CellResult, query: CellQuery) -> dict[str, Any]:
         "window": window, "calls": meta.calls, "cells": meta.cells, "drawn": int(drawn.sum()),
         "outside": meta.outside, "min_count": query.min_count, "notes": notes,
         "classes": [{"label": layer.classes[c].label, "color": list(layer.classes[c].color)} for c in used],
+        "not_drawn": [c.label for c in layer.classes if c.color[3] == 0],
         "figures": [{"key": f.key, "label": f.label, "digits": f.digits, "unit": f.unit}
                     for f in layer.figures],
         "columns": {"h3": [str(h) for h in layer.h3[drawn]],

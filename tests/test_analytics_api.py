@@ -221,10 +221,12 @@ def test_dashboard_heatmaps_draw_the_api_cells(client: Any) -> None:
     assert hot.status_code == 200, hot.text
     body = hot.json()
     res = body["res"]  # the map pages' own for a district: the finest within 8,000 cells
-    assert res == 8 and body["window"] == "all dates on record"
+    assert res == 8
+    assert body["window"] == "all dates on record"
     rows = client.get("/api/v1/hotspots", params={"level": "district", "code": DISTRICT, "res": res},
                       headers=PLANNER).json()
-    assert body["calls"] == rows["meta"]["calls"] > 0 and body["cells"] == rows["meta"]["cells"]
+    assert body["calls"] == rows["meta"]["calls"] > 0
+    assert body["cells"] == rows["meta"]["cells"]
     by_h3 = {r["h3"]: r for r in rows["cells"]}
     columns = body["columns"]
     assert 0 < body["drawn"] == len(columns["h3"]) <= body["cells"]
@@ -235,12 +237,15 @@ def test_dashboard_heatmaps_draw_the_api_cells(client: Any) -> None:
         if label.startswith("too few"):
             assert columns["values"]["z"][i] is None
         else:
-            assert row["bin"] != 0 and columns["values"]["z"][i] == round(row["z"], 2)
-    assert body["min_count"] == 5 and any("Minimum: 5 calls" in n for n in body["notes"])
+            assert row["bin"] != 0
+            assert columns["values"]["z"][i] == round(row["z"], 2)
+    assert body["min_count"] == 5
+    assert any("Minimum: 5 calls" in n for n in body["notes"])
     assert any(n.startswith("Gi* (Getis–Ord) z and p") for n in body["notes"])
     assert body["api"] == f"/api/v1/hotspots?level=district&code={DISTRICT}&res=8"
     response = client.get(f"/dash/district/{DISTRICT}/heatmaps/response", headers=PLANNER).json()
-    assert response["title"] == "Median minutes to scene" and response["drawn"] > 0
+    assert response["title"] == "Median minutes to scene"
+    assert response["drawn"] > 0
     assert {c["label"] for c in response["classes"]} <= {
         "too few calls (under 5 valid times)", "under 10 min", "10 to 15 min", "15 to 20 min",
         "20 to 30 min", "30 min or more"}

@@ -296,12 +296,15 @@ def test_profile_and_heatmaps_at_each_size(chromium: Any, history_service: str, 
         page = opened.page
         assert not any("/heatmaps/" in url for url in requested)  # nothing before a toggle
         hot = toggle_heatmap(page, "Hotspot heatmap", "hotspots")
-        assert hot["calls"] > 0 and hot["drawn"] > 0
+        assert hot["calls"] > 0
+        assert hot["drawn"] > 0
         assert heat_layer_cells(page, "hotspots") == hot["drawn"]
         legend = page.get_by_role("region", name="Hotspot heatmap legend")
         text = legend.inner_text()
-        assert f"{hot['calls']:,} calls" in text and "all dates on record" in text
-        assert "Minimum: 5 calls" in text and "Gi* (Getis–Ord) z and p" in text
+        assert f"{hot['calls']:,} calls" in text
+        assert "all dates on record" in text
+        assert "Minimum: 5 calls" in text
+        assert "Gi* (Getis–Ord) z and p" in text
         page.locator("#map-section").scroll_into_view_if_needed()
         assert canvas_drawn(page, "#dash-map canvas", MAP_BACKGROUND) > 0.05
         save_screenshot(page, f"dash-heatmap-{size}")
@@ -309,7 +312,8 @@ def test_profile_and_heatmaps_at_each_size(chromium: Any, history_service: str, 
         assert not page.get_by_role("checkbox", name="Hotspot heatmap").is_checked()  # one at a time
         assert heat_layer_cells(page, "hotspots") == 0
         assert heat_layer_cells(page, "response") == response["drawn"] > 0
-        assert "Median minutes to scene" in page.get_by_role("region", name="Response-time heatmap legend").inner_text()
+        response_legend = page.get_by_role("region", name="Response-time heatmap legend")
+        assert "Median minutes to scene" in response_legend.inner_text()
         page.get_by_role("checkbox", name="Response-time heatmap").uncheck()
         assert heat_layer_cells(page, "response") == 0
         assert page.locator("#heat-legend").inner_text() == ""
@@ -323,8 +327,9 @@ def test_profile_and_heatmaps_at_each_size(chromium: Any, history_service: str, 
         total = int(described.split(" calls over 56 days")[0].replace(",", ""))
         assert total > 0
         grid = page.get_by_role("region", name="Calls by hour and weekday")
-        assert grid.get_by_role("img", name="Calls by hour and weekday, 2024-02-05 to 2024-03-31").is_visible()
-        assert f"In all {total:,} calls, 2024-02-05 to 2024-03-31 (56 days)" in page.locator("#grid-key").inner_text()
+        window = "2024-02-05 to 2024-03-31"
+        assert grid.get_by_role("img", name=f"Calls by hour and weekday, {window}").is_visible()
+        assert f"In all {total:,} calls, {window} (56 days)" in page.locator("#grid-key").inner_text()
         assert "Busiest: " in page.locator("#grid-desc").inner_text()
         assert page.locator("#daily-title ~ svg rect").count() == 56
         assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORTS[size][0] + 1
@@ -341,7 +346,8 @@ def test_a_role_without_analytics_gets_no_heatmap_toggle(chromium: Any, history_
     with page_at(chromium, VIEWPORTS["tablet"]) as opened:
         signed_in(opened.page, history_service, "call_taker", "PK6", database_url=HISTORY["url"])
         answer = opened.page.goto(f"{history_service}/dash/region/{HISTORY_REGION}")
-        assert answer is not None and answer.status == 200
+        assert answer is not None
+        assert answer.status == 200
         page = opened.page
         assert page.get_by_role("checkbox", name="Today's calls").count() == 1
         assert page.get_by_role("checkbox", name="Hotspot heatmap").count() == 0

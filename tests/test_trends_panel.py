@@ -96,5 +96,6 @@ def test_panel_reads_in_chromium(service: str, panel_html: str, chromium: Any) -
         table = hours.get_by_role("table", name="Calls by hour and weekday")
         assert table.locator("tbody tr").count() == 7
         cells = [int(t) for t in table.locator("tbody td").all_inner_texts()]
-        assert len(cells) == 7 * 24 and sum(cells) > 0
+        assert len(cells) == 7 * 24
+        assert sum(cells) > 0
         assert not opened.blocked

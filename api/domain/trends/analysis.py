@@ -217,7 +217,7 @@ def profile_payload(calls: pd.DataFrame, *, area: AreaRef, until: pd.Timestamp,
         calls = calls.loc[(local >= start.to_datetime64()) & (local < until.to_datetime64())]
     series = count_series(calls, period="day", start=start, end=until)["all"]
     counts = series.to_numpy(dtype=np.int64)
-    weekdays = series.index.day_of_week.to_numpy()
+    weekdays = pd.DatetimeIndex(series.index).day_of_week.to_numpy()
     means = pd.Series(counts).groupby(weekdays).transform("mean").to_numpy(dtype=np.float64)
     earlier = counts[:-1][weekdays[:-1] == weekdays[-1]]
     table = hour_weekday_counts(calls, start=start, end=until)

@@ -123,8 +123,9 @@ def daily_chart(profile: dict[str, Any]) -> DailyChart:
              "title": f"{d:%a %d %b %Y}: {c} calls (mean of {d:%a}s: {m:.1f})"}
             for i, (d, c, m) in enumerate(zip(dates, counts, means, strict=True))]
     gridlines = [(y(v), f"{v:,}") for v in (0, top // 2, top)]
-    mondays = [(_pct(i * step), f"{d.day} {d:%b}") for i, d in enumerate(dates) if d.day_of_week == 0]
-    mondays = [(x, text, "sc-odd" if k % 2 else "") for k, (x, text) in enumerate(reversed(mondays))][::-1]
+    starts = [(_pct(i * step), f"{d.day} {d:%b}") for i, d in enumerate(dates) if d.day_of_week == 0]
+    # every other Monday, counted back from the last, may hide on a narrow chart (CSS .sc-odd)
+    mondays = [(x, text, "sc-odd" if (len(starts) - 1 - k) % 2 else "") for k, (x, text) in enumerate(starts)]
     weeks: list[tuple[str, list[int]]] = []
     for d, c in zip(dates, counts, strict=True):
         if not weeks or d.day_of_week == 0:

@@ -15,7 +15,14 @@ from api.domain.trends.analysis import (
     profile_payload,
     trends_payload,
 )
-from api.domain.trends.panel import SVG_HEIGHT, daily_chart, hour_grid, render_panel, sparkline
+from api.domain.trends.panel import (
+    SVG_HEIGHT,
+    daily_chart,
+    hour_grid,
+    render_panel,
+    render_profile,
+    sparkline,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -137,7 +144,7 @@ def test_profile_charts_state_their_numbers() -> None:
     assert next(c for c in grid.cells if c["title"].startswith("Mon 00:00"))["fill"] == "#f4f3ef"
     assert "busiest hour Fri 21:00 with 6 calls" in grid.label
     assert "0 to 6. Busiest: Fri 21:00–22:00 (6)" in grid.description
-    html = render_panel(None, "none", None, "none", profile=answer)
+    html = render_profile(answer, None)
     assert 'aria-labelledby="daily-title"' in html
     assert ">Daily calls</h3>" in html
     assert ">Calls by hour and weekday</h3>" in html
@@ -152,3 +159,4 @@ def test_profile_of_an_area_without_calls_is_zeros() -> None:
     assert answer["daily"]["counts"] == [0] * 7
     assert answer["latest_day"]["same_weekday_mean"] is None
     assert "0 to 0" in hour_grid(answer).description
+    assert "No daily or hourly profile: workers busy" in render_profile(None, "workers busy")

@@ -1,4 +1,5 @@
-"""``GET /api/v1/trends`` and ``GET /api/v1/forecast``: one service call each.
+"""``GET /api/v1/trends``, ``/trends/profile`` and ``/forecast``: one service call each
+(and the dashboard's trends and profile panels from the same calls).
 
 Scoped as the analytics endpoints are (``analytics.read``; the area must lie in the
 token's scope, else 403). The answers are the CLI's (``safecity trends``, ``safecity
@@ -8,7 +9,6 @@ and the baseline's beside it.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable
 from datetime import datetime
 from typing import Annotated, Any
@@ -19,7 +19,7 @@ from litestar.params import Parameter
 from api.auth import SECURITY, Principal
 from api.domain.analytics.schemas import CategoryParam, CodeParam, LevelParam
 from api.domain.analytics.services import parse_time
-from api.domain.trends.panel import render_panel
+from api.domain.trends.panel import render_panel, render_profile
 from api.domain.trends.schemas import PROFILE_DAYS, ForecastQuery, ProfileQuery, TrendQuery
 from api.domain.trends.services import TrendsService, expand_categories
 from api.errors import UnavailableError, UnprocessableError
@@ -112,21 +112,31 @@ class DashTrendsController(Controller):
     @get("/{level:str}/{code:str}/trends", operation_id="dashTrendsPanel", media_type="text/html")
     async def panel(self, *, level: str, code: str, request: Request[Any, Any, Any], trends: TrendsService,
                     page_principal: Principal) -> Response[str]:
-        """Summary sentences, the weekly series, **Daily calls** and **Calls by hour and
-        weekday** (inline SVG), the rising areas and the next week's risk with its score and
-        the baseline's."""
+        """Summary sentences, the weekly series (inline SVG), the rising areas and the next
+        week's risk with its score and the baseline's."""
         level = level.strip().lower()
         area_code = None if level == "province" else code
         query = TrendQuery(level=level, code=area_code, period="week")
         trends.check_trends(page_principal, query)  # 401/403/404 before any work
-        (answer, answer_error), (profile, profile_error) = await asyncio.gather(
-            _part(trends.trends(page_principal, query, receive=request.receive)),
-            _part(trends.profile(page_principal, ProfileQuery(level=level, code=area_code))))
+        answer, answer_error = await _part(trends.trends(page_principal, query, receive=request.receive))
         forecast, forecast_error = await _part(trends.forecast(page_principal, ForecastQuery(
             level=level, code=area_code, period="week", res=PANEL_RES.get(level, 8))))
-        html = render_panel(answer, answer_error, forecast, forecast_error, profile=profile,
-                            profile_error=profile_error)
+        html = render_panel(answer, answer_error, forecast, forecast_error)
         return Response(html, media_type="text/html",
+                        headers={"Cache-Control": "private, no-store"})
+
+
+    @get("/{level:str}/{code:str}/profile", operation_id="dashProfilePanel", media_type="text/html")
+    async def profile(self, *, level: str, code: str, request: Request[Any, Any, Any],
+                      trends: TrendsService, page_principal: Principal) -> Response[str]:
+        """**Daily calls** and **Calls by hour and weekday** of the last 56 complete days
+        (inline SVG, the numbers in words and tables): ``/api/v1/trends/profile``'s answer,
+        a fragment of its own so it never waits for the trends panel's forecast."""
+        level = level.strip().lower()
+        query = ProfileQuery(level=level, code=None if level == "province" else code)
+        trends.check_profile(page_principal, query)  # 401/403/404 before any work
+        answer, error = await _part(trends.profile(page_principal, query, receive=request.receive))
+        return Response(render_profile(answer, error), media_type="text/html",
                         headers={"Cache-Control": "private, no-store"})
 
 

@@ -1,12 +1,13 @@
-"""The dashboard's trends panel: an HTML fragment (``api/templates/dashboard/_trends.html``)
-built from the trend and forecast answers of :mod:`api.domain.trends.services`.
+"""The dashboard's trends and profile panels: HTML fragments (``api/templates/dashboard/``)
+built from the trend, forecast and profile answers of :mod:`api.domain.trends.services`.
 
 The series is drawn as inline SVG here (no script, no asset to load): a polyline of the
 weekly counts, the current week as a dot, change points as dashed lines. The forecast
 block always shows the shown method's score next to the baseline's, and says so when the
 baseline itself is shown.
 
-The profile (``GET /api/v1/trends/profile``) is drawn the same way: **Daily calls**, a bar
+The profile panel (``render_profile``, ``GET /api/v1/trends/profile``: a fragment of its own,
+so it never waits for the forecast's backtest) is drawn the same way: **Daily calls**, a bar
 per day with the mean of its weekday over the window as a tick, and **Calls by hour and
 weekday**, 7 × 24 cells shaded by count. Their x positions are percentages and their
 heights pixels, so a chart fills its column at any width while its text keeps its size
@@ -219,9 +220,8 @@ def _templates() -> Any:
 
 
 def render_panel(trends: dict[str, Any] | None, trends_error: str | None,
-                 forecast: dict[str, Any] | None, forecast_error: str | None,
-                 *, profile: dict[str, Any] | None = None, profile_error: str | None = None) -> str:
-    """The fragment; any answer may be missing, with the reason shown in its place."""
+                 forecast: dict[str, Any] | None, forecast_error: str | None) -> str:
+    """The fragment; either answer may be missing, with the reason shown in its place."""
     line = None
     if trends is not None:
         report = trends["report"]
@@ -229,6 +229,12 @@ def render_panel(trends: dict[str, Any] | None, trends_error: str | None,
                          trends["period"])
     return str(_templates().get_template("dashboard/_trends.html").render(
         trends=trends, trends_error=trends_error, forecast=forecast, forecast_error=forecast_error,
-        line=line, width=SVG_WIDTH, height=SVG_HEIGHT, percent=percent,
-        profile=profile, profile_error=profile_error,
-        daily=daily_chart(profile) if profile else None, grid=hour_grid(profile) if profile else None))
+        line=line, width=SVG_WIDTH, height=SVG_HEIGHT, percent=percent))
+
+
+def render_profile(profile: dict[str, Any] | None, error: str | None) -> str:
+    """The profile fragment (**Daily calls**, **Calls by hour and weekday**), or why there
+    is none."""
+    return str(_templates().get_template("dashboard/_profile_panel.html").render(
+        profile=profile, error=error, daily=daily_chart(profile) if profile else None,
+        grid=hour_grid(profile) if profile else None))

@@ -106,6 +106,7 @@ class DashboardPages(Controller):
             child_name=LEVEL_NAMES.get(figures["child_level"] or "", "") if figures else "",
             when=_when,
             feeds=dashboard.may(principal, "feed.read"),
+            heatmaps=dashboard.may(principal, "analytics.read"),
             scripts={"deck": DECK_JS, "h3": H3_JS, "htmx": HTMX_JS, "dash": DASH_JS,
                      "map": DASH_MAP_JS, "css": DASH_CSS},
             boot=script_json({"level": area.level, "code": area.code,

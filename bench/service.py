@@ -33,8 +33,8 @@ measures; all of it shares this machine's cores, which the table reports, with t
 time per request each side spent during the load (the server's request processes, what
 they run beside them — the watcher process with the alert tick and the dashboard
 refresh, the worker pool —, PostgreSQL, Redis, this client; from ``/proc``;
-PostgreSQL's counts only the processes serving the bench's scratch database and the server's background ones, not other databases' backends on a
-shared server) — where a request's cost goes, not only how long it took.
+PostgreSQL's counts only the processes serving the bench's scratch database and the
+server's background ones, not other databases' backends on a shared server) — where a request's cost goes, not only how long it took.
 """
 
 from __future__ import annotations

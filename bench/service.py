@@ -34,7 +34,8 @@ time per request each side spent during the load (the server's request processes
 they run beside them — the watcher process with the alert tick and the dashboard
 refresh, the worker pool —, PostgreSQL, Redis, this client; from ``/proc``;
 PostgreSQL's counts only the processes serving the bench's scratch database and the
-server's background ones, not other databases' backends on a shared server) — where a request's cost goes, not only how long it took.
+server's background ones, not other databases' backends on a shared server) — where a
+request's cost goes, not only how long it took.
 """
 
 from __future__ import annotations

@@ -19,13 +19,17 @@ from api.errors import UnavailableError, is_connection_failure
 MAX_BATCH = 64
 """Calls written by one pipelined transaction at most."""
 
-WRITERS = 1
-"""Transactions writing calls at once per process (each holds a pooled connection). One:
-calls that arrive while it is in flight make the next batch larger, so there are fewer
-commits and statements for PostgreSQL to run on the same cores. Measured with
-``bench/service.py``-style load (30,000 calls, alert engine on): one worker 2,480 and
-2,434 calls/s, p99 ~37 ms with one writer against 2,044 and 2,041, p99 42–44 ms with
-two; two workers (Redis) 2,126 and 2,123 against 1,886 and 2,015."""
+WRITERS = 2
+"""Transactions writing calls at once per process (each holds a pooled connection). A
+batch spends most of its time waiting (for the event loop to read its answers between
+requests, for a core), not in PostgreSQL: 16 calls took 15–18 ms with one writer, in
+flight 93–98 % of the time, while PostgreSQL spends ~0.3 ms on each. A second writer
+fills that wait: in paired ``bench/service.py``-style runs (one worker, 32 connections,
+the alert tick and dashboard refresh in the watcher process) 685 → 822 and 786 → 1,009
+calls/s, p99 171 → 112 and 95 → 68 ms, for 5–20 % more PostgreSQL CPU per call (more,
+smaller commits). Three or four writers measured no better than two. (Before the
+watcher process, with the alert engine in the request process, one writer had
+measured best.)"""
 
 
 class GroupCommit:

@@ -10,9 +10,9 @@ call behind it. So that work runs here, in separate processes (``docs/isolation.
   a time, and at most :attr:`WorkerSettings.queue` requests waiting for one. One more is
   refused at once with :class:`~api.errors.UnavailableError` (503 with ``Retry-After``);
   the intake is never refused for it. Background work (plan stages, the hot-spot scan)
-  waits for a worker instead: its own queue bounds it. While one kind of work is being
-  refused, the others hold at most their fair share of the pool
-  (:attr:`WorkerPool.fair_share`), so no kind starves.
+  waits for a worker instead: its own queue bounds it. A slot that comes free goes to
+  the waiting kind of work that holds the fewest (:meth:`WorkerPool.admit`), so no kind
+  starves.
 - **Warm.** Workers start with the service (``forkserver``: the app process holds threads
   and database connections and is never forked) and live between jobs; each keeps a
   copy of the boundary set and the router it last served (:class:`WorkerState`). What
@@ -50,7 +50,7 @@ from concurrent.futures import CancelledError as FutureCancelledError
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn, TypeVar
 
 from api.errors import ClientGoneError, DeadlineError, UnavailableError, UnprocessableError
 from api.settings import Settings, WorkerSettings
@@ -69,12 +69,12 @@ Receive = Callable[[], Awaitable[Any]]
 """An ASGI ``receive``: what a request's job watches for the client going away."""
 
 JobKind = Literal["route batch", "analytics", "emerging", "plan"]
-"""What a job is, which names its deadline (:meth:`WorkerPool.deadline`) and its share of
-the pool (:attr:`WorkerPool.fair_share`)."""
-JOB_KINDS: tuple[JobKind, ...] = get_args(JobKind)
+"""What a job is, which names its deadline (:meth:`WorkerPool.deadline`) and how the pool
+is shared (:meth:`WorkerPool.admit`)."""
 
 FAIR_WINDOW_S = 15.0
-"""A kind refused this recently is waiting: kinds holding their share yield to it."""
+"""A kind refused this recently (and not admitted since) is waiting: kinds holding more
+jobs yield the next free slot to it."""
 
 CONNECTION_CHECK_MS = 1000
 """PostgreSQL's ``client_connection_check_interval`` on the workers' connections."""
@@ -325,22 +325,18 @@ class WorkerPool:
         """Requests admitted at once: one per worker plus the queue."""
         return self.config.processes + self.config.queue
 
-    @property
-    def fair_share(self) -> int:
-        """Requests of one kind admitted at once while other kinds wait: the capacity
-        shared by the kinds of work, rounded up."""
-        return -(-self.capacity // len(JOB_KINDS))
-
     def admit(self, kind: JobKind | None = None, *, background: bool = False) -> None:
         """Raise the 503 :meth:`run` would (the service is stopping, a request's job finds
-        the pool and its queue full, or its kind holds its :attr:`fair_share` while
-        another kind was refused within the last :data:`FAIR_WINDOW_S` seconds); a
-        handler calls it before reading a large body it would then have read for nothing.
+        the pool and its queue full, or another kind of work holding fewer jobs than
+        ``kind`` was refused within the last :data:`FAIR_WINDOW_S` seconds and is waiting
+        for the slot); a handler calls it before reading a large body it would then have
+        read for nothing.
 
-        The share keeps one kind from holding the pool: an analyst whose answer arrives
-        asks again at once, one who was refused waits, so without it the kinds that
-        finish often (heat maps) took every slot and a 100,000-point batch never found
-        one (``docs/isolation.md``). Alone, a kind may use the whole pool."""
+        The last rule shares a busy pool fairly between the kinds (the least served kind
+        that is waiting goes first): an analyst whose answer arrives asks again at once,
+        one who was refused waits, so without it the kinds that finish often took every
+        slot that came free and a 100,000-point batch never found one
+        (``docs/isolation.md``). Alone, a kind may use the whole pool."""
         if self._stopping is not None:
             raise UnavailableError(f"{self._stopping}; retry shortly",
                                    retry_after=self.config.retry_after_s)
@@ -350,10 +346,16 @@ class WorkerPool:
         if counts.running + counts.waiting >= self.capacity:
             self._refuse(kind, f"the analytics workers are busy ({counts.running} jobs "
                                f"running, {counts.waiting} waiting)")
-        held = self._held.get(kind, 0) if kind is not None else 0
-        if kind is not None and held >= self.fair_share and self._others_waiting(kind):
-            self._refuse(kind, f"other kinds of work are waiting for the analytics workers "
-                               f"and {kind} jobs hold their share ({held} of {self.capacity})")
+        if kind is None:
+            return
+        held = self._held.get(kind, 0)
+        since = time.monotonic() - FAIR_WINDOW_S
+        behind = sorted(other for other, at in self._refused_at.items()
+                        if other != kind and at >= since and self._held.get(other, 0) < held)
+        if behind:
+            self._refuse(kind, f"{', '.join(behind)} work is waiting for the analytics "
+                               f"workers and holds fewer jobs than {kind} ({held})")
+        self._refused_at.pop(kind, None)  # served: no longer waiting
 
     def _refuse(self, kind: JobKind | None, why: str) -> NoReturn:
         self.counts.refused += 1
@@ -361,10 +363,6 @@ class WorkerPool:
             self._refused_at[kind] = time.monotonic()
         raise UnavailableError(f"{why}; retry in {self.config.retry_after_s} s",
                                retry_after=self.config.retry_after_s)
-
-    def _others_waiting(self, kind: JobKind) -> bool:
-        since = time.monotonic() - FAIR_WINDOW_S
-        return any(other != kind and at >= since for other, at in self._refused_at.items())
 
     @contextlib.contextmanager
     def _holding(self, kind: JobKind) -> Iterator[None]:

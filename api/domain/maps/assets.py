@@ -68,6 +68,10 @@ SCHEMA_PAGES = [OfflineRedoc(js_url=REDOC_JS, google_fonts=False, path=["/", "/r
 """``/schema`` (and ``/schema/redoc``): Redoc from ``/static``; ``/schema/openapi.yaml``
 (``/schema/openapi.json`` is always served)."""
 
-COMPRESSION = CompressionConfig(backend="gzip", minimum_size=1024, gzip_compress_level=6)
+NO_COMPRESSION = "no_compression"
+"""A route's ``opt`` key: its answers are already compressed (or must not be), the
+middleware leaves them alone (the dashboard map's still part, gzipped once)."""
+COMPRESSION = CompressionConfig(backend="gzip", minimum_size=1024, gzip_compress_level=6,
+                                exclude_opt_key=NO_COMPRESSION)
 """gzip for answers over 1 kB (pages, bundles, large JSON); level 6: most of level 9's
 saving at a third of its CPU on the shared cores."""

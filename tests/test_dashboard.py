@@ -30,8 +30,8 @@ COUNTED_WITHIN_S = 5.0
 
 
 def _sync_url(client: Any) -> str:
-    return client.container.engine.url.set(drivername="postgresql+psycopg").render_as_string(
-        hide_password=False)
+    return str(client.container.engine.url.set(drivername="postgresql+psycopg").render_as_string(
+        hide_password=False))
 
 
 def _post_now(client: Any, n: int, category: str = "other_crime",

@@ -35,7 +35,7 @@ from api.domain.feeds.controllers import (
 from api.domain.front.controllers import FRONT_ROUTES, LANDING_ROUTES
 from api.domain.jurisdictions.controllers import JurisdictionController
 from api.domain.maps.assets import ASSET_ROUTES, COMPRESSION, SCHEMA_PAGES
-from api.domain.maps.controllers import MapController, PlanMapController
+from api.domain.maps.controllers import DashHeatmapController, MapController, PlanMapController
 from api.domain.planner.controllers import PlannerController
 from api.domain.plans.controllers import PlanController
 from api.domain.routing.controllers import RoutingController
@@ -87,7 +87,7 @@ def create_app(container: Container | None = None) -> Litestar:
         route_handlers=[health, v1, MapController, PlanMapController, DashTrendsController,
                         *ASSET_ROUTES, *UNPREFIXED_SOCKETS, *LANDING_ROUTES, *FRONT_ROUTES,
                         SignInController, ConsoleController, PlannerController,
-                        DashboardPages],
+                        DashboardPages, DashHeatmapController],
         dependencies=dependencies(container),
         lifespan=[lifespan],
         exception_handlers={**EXCEPTION_HANDLERS, **SIGN_IN_HANDLERS},

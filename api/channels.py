@@ -10,7 +10,6 @@ reconnects with ``Last-Event-ID`` is replayed from there.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 
@@ -76,21 +75,3 @@ class FeedPublisher:
             log.exception("live delivery failed for %s; subscribers will replay it", names)
             return False
         return True
-
-
-class CrossLoopPublisher(FeedPublisher):
-    """Publishes from another thread's event loop (a job's own) through the app's loop,
-    which the channels belong to."""
-
-    def __init__(self, inner: FeedPublisher, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(inner.plugin)
-        self.inner = inner
-        self.loop = loop
-
-    async def publish(self, payload: bytes, channels: Iterable[str]) -> bool:
-        try:
-            done = asyncio.run_coroutine_threadsafe(
-                self.inner.publish(payload, list(channels)), self.loop)
-        except RuntimeError:  # the app's loop is gone (shutting down): replay covers it
-            return False
-        return await asyncio.wrap_future(done)

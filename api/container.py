@@ -12,15 +12,12 @@ it all. Handlers get its parts through :mod:`api.deps`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import dataclasses
 import gc
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import anyio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,13 +26,13 @@ from api.areas import Areas
 from api.audit import AuditService
 from api.auth import Authenticator
 from api.boundaries import current_boundaries
-from api.channels import CrossLoopPublisher, FeedPublisher, build_channels_plugin
+from api.channels import FeedPublisher, build_channels_plugin
 from api.db.boundary_store import RouterHolder
-from api.db.engine import async_engine
+from api.db.engine import async_engine, postgres_pool
 from api.db.group_commit import WRITERS
 from api.db.intake import PostgresCallStore, SqliteCallStore
 from api.domain.accounts.services import AccountService
-from api.domain.alerts.engine import AlertContext, AlertEngine, json_text
+from api.domain.alerts.engine import AlertContext, AlertEngine
 from api.domain.alerts.feeds import AlertFeedService
 from api.domain.alerts.rules import AlertPolicy
 from api.domain.alerts.services import AlertService, HotspotScanner
@@ -51,11 +48,13 @@ from api.domain.routing.services import RoutingService
 from api.domain.stations.services import RosterService
 from api.domain.stats.services import ResponseStatsService
 from api.domain.trends.services import TrendsService
-from api.jobs import Job, JobRunner
+from api.jobs import JobRunner
 from api.routing import current_router
 from api.settings import Settings
 from api.shipped import load_categories
 from api.tokens import signing_secret
+from api.watchers import CHECK_S as WATCHER_CHECK_S
+from api.watchers import DASHBOARD_REFRESH_S, WatcherProcess
 from api.workers import WorkerPool
 from geo.response import SlaTable, urban_tehsils
 from jurisdictions.boundaries import BoundarySet
@@ -63,46 +62,17 @@ from jurisdictions.router import Router
 
 T = TypeVar("T")
 
-PG_CONNECT_TIMEOUT_S = 5
-"""A database that does not answer a connect within this is reported as down (503)."""
-
 INTAKE_SPARE_CONNECTIONS = 2
 """The intake's own pool holds its writers (:data:`api.db.group_commit.WRITERS`) and
 these, for the rare roster reads of the on-duty cache."""
-
-ALERT_CONNECTIONS = 2
-"""The alert tick's own pool (its thread has its own event loop)."""
 
 WARM_POINT = (31.5204, 74.3587)
 """A point in Lahore routed once at start-up, so the first call does not build the
 router's single-point lookup."""
 
-DASHBOARD_REFRESH_S = 1.0
-"""The dashboard's projection takes in new call events this often (a new call is counted
-within about a second plus the refresh's own time)."""
-
 HOTSPOT_FIRST_SCAN_S = 120.0
 """The first emerging hot-spot scan waits this long after start-up (the service answers
 calls first; dedup keys make a rescan after a restart harmless)."""
-
-
-def postgres_pool(size: int, **server_settings: str) -> dict[str, Any]:
-    """Engine options of a PostgreSQL pool of ``size`` connections.
-
-    No overflow (see :attr:`api.settings.DatabaseSettings.pool_size`) and no pre-ping:
-    with asyncpg a ping is three round trips per checkout, more than a call's own
-    statement; connections the server closed are dropped at checkout instead.
-
-    No JIT compilation: these pools run short statements (heavy reads run in the worker
-    processes, on their own connections). On a calls table holding a year of history
-    the intake statement's generic plan is costed above ``jit_above_cost`` (it cannot
-    know how few rows its disk of cells holds), and PostgreSQL compiled it on every
-    execution: 16 ms of each call's 17, measured, so a single worker took fewer than
-    100 calls a second.
-    """
-    return {"pool_size": size, "max_overflow": 0, "pool_timeout": 10, "pool_pre_ping": False,
-            "connect_args": {"timeout": PG_CONNECT_TIMEOUT_S,
-                             "server_settings": {"jit": "off", **server_settings}}}
 
 
 def settle_heap() -> None:
@@ -279,6 +249,9 @@ class Container:
             self.sessions, self.served.areas, version=self.served.version,
             category_label=self.call_context.categories.label, workers=self.workers, clock=clock)
         self.dashboard_refresh = DashboardRefresher(self.sessions, sla, self.served.urban, clock)
+        # on PostgreSQL, with the real clock, the two run in a process of their own
+        self.watchers = (WatcherProcess(settings, self.publisher, self.served.urban)
+                         if postgres and clock is utc_now else None)
 
         # work beside the requests: started once the channels are up, stopped before they go
         self.jobs = JobRunner()
@@ -296,33 +269,20 @@ class Container:
         jobs.every("boundary-set poll", settings.routing.reload_poll_s, self.served.refresh,
                    first_delay_s=settings.routing.reload_poll_s)
         alerts = settings.alerts
-        if alerts.enabled:
-            if settings.database.is_postgres:
-                jobs.every_on_own_loop("alert tick", alerts.tick_s, self._alert_tick)
-            else:  # SQLite: one writer at a time anyway, so on the request loop
+        if self.watchers is not None:  # the alert tick and the dashboard refresh
+            jobs.alongside(self.watchers)
+            jobs.every("watcher check", WATCHER_CHECK_S, self.watchers.check,
+                       first_delay_s=WATCHER_CHECK_S)
+        else:  # SQLite (one writer at a time anyway) or a test's clock: on the request loop
+            if alerts.enabled:
                 jobs.every("alert tick", alerts.tick_s, self.alert_engine.run_due)
+            jobs.every("dashboard refresh", DASHBOARD_REFRESH_S, self.dashboard_refresh.run)
+        if alerts.enabled:
             jobs.every("hot-spot scan", alerts.hotspot_scan_h * 3600, self.hotspots.scan,
                        first_delay_s=HOTSPOT_FIRST_SCAN_S)
-        jobs.every("dashboard refresh", DASHBOARD_REFRESH_S, self.dashboard_refresh.run)
         jobs.every("plan heartbeat", HEARTBEAT_S, self.plan_runner.heartbeat,
                    first_delay_s=HEARTBEAT_S)
         jobs.every("plan reaper", REAP_EVERY_S, self.plan_runner.reap, first_delay_s=REAP_EVERY_S)
-
-    @asynccontextmanager
-    async def _alert_tick(self, app_loop: asyncio.AbstractEventLoop) -> AsyncIterator[Job]:
-        """The alert engine on its own loop (:meth:`JobRunner.every_on_own_loop`): its own
-        connections, and alerts published through the app's loop, where the channels live.
-        ``SKIP LOCKED`` shares due calls with other workers and with ticks asked for through
-        :attr:`alert_engine`."""
-        engine = async_engine(self.settings, json_serializer=json_text, **postgres_pool(
-            ALERT_CONNECTIONS, plan_cache_mode="force_custom_plan"))
-        try:
-            context = dataclasses.replace(
-                self.alert_context, sessions=async_sessionmaker(engine, expire_on_commit=False),
-                publisher=CrossLoopPublisher(self.publisher, app_loop))
-            yield AlertEngine(context).run_due
-        finally:
-            await engine.dispose()
 
     # ------------------------------------------------------------------ per request
     def call_service(self, session: AsyncSession) -> CallService:

@@ -6,40 +6,35 @@ and stops.
   down) is logged and the job runs again at its next turn, so nothing that fell due
   meanwhile is lost.
 - **Background jobs** (plan runs) are started when submitted and run once.
-- A periodic job may run on a **thread with its own event loop**
-  (:meth:`JobRunner.every_on_own_loop`). The alert tick does: on the request loop,
-  evaluating a second's worth of new calls held the loop for tens of milliseconds at a
-  time (every call waited behind it), and under load the engine, one coroutine among
-  many, fell behind. On its own thread the interpreter switches between the two every few
-  milliseconds and the engine keeps its share.
+- **Companions** run beside the jobs, started and stopped with them: the watcher process
+  (:class:`api.watchers.WatcherProcess`), where the alert tick and the dashboard refresh
+  run on PostgreSQL, away from the loop that takes calls.
 
 :meth:`JobRunner.stop` cancels every job (a tick under way rolls its transaction back;
-what it held stays due) and waits for them, so a shutdown is prompt.
+what it held stays due) and waits for them, then stops the companions, so a shutdown is
+prompt.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import threading
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
-
-import anyio
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
 Job = Callable[[], Awaitable[Any]]
-OpenJob = Callable[[asyncio.AbstractEventLoop], AbstractAsyncContextManager[Job]]
-"""Opens, on a job's own loop, what it needs there (its own connections: an asyncpg
-connection belongs to one loop) and yields the job; it is given the app's loop."""
 
-THREAD_JOIN_S = 30.0
-"""How long :meth:`JobRunner.stop` waits for a job's own thread to end."""
+
+class Companion(Protocol):
+    """Something that runs beside the jobs (a process of its own)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -68,9 +63,8 @@ class JobRunner:
 
     def __init__(self) -> None:
         self._periodic: list[Periodic] = []
-        self._own_loop: list[tuple[str, float, OpenJob]] = []
+        self._companions: list[Companion] = []
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._threads: list[_LoopThread] = []
         self._started = False
 
     def every(self, name: str, interval_s: float, run: Job, *, first_delay_s: float = 0.0) -> None:
@@ -78,11 +72,9 @@ class JobRunner:
         if interval_s > 0:
             self._periodic.append(Periodic(name, interval_s, run, first_delay_s))
 
-    def every_on_own_loop(self, name: str, interval_s: float, open_job: OpenJob) -> None:
-        """Like :meth:`every`, on a thread with its own event loop, where ``open_job``
-        opens the job (``0``: never)."""
-        if interval_s > 0:
-            self._own_loop.append((name, interval_s, open_job))
+    def alongside(self, companion: Companion) -> None:
+        """Start ``companion`` with the jobs and stop it after them."""
+        self._companions.append(companion)
 
     def submit(self, name: str, run: Job) -> None:
         """Start a background job now (the runner must be running)."""
@@ -95,24 +87,21 @@ class JobRunner:
         if self._started:
             return
         self._started = True
-        app_loop = asyncio.get_running_loop()
+        for companion in self._companions:
+            await companion.start()
         for job in self._periodic:
             self._spawn(repeat(job))
-        for name, interval_s, open_job in self._own_loop:
-            thread = _LoopThread(name, interval_s, open_job, app_loop)
-            self._threads.append(thread)
-            thread.start()
 
     async def stop(self) -> None:
-        """Cancel every job and wait for them (and for the jobs' own threads)."""
-        self._started = False
+        """Cancel every job and wait for them, then stop the companions."""
+        was_started, self._started = self._started, False
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        threads, self._threads = self._threads, []
-        for thread in threads:
-            await thread.stop()
+        if was_started:
+            for companion in reversed(self._companions):
+                await companion.stop()
 
     async def __aenter__(self) -> JobRunner:
         await self.start()
@@ -133,46 +122,3 @@ class JobRunner:
             await run()
         except Exception:
             log.exception("background job %s failed", name)
-
-
-class _LoopThread:
-    """One periodic job on a thread running its own event loop."""
-
-    def __init__(self, name: str, interval_s: float, open_job: OpenJob,
-                 app_loop: asyncio.AbstractEventLoop) -> None:
-        self.name = name
-        self.interval_s = interval_s
-        self.open_job = open_job
-        self.app_loop = app_loop
-        self._stopping = threading.Event()
-        self._task: tuple[asyncio.AbstractEventLoop, asyncio.Task[Any]] | None = None
-        self._thread = threading.Thread(target=self._main, name=f"safecity-{name}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _main(self) -> None:
-        try:
-            asyncio.run(self._run())
-        except asyncio.CancelledError:
-            pass
-        except Exception:
-            log.exception("%s: its thread stopped", self.name)
-
-    async def _run(self) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._task = (asyncio.get_running_loop(), task)
-        if self._stopping.is_set():
-            return
-        async with self.open_job(self.app_loop) as run:
-            await repeat(Periodic(self.name, self.interval_s, run))
-
-    async def stop(self) -> None:
-        """Cancel the job on its loop (a run under way is interrupted) and join the thread."""
-        self._stopping.set()
-        if self._task is not None:
-            loop, task = self._task
-            with contextlib.suppress(RuntimeError):  # its loop has already ended
-                loop.call_soon_threadsafe(task.cancel)
-        await anyio.to_thread.run_sync(self._thread.join, THREAD_JOIN_S)

@@ -10,7 +10,9 @@ call behind it. So that work runs here, in separate processes (``docs/isolation.
   a time, and at most :attr:`WorkerSettings.queue` requests waiting for one. One more is
   refused at once with :class:`~api.errors.UnavailableError` (503 with ``Retry-After``);
   the intake is never refused for it. Background work (plan stages, the hot-spot scan)
-  waits for a worker instead: its own queue bounds it.
+  waits for a worker instead: its own queue bounds it. While one kind of work is being
+  refused, the others hold at most their fair share of the pool
+  (:attr:`WorkerPool.fair_share`), so no kind starves.
 - **Warm.** Workers start with the service (``forkserver``: the app process holds threads
   and database connections and is never forked) and live between jobs; each keeps a
   copy of the boundary set and the router it last served (:class:`WorkerState`). What
@@ -48,7 +50,7 @@ from concurrent.futures import CancelledError as FutureCancelledError
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn, TypeVar, get_args
 
 from api.errors import ClientGoneError, DeadlineError, UnavailableError, UnprocessableError
 from api.settings import Settings, WorkerSettings
@@ -67,15 +69,20 @@ Receive = Callable[[], Awaitable[Any]]
 """An ASGI ``receive``: what a request's job watches for the client going away."""
 
 JobKind = Literal["route batch", "analytics", "emerging", "plan"]
-"""What a job is, which names its deadline (:meth:`WorkerPool.deadline`)."""
+"""What a job is, which names its deadline (:meth:`WorkerPool.deadline`) and its share of
+the pool (:attr:`WorkerPool.fair_share`)."""
+JOB_KINDS: tuple[JobKind, ...] = get_args(JobKind)
+
+FAIR_WINDOW_S = 15.0
+"""A kind refused this recently is waiting: kinds holding their share yield to it."""
 
 CONNECTION_CHECK_MS = 1000
 """PostgreSQL's ``client_connection_check_interval`` on the workers' connections."""
 
-START_METHOD = "forkserver"
+START_METHOD: Final = "forkserver"
 """How workers start: from a clean server process, never by forking the app."""
 
-PRELOAD = ("api.workers", "api.domain.analytics.services", "api.domain.maps.services",
+PRELOAD = ("api.workers", "api.watchers", "api.domain.analytics.services", "api.domain.maps.services",
            "api.domain.routing.services", "api.domain.plans.planner")
 """Modules the fork server imports once, so a replaced worker starts in well under a second
 (it still loads the boundary set and the router, :func:`_start_worker`)."""
@@ -234,6 +241,9 @@ class WorkerPool:
         self._turns: asyncio.Semaphore | None = None
         self._jobs: set[asyncio.Task[Any]] = set()
         self._stopping: str | None = None
+        self._held: dict[JobKind, int] = {}
+        """Requests and background jobs of each kind admitted and not finished."""
+        self._refused_at: dict[JobKind, float] = {}
 
     # -- start and stop
     def start(self) -> None:
@@ -315,19 +325,54 @@ class WorkerPool:
         """Requests admitted at once: one per worker plus the queue."""
         return self.config.processes + self.config.queue
 
-    def admit(self, *, background: bool = False) -> None:
-        """Raise the 503 :meth:`run` would (the service is stopping, or a request's job
-        finds the pool and its queue full); a handler calls it before reading a large
-        body it would then have read for nothing."""
+    @property
+    def fair_share(self) -> int:
+        """Requests of one kind admitted at once while other kinds wait: the capacity
+        shared by the kinds of work, rounded up."""
+        return -(-self.capacity // len(JOB_KINDS))
+
+    def admit(self, kind: JobKind | None = None, *, background: bool = False) -> None:
+        """Raise the 503 :meth:`run` would (the service is stopping, a request's job finds
+        the pool and its queue full, or its kind holds its :attr:`fair_share` while
+        another kind was refused within the last :data:`FAIR_WINDOW_S` seconds); a
+        handler calls it before reading a large body it would then have read for nothing.
+
+        The share keeps one kind from holding the pool: an analyst whose answer arrives
+        asks again at once, one who was refused waits, so without it the kinds that
+        finish often (heat maps) took every slot and a 100,000-point batch never found
+        one (``docs/isolation.md``). Alone, a kind may use the whole pool."""
         if self._stopping is not None:
             raise UnavailableError(f"{self._stopping}; retry shortly",
                                    retry_after=self.config.retry_after_s)
-        if not background and self.counts.running + self.counts.waiting >= self.capacity:
-            self.counts.refused += 1
-            raise UnavailableError(
-                f"the analytics workers are busy ({self.counts.running} jobs running, "
-                f"{self.counts.waiting} waiting); retry in {self.config.retry_after_s} s",
-                retry_after=self.config.retry_after_s)
+        if background:
+            return
+        counts = self.counts
+        if counts.running + counts.waiting >= self.capacity:
+            self._refuse(kind, f"the analytics workers are busy ({counts.running} jobs "
+                               f"running, {counts.waiting} waiting)")
+        held = self._held.get(kind, 0) if kind is not None else 0
+        if kind is not None and held >= self.fair_share and self._others_waiting(kind):
+            self._refuse(kind, f"other kinds of work are waiting for the analytics workers "
+                               f"and {kind} jobs hold their share ({held} of {self.capacity})")
+
+    def _refuse(self, kind: JobKind | None, why: str) -> NoReturn:
+        self.counts.refused += 1
+        if kind is not None:
+            self._refused_at[kind] = time.monotonic()
+        raise UnavailableError(f"{why}; retry in {self.config.retry_after_s} s",
+                               retry_after=self.config.retry_after_s)
+
+    def _others_waiting(self, kind: JobKind) -> bool:
+        since = time.monotonic() - FAIR_WINDOW_S
+        return any(other != kind and at >= since for other, at in self._refused_at.items())
+
+    @contextlib.contextmanager
+    def _holding(self, kind: JobKind) -> Iterator[None]:
+        self._held[kind] = self._held.get(kind, 0) + 1
+        try:
+            yield
+        finally:
+            self._held[kind] -= 1
 
     async def run(self, kind: JobKind, fn: Callable[..., T], *args: Any,
                   receive: Receive | None = None, background: bool = False,
@@ -340,7 +385,12 @@ class WorkerPool:
         passes (:class:`DeadlineError`; ``deadline_s``, else ``kind``'s), or when the
         service stops (503).
         """
-        self.admit(background=background)
+        self.admit(kind, background=background)
+        with self._holding(kind):
+            return await self._run(kind, fn, args, receive, deadline_s)
+
+    async def _run(self, kind: JobKind, fn: Callable[..., T], args: tuple[Any, ...],
+                   receive: Receive | None, deadline_s: float | None) -> T:
         limit = self.deadline(kind) if deadline_s is None else deadline_s
         job = asyncio.ensure_future(self._execute(fn, args))
         self._jobs.add(job)

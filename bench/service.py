@@ -30,10 +30,12 @@ each service run also reports how many calls were still waiting for their first
 evaluation when the load stopped, and how long the engine took to finish them. The
 client is a minimal HTTP/1.1 keep-alive loop, so it costs far less than the servers it
 measures; all of it shares this machine's cores, which the table reports, with the CPU
-time per request each side spent during the load (server processes, PostgreSQL, Redis,
-this client; from ``/proc``; PostgreSQL's counts only the processes serving the bench's
-scratch database and the server's background ones, not other databases' backends on a
-shared server) — where a request's cost goes, not only how long it took.
+time per request each side spent during the load (the server's request processes, what
+they run beside them — the watcher process with the alert tick and the dashboard
+refresh, the worker pool —, PostgreSQL, Redis, this client; from ``/proc``;
+PostgreSQL's counts only the processes serving the bench's scratch database and the
+server's background ones, not other databases' backends on a shared server) — where a
+request's cost goes, not only how long it took.
 """
 
 from __future__ import annotations
@@ -277,21 +279,41 @@ def postgres_pids(url: str) -> set[int]:
 
 
 def cpu_split(server_pid: int, pg_pids: set[int] | None = None) -> dict[str, float]:
-    """CPU seconds so far of the server (uvicorn and its workers), of PostgreSQL (the
+    """CPU seconds so far of the server's request processes (uvicorn and its workers), of
+    what they started beside them (the watcher process with the alert tick and the
+    dashboard refresh, the worker pool and its fork server), of PostgreSQL (the
     ``pg_pids`` given, else every ``postgres`` process: the intake's and the alert engine's
     backends, the WAL writer), of Redis, and of this client; zeros where there is no
     ``/proc``."""
     if not PROC.is_dir():
-        return {"server": 0.0, "postgres": 0.0, "redis": 0.0, "client": 0.0}
+        return dict.fromkeys(SIDES, 0.0)
     processes = _processes()
-    server = [server_pid, *(pid for pid, parent, _ in processes if parent == server_pid)]
+    children: dict[int, list[int]] = {}
+    for pid, parent, _ in processes:
+        children.setdefault(parent, []).append(pid)
+    # one worker: uvicorn itself serves; several: the children it spawned do
+    serving = [server_pid, *(pid for pid, parent, _ in processes
+                             if parent == server_pid and "multiprocessing.spawn" in _cmdline(pid))]
+    beside, todo = [], [c for pid in serving for c in children.get(pid, []) if c not in serving]
+    while todo:
+        pid = todo.pop()
+        beside.append(pid)
+        todo += children.get(pid, [])
     postgres = [pid for pid, _, name in processes
                 if name == "postgres" and (pg_pids is None or pid in pg_pids)]
-    return {"server": _cpu_seconds(server),
+    return {"server": _cpu_seconds(serving),
+            "beside": _cpu_seconds(beside),
             "postgres": _cpu_seconds(postgres),
             "redis": _cpu_seconds([pid for pid, _, name in processes
                                    if name.startswith("redis-server")]),
             "client": time.process_time()}
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return (PROC / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
 
 
 @dataclass
@@ -327,7 +349,9 @@ def alert_backlog(url: str) -> Backlog:
 
 # ------------------------------------------------------------------ main
 PG_SOCKET_DIR = Path("/var/run/postgresql")
-SIDES = ("server", "postgres", "redis", "client")
+SIDES = ("server", "beside", "postgres", "redis", "client")
+"""The CPU table's columns: request processes, what they started beside them (watcher
+process, worker pool), PostgreSQL, Redis, this client."""
 
 
 def _unix_socket(url: str) -> str:

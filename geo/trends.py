@@ -137,6 +137,32 @@ def count_series(events: pd.DataFrame, *, period: TrendPeriod = "week", time: st
 # --------------------------------------------------------------------------- results
 
 
+WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def hour_weekday_counts(events: pd.DataFrame, *, time: str = "received_at", start: object | None = None,
+                        end: object | None = None) -> npt.NDArray[np.int64]:
+    """Events per local hour of day (rows 0–23) × weekday (columns Monday–Sunday) in
+    ``[start, end)`` (local times; ``None``: unbounded), as ``/stats/response``'s
+    ``hour_weekday`` table lays them out.
+
+    >>> frame = pd.DataFrame({"received_at": pd.to_datetime(["2024-01-01 09:30", "2024-01-07 23:59"])})
+    >>> table = hour_weekday_counts(frame)
+    >>> int(table[9, 0]), int(table[23, 6]), int(table.sum())
+    (1, 1, 2)
+    """
+    if time not in events.columns:
+        raise TrendDataError(f"no column {time!r}; the frame has {list(events.columns)}")
+    local = local_times(events[time]).dropna()
+    if start is not None:
+        local = local[local >= pd.Timestamp(start)]  # type: ignore[arg-type]
+    if end is not None:
+        local = local[local < pd.Timestamp(end)]  # type: ignore[arg-type]
+    table = np.zeros((24, 7), dtype=np.int64)
+    np.add.at(table, (local.dt.hour.to_numpy(), local.dt.day_of_week.to_numpy()), 1)
+    return table
+
+
 @dataclass(frozen=True)
 class Comparison:
     """The current count against a baseline of ``len(baseline)`` earlier periods."""

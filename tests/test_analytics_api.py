@@ -211,3 +211,53 @@ def test_every_endpoint_needs_a_token_and_the_role(client: Any, path: str) -> No
     assert client.get(path, params=params, headers=headers("dpo", "PK617")).status_code == 403
     assert client.get(path, params={**params, "level": "province"},
                       headers=headers("dpo", DISTRICT)).status_code == 403
+
+
+def test_dashboard_heatmaps_draw_the_api_cells(client: Any) -> None:
+    """``/dash/{level}/{code}/heatmaps/{kind}`` (the dashboard map's toggles): the cells of the
+    analytics answer at the map pages' resolution, only those a map colours, with the figures
+    of the API's rows and a legend that states calls, cells, window and minimum."""
+    hot = client.get(f"/dash/district/{DISTRICT}/heatmaps/hotspots", headers=PLANNER)
+    assert hot.status_code == 200, hot.text
+    body = hot.json()
+    res = body["res"]  # the map pages' own for a district: the finest within 8,000 cells
+    assert res == 8
+    assert body["window"] == "all dates on record"
+    rows = client.get("/api/v1/hotspots", params={"level": "district", "code": DISTRICT, "res": res},
+                      headers=PLANNER).json()
+    assert body["calls"] == rows["meta"]["calls"] > 0
+    assert body["cells"] == rows["meta"]["cells"]
+    by_h3 = {r["h3"]: r for r in rows["cells"]}
+    columns = body["columns"]
+    assert 0 < body["drawn"] == len(columns["h3"]) <= body["cells"]
+    labels = [c["label"] for c in body["classes"]]
+    for i, h in enumerate(columns["h3"]):
+        row, label = by_h3[h], labels[columns["cls"][i]]
+        assert columns["values"]["calls"][i] == row["count"]
+        if label.startswith("too few"):
+            assert columns["values"]["z"][i] is None
+        else:
+            assert row["bin"] != 0
+            assert columns["values"]["z"][i] == round(row["z"], 2)
+    assert body["min_count"] == 5
+    assert any("Minimum: 5 calls" in n for n in body["notes"])
+    assert any(n.startswith("Gi* (Getis–Ord) z and p") for n in body["notes"])
+    assert body["api"] == f"/api/v1/hotspots?level=district&code={DISTRICT}&res=8"
+    response = client.get(f"/dash/district/{DISTRICT}/heatmaps/response", headers=PLANNER).json()
+    assert response["title"] == "Median minutes to scene"
+    assert response["drawn"] > 0
+    assert {c["label"] for c in response["classes"]} <= {
+        "too few calls (under 5 valid times)", "under 10 min", "10 to 15 min", "15 to 20 min",
+        "20 to 30 min", "30 min or more"}
+
+
+@pytest.mark.parametrize(("path", "hdrs", "status"), [
+    (f"/dash/district/{DISTRICT}/heatmaps/hotspots", headers("dpo", "PK617"), 403),
+    (f"/dash/district/{DISTRICT}/heatmaps/response", headers("call_taker"), 403),
+    (f"/dash/district/{DISTRICT}/heatmaps/emerging", PLANNER, 404),
+    (f"/dash/district/{DISTRICT}/heatmaps/hotspots", {}, 303),
+])
+def test_dashboard_heatmaps_are_scoped_as_the_api(client: Any, path: str, hdrs: dict[str, str],
+                                                  status: int) -> None:
+    answer = client.get(path, headers=hdrs, follow_redirects=False)
+    assert answer.status_code == status, answer.text

@@ -159,9 +159,9 @@ def test_the_persistence_layer_imports_no_domain_package() -> None:
     assert not broken, "api/db imports no api/domain code:\n" + "\n".join(broken)
 
 
-ASSEMBLY = ("api.app", "api.container", "api.deps", "api.cli")
-"""Where the application is put together: the only api modules outside api/domain that may
-reach into it."""
+ASSEMBLY = ("api.app", "api.container", "api.deps", "api.cli", "api.watchers")
+"""Where the application is put together (the service's process, the CLI's, the watcher
+process's): the only api modules outside api/domain that may reach into it."""
 
 
 def test_shared_modules_sit_below_the_domain_packages() -> None:

@@ -261,6 +261,9 @@ def test_pages_render_with_the_sections_and_refuse_outside_scope(client: Any) ->
             assert f">{name}<" in page.text, name
         assert 'id="trends-panel" class="sc-card" aria-label="Trends" ' \
                f'hx-get="/dash/district/{DISTRICT}/trends" hx-trigger="load"' in page.text
+        assert 'id="profile-panel" class="sc-card" aria-label="When the calls come" ' \
+               f'hx-get="/dash/district/{DISTRICT}/profile" hx-trigger="load"' in page.text
+        assert 'id="layer-hotspots"' in page.text  # a DPO may read analytics: the heatmap toggles
         crumbs = page.text.index('aria-label="Breadcrumb"')
         assert page.text.index(">Punjab<", crumbs) < page.text.index(">Lahore<", crumbs)
         assert client.get("/dash/region/RWP").status_code == 403

@@ -238,3 +238,117 @@ def test_alerts_arrive_live_and_acknowledge(chromium: Any, service: str) -> None
         assert stored.json()["alert"]["acknowledged_by"]
         assert axe_violations(page) == []
         assert page_errors(opened) == []
+
+
+# ---------------------------------------------------------------------------- profile and heatmaps
+
+HISTORY_REGION = "LHR"
+PROFILE_WITHIN_MS = 120_000
+"""The profile panel is its own fragment: it never waits for the trends panel's forecast."""
+
+
+HISTORY: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module")
+def history_service(history_postgis: str) -> Iterator[str]:
+    """The service over the small generated history only (Jan–Mar 2024, no calls of today):
+    the profile's 56 days are the history's last ones, not empty days before today."""
+    HISTORY["url"] = history_postgis
+    server = start_server(history_postgis)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def heat_layer_cells(page: Any, kind: str) -> int:
+    """Cells of the heatmap layer the dashboard's deck draws (0: no such layer)."""
+    count: int = page.evaluate("""(kind) => {
+        const m = document.getElementById('dash-map').scMap;
+        const layer = m.deck.props.layers.find(l => l.id === 'heat-' + kind);
+        return layer ? layer.props.data.length : 0;
+    }""", kind)
+    return count
+
+
+def toggle_heatmap(page: Any, name: str, kind: str) -> dict[str, Any]:
+    """Switch a heatmap on as a user would; its answer (status 200) once it is drawn."""
+    with page.expect_response(lambda r: f"/heatmaps/{kind}" in r.url, timeout=300_000) as info:
+        page.get_by_role("checkbox", name=name, exact=True).check()
+    assert info.value.status == 200, info.value.text()
+    page.wait_for_selector(f"#dash-map[data-heat='{kind}']", timeout=30_000)
+    page.wait_for_timeout(600)
+    body: dict[str, Any] = info.value.json()
+    return body
+
+
+@pytest.mark.parametrize("size", list(VIEWPORTS))
+def test_profile_and_heatmaps_at_each_size(chromium: Any, history_service: str, size: str) -> None:  # noqa: F811
+    """An RPO's region dashboard over a history: the heatmaps drawn when switched on (each
+    fetched once, on demand, with its legend), the Daily calls and Calls by hour and weekday
+    charts with the numbers they rest on."""
+    with page_at(chromium, VIEWPORTS[size]) as opened:
+        signed_in(opened.page, history_service, "rpo", HISTORY_REGION, database_url=HISTORY["url"])
+        requested: list[str] = []
+        opened.page.on("request", lambda r: requested.append(r.url))
+        open_dashboard(opened, f"{history_service}/dash/region/{HISTORY_REGION}")
+        page = opened.page
+        assert not any("/heatmaps/" in url for url in requested)  # nothing before a toggle
+        hot = toggle_heatmap(page, "Hotspot heatmap", "hotspots")
+        assert hot["calls"] > 0
+        assert hot["drawn"] > 0
+        assert heat_layer_cells(page, "hotspots") == hot["drawn"]
+        legend = page.get_by_role("region", name="Hotspot heatmap legend")
+        text = legend.inner_text()
+        assert f"{hot['calls']:,} calls" in text
+        assert "all dates on record" in text
+        assert "Minimum: 5 calls" in text
+        assert "Gi* (Getis–Ord) z and p" in text
+        page.locator("#map-section").scroll_into_view_if_needed()
+        assert canvas_drawn(page, "#dash-map canvas", MAP_BACKGROUND) > 0.05
+        save_screenshot(page, f"dash-heatmap-{size}")
+        response = toggle_heatmap(page, "Response-time heatmap", "response")
+        assert not page.get_by_role("checkbox", name="Hotspot heatmap").is_checked()  # one at a time
+        assert heat_layer_cells(page, "hotspots") == 0
+        assert heat_layer_cells(page, "response") == response["drawn"] > 0
+        response_legend = page.get_by_role("region", name="Response-time heatmap legend")
+        assert "Median minutes to scene" in response_legend.inner_text()
+        page.get_by_role("checkbox", name="Response-time heatmap").uncheck()
+        assert heat_layer_cells(page, "response") == 0
+        assert page.locator("#heat-legend").inner_text() == ""
+        assert sum("/heatmaps/" in url for url in requested) == 2  # each fetched once
+        # the profile panel: the history's last 56 days
+        daily = page.get_by_role("region", name="Daily calls")
+        daily.wait_for(timeout=PROFILE_WITHIN_MS)
+        chart = daily.get_by_role("img", name="Calls per day from 2024-02-05 to 2024-03-31")
+        assert chart.is_visible()
+        described = page.locator("#daily-desc").inner_text()
+        total = int(described.split(" calls over 56 days")[0].replace(",", ""))
+        assert total > 0
+        grid = page.get_by_role("region", name="Calls by hour and weekday")
+        window = "2024-02-05 to 2024-03-31"
+        assert grid.get_by_role("img", name=f"Calls by hour and weekday, {window}").is_visible()
+        assert f"In all {total:,} calls, {window} (56 days)" in page.locator("#grid-key").inner_text()
+        assert "Busiest: " in page.locator("#grid-desc").inner_text()
+        assert page.locator("#daily-title ~ svg rect").count() == 56
+        assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORTS[size][0] + 1
+        assert page.get_by_role("heading", name="When the calls come").is_visible()
+        page.evaluate("document.getElementById('profile-panel').scrollIntoView()")
+        page.wait_for_timeout(200)
+        save_screenshot(page, f"dash-profile-{size}")
+        assert opened.blocked == []
+        assert page_errors(opened) == []
+        assert axe_violations(page) == []
+
+
+def test_a_role_without_analytics_gets_no_heatmap_toggle(chromium: Any, history_service: str) -> None:  # noqa: F811
+    with page_at(chromium, VIEWPORTS["tablet"]) as opened:
+        signed_in(opened.page, history_service, "call_taker", "PK6", database_url=HISTORY["url"])
+        answer = opened.page.goto(f"{history_service}/dash/region/{HISTORY_REGION}")
+        assert answer is not None
+        assert answer.status == 200
+        page = opened.page
+        assert page.get_by_role("checkbox", name="Today's calls").count() == 1
+        assert page.get_by_role("checkbox", name="Hotspot heatmap").count() == 0
+        assert page.get_by_role("checkbox", name="Response-time heatmap").count() == 0

@@ -29,7 +29,7 @@ import psycopg
 import pytest
 
 from api.auth import mint_token
-from api.errors import UnprocessableError
+from api.errors import UnavailableError, UnprocessableError
 from api.settings import DatabaseSettings, Settings, WorkerSettings
 from api.workers import WorkerPool, ping
 from tests.callservice import (
@@ -246,6 +246,33 @@ def test_cancelled_jobs_never_finish_and_the_pool_goes_on(loaded_postgis: str,
     assert not queued_file.exists()
     assert next_file.exists()
     assert second != first
+
+
+def test_a_kind_holding_its_share_yields_to_a_kind_that_was_refused(loaded_postgis: str,
+                                                                      tmp_path: Path) -> None:
+    """Alone, one kind may fill the pool; once another kind is refused, a kind holding its
+    fair share is refused in turn, so the next free slot goes to the one that waited."""
+    async def scenario() -> None:
+        pool = _pool(loaded_postgis, queue=3)  # capacity 4: a fair share of 1 per kind
+        assert pool.fair_share == 1
+        pool.start()
+        try:
+            await pool.run("analytics", ping)
+            heat_maps = [asyncio.ensure_future(pool.run(
+                "analytics", sleep_then_touch, 1.0, str(tmp_path / f"heat{i}"))) for i in range(4)]
+            await until(lambda: pool.counts.running + pool.counts.waiting == 4)
+            with pytest.raises(UnavailableError, match="busy"):
+                pool.admit("route batch")
+            await heat_maps[0]  # a slot is free again
+            with pytest.raises(UnavailableError, match="hold their share"):
+                pool.admit("analytics")
+            pool.admit("route batch")  # the kind that waited is let in
+            await asyncio.gather(*heat_maps)
+        finally:
+            await pool.close()
+
+    asyncio.run(scenario())
+    assert all((tmp_path / f"heat{i}").exists() for i in range(4))
 
 
 def test_a_worker_killed_outside_a_job_is_replaced(loaded_postgis: str) -> None:

@@ -1,18 +1,16 @@
-"""The service's one job runner: periodic jobs survive their failures, a job may have a
-thread and loop of its own, background jobs run once, and stopping is prompt."""
+"""The service's one job runner: periodic jobs survive their failures, companions start
+and stop with the jobs, background jobs run once, and stopping is prompt."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 
 import pytest
 
-from api.jobs import Job, JobRunner
+from api.jobs import JobRunner
 
 pytestmark = pytest.mark.unit
 
@@ -82,34 +80,29 @@ def test_stop_cancels_a_job_under_way_promptly() -> None:
     assert took < 1
 
 
-def test_a_job_on_its_own_loop_runs_off_the_app_thread_and_stops() -> None:
-    seen: list[tuple[str, bool]] = []
-    closed = threading.Event()
+def test_companions_start_before_the_jobs_and_stop_after_them() -> None:
+    seen: list[str] = []
+
+    class Companion:
+        async def start(self) -> None:
+            seen.append("companion started")
+
+        async def stop(self) -> None:
+            seen.append("companion stopped")
+
+    async def tick() -> None:
+        if "tick" not in seen:
+            seen.append("tick")
 
     async def main() -> None:
-        app_loop = asyncio.get_running_loop()
-
-        @asynccontextmanager
-        async def open_job(given: asyncio.AbstractEventLoop) -> AsyncIterator[Job]:
-            assert given is app_loop
-            assert asyncio.get_running_loop() is not app_loop
-
-            async def tick() -> None:
-                seen.append((threading.current_thread().name, asyncio.get_running_loop() is app_loop))
-
-            try:
-                yield tick
-            finally:
-                closed.set()
-
         jobs = JobRunner()
-        jobs.every_on_own_loop("ticker", 0.01, open_job)
-        await run_until(jobs, lambda: len(seen) >= 3)
+        jobs.alongside(Companion())
+        jobs.every("ticker", 0.01, tick)
+        await run_until(jobs, lambda: "tick" in seen)
+        await jobs.stop()  # stopped twice: the companion once
 
     asyncio.run(main())
-    assert {name for name, _ in seen} == {"safecity-ticker"}
-    assert not any(on_app_loop for _, on_app_loop in seen)
-    assert closed.is_set()  # what the job opened on its loop was closed there
+    assert seen == ["companion started", "tick", "companion stopped"]
 
 
 def test_background_jobs_run_once_and_only_while_running(caplog: pytest.LogCaptureFixture) -> None:

@@ -120,6 +120,46 @@ def test_trends_bad_requests(client: Any, params: dict[str, str], status: int) -
     assert client.get("/api/v1/trends", params=params, headers=PLANNER).status_code == status
 
 
+def test_profile_counts_the_calls_the_daily_trend_counts(client: Any) -> None:
+    """``/trends/profile``: the last 56 complete days, per day and per hour × weekday, the
+    same calls (dispatched cases by default) as ``/trends?period=day``, day for day."""
+    params = {"level": "district", "code": DISTRICT}
+    answer = client.get("/api/v1/trends/profile", params=params, headers=PLANNER)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["area"] == {"level": "district", "code": DISTRICT, "name": "Sheikhupura"}
+    assert (body["from"], body["until"], body["days"]) == ("2024-02-05", "2024-04-01", 56)
+    daily = body["daily"]
+    assert len(daily["dates"]) == len(daily["counts"]) == 56
+    grid = body["hour_weekday"]["count"]
+    assert body["calls"] == sum(daily["counts"]) == sum(map(sum, grid)) > 0
+    assert body["latest_day"]["date"] == "2024-03-31"
+    assert body["latest_day"]["earlier_same_weekdays"] == 7
+    trend = client.get("/api/v1/trends", params={**params, "period": "day"}, headers=PLANNER).json()
+    by_day = dict(zip(trend["report"]["period_starts"], trend["report"]["counts"], strict=True))
+    # the daily trend ends with the district's last call (29 March), the profile with the
+    # store's last day: the days after are zeros
+    assert sum(d in by_day for d in daily["dates"]) >= 50
+    assert daily["counts"] == [by_day.get(d, 0) for d in daily["dates"]]
+    # a category narrows both the same way
+    one = client.get("/api/v1/trends/profile", params={**params, "category": "fire"}, headers=PLANNER).json()
+    assert one["categories"] == ["fire"]
+    assert one["calls"] < body["calls"]
+
+
+@pytest.mark.parametrize(("role", "scope", "params", "status"), [
+    ("dpo", DISTRICT, {"level": "district", "code": DISTRICT, "days": "28"}, 200),
+    ("dpo", DISTRICT, {"level": "district", "code": "PK617"}, 403),
+    ("call_taker", "PK6", {"level": "district", "code": DISTRICT}, 403),
+    ("planner", "PK6", {"level": "district", "code": DISTRICT, "days": "3"}, 400),
+    ("planner", "PK6", {"level": "district", "code": "PK999"}, 404),
+])
+def test_profile_scope_and_checks(client: Any, role: str, scope: str, params: dict[str, str],
+                                  status: int) -> None:
+    answer = client.get("/api/v1/trends/profile", params=params, headers=headers(role, scope))
+    assert answer.status_code == status, answer.text
+
+
 def test_cli_gives_the_api_fields(client: Any, history_postgis: str, tmp_path: Path) -> None:
     out = tmp_path / "trends.json"
     done = subprocess.run([*CLI, "trends", "--level", "district", "--code", DISTRICT, "--json", str(out)],

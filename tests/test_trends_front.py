@@ -3,11 +3,26 @@ hand-checkable cases (no database)."""
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
-from api.domain.trends.analysis import AreaRef, complete_end, first_full_start, trends_payload
-from api.domain.trends.panel import SVG_HEIGHT, render_panel, sparkline
+from api.domain.trends.analysis import (
+    AreaRef,
+    complete_end,
+    first_full_start,
+    profile_payload,
+    trends_payload,
+)
+from api.domain.trends.panel import (
+    SVG_HEIGHT,
+    daily_chart,
+    hour_grid,
+    render_panel,
+    render_profile,
+    sparkline,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -73,3 +88,75 @@ def test_panel_says_why_a_part_is_missing() -> None:
     html = render_panel(None, "no calls of the selection in Dee", None, "workers busy")
     assert "No trend: no calls of the selection in Dee" in html
     assert "No forecast: workers busy" in html
+
+
+def _profile_calls() -> pd.DataFrame:
+    """Two weeks from Monday 18 March 2024 (Pakistan time, given as UTC): one call every day
+    at 09:xx, three more on each Friday at 21:xx, and one on Sunday 31 March at 23:30."""
+    local = [pd.Timestamp("2024-03-18 09:10") + pd.Timedelta(days=d) for d in range(14)]
+    local += [pd.Timestamp(f"2024-03-{day} 21:{m:02d}") for day in (22, 29) for m in (1, 2, 3)]
+    local += [pd.Timestamp("2024-03-31 23:30"),
+              pd.Timestamp("2024-04-01 00:10")]  # after the window: not counted
+    utc = pd.Series(local).dt.tz_localize("Asia/Karachi").dt.tz_convert("UTC")
+    return pd.DataFrame({"received_at": utc, "category": "murder"})
+
+
+def test_profile_counts_days_and_hours_in_local_time() -> None:
+    answer = profile_payload(_profile_calls(), area=AreaRef("district", "D", "Dee"),
+                             until=pd.Timestamp("2024-04-01"), categories=["murder"], days=14)
+    assert answer["from"] == "2024-03-18"
+    assert answer["calls"] == 14 + 6 + 1
+    daily = answer["daily"]
+    assert daily["dates"][0] == "2024-03-18"
+    assert daily["dates"][-1] == "2024-03-31"
+    assert daily["counts"] == [1, 1, 1, 1, 4, 1, 1, 1, 1, 1, 1, 4, 1, 2]
+    assert daily["same_weekday_mean"][4] == 4.0
+    assert daily["same_weekday_mean"][6] == 1.5
+    assert answer["latest_day"] == {"date": "2024-03-31", "weekday": "Sun", "count": 2,
+                                    "earlier_same_weekdays": 1, "same_weekday_mean": 1.0}
+    table = answer["hour_weekday"]["count"]  # rows hours, columns Monday..Sunday
+    assert len(table) == 24
+    assert all(len(row) == 7 for row in table)
+    assert table[9] == [2] * 7
+    assert table[21][4] == 6
+    assert table[23][6] == 1
+    assert sum(map(sum, table)) == answer["calls"]
+    assert answer["hour_weekday"]["per_weekday"][4] == 8
+
+
+def test_profile_charts_state_their_numbers() -> None:
+    answer = profile_payload(_profile_calls(), area=AreaRef("district", "D", "Dee"),
+                             until=pd.Timestamp("2024-04-01"), categories=["murder"], days=14)
+    daily = daily_chart(answer)
+    assert len(daily.bars) == 14
+    assert daily.bars[-1]["latest"]
+    assert [text for _, text in daily.gridlines] == ["0", "2", "4"]  # the scale's top: 4 calls
+    assert daily.bars[4]["h"] > daily.bars[0]["h"] > 0
+    assert [text for _, text, _ in daily.dates] == ["18 Mar", "25 Mar"]
+    assert daily.weeks == [("2024-03-18", [1, 1, 1, 1, 4, 1, 1]), ("2024-03-25", [1, 1, 1, 1, 4, 1, 2])]
+    assert "21 calls over 14 days, 2024-03-18 to 2024-03-31" in daily.description
+    assert "Sunday 2024-03-31: 2, against a mean of 1.0 on the 1 Sundays before it" in daily.description
+    grid = hour_grid(answer)
+    assert len(grid.cells) == 7 * 24
+    assert grid.high == 6
+    busiest = next(c for c in grid.cells if c["title"].startswith("Fri 21:00"))
+    assert busiest["fill"] == grid.high_colour == "#08306b"
+    assert next(c for c in grid.cells if c["title"].startswith("Mon 00:00"))["fill"] == "#f4f3ef"
+    assert "busiest hour Fri 21:00 with 6 calls" in grid.label
+    assert "0 to 6. Busiest: Fri 21:00–22:00 (6)" in grid.description
+    html = render_profile(answer, None)
+    assert 'aria-labelledby="daily-title"' in html
+    assert ">Daily calls</h3>" in html
+    assert ">Calls by hour and weekday</h3>" in html
+    assert len(re.findall(r'<rect x="[0-9.]+%"', html)) == 14 + 7 * 24  # a bar a day, a cell an hour
+
+
+def test_profile_of_an_area_without_calls_is_zeros() -> None:
+    empty = pd.DataFrame({"received_at": pd.Series([], dtype="datetime64[ns, UTC]"), "category": []})
+    answer = profile_payload(empty, area=AreaRef("district", "D", "Dee"), until=pd.Timestamp("2024-04-01"),
+                             categories=["murder"], days=7)
+    assert answer["calls"] == 0
+    assert answer["daily"]["counts"] == [0] * 7
+    assert answer["latest_day"]["same_weekday_mean"] is None
+    assert "0 to 0" in hour_grid(answer).description
+    assert "No daily or hourly profile: workers busy" in render_profile(None, "workers busy")

@@ -17,6 +17,7 @@ from api.domain.calls.intake import CallIntake
 from api.domain.calls.schemas import Call, CallCreate, CallEvent, CallPage, EventCreate
 from api.domain.calls.services import DEFAULT_PAGE, MAX_PAGE, CallService
 from api.exports import MAX_ROWS, export_file, export_format
+from api.hardening import NO_COMPRESSION
 from api.types import aware
 from api.workers import WorkerPool
 
@@ -39,7 +40,7 @@ class CallController(Controller):
     tags = ["calls"]
     security = SECURITY
 
-    @post("/", operation_id="createCall", status_code=201,
+    @post("/", operation_id="createCall", status_code=201, opt={NO_COMPRESSION: True},
           responses_description="201 when created; 200 when the key was seen with this body")
     async def create_call(
         self,

@@ -31,9 +31,9 @@ from api.domain.alerts.services import AlertService
 from api.domain.calls.services import CallService
 from api.domain.dashboard.services import DashboardService, StillMap
 from api.domain.feeds.services import FeedService
-from api.domain.maps.assets import NO_COMPRESSION
 from api.domain.maps.services import DECK_JS, script_json, templates
 from api.errors import ForbiddenError
+from api.hardening import NO_COMPRESSION
 from api.pages import html_page
 from api.streams import LAST_EVENT_ID, sse_response
 
@@ -144,6 +144,7 @@ class DashboardPages(Controller):
             child_name=LEVEL_NAMES.get(figures["child_level"] or "", "") if figures else "",
             when=_when,
             feeds=dashboard.may(principal, "feed.read"),
+            heatmaps=dashboard.may(principal, "analytics.read"),
             scripts={"deck": DECK_JS, "h3": H3_JS, "htmx": HTMX_JS, "dash": DASH_JS,
                      "map": DASH_MAP_JS, "css": DASH_CSS},
             map_urls=map_urls,

@@ -25,7 +25,7 @@ from litestar.config.compression import CompressionConfig
 from litestar.openapi.plugins import RedocRenderPlugin, YamlRenderPlugin
 from litestar.static_files import create_static_files_router
 
-from api.hardening import CSP_KEY
+from api.hardening import CSP_KEY, NO_COMPRESSION
 
 STATIC_URL = "/static"
 STATIC_DIR = Path(str(files("api") / "static"))
@@ -68,9 +68,6 @@ SCHEMA_PAGES = [OfflineRedoc(js_url=REDOC_JS, google_fonts=False, path=["/", "/r
 """``/schema`` (and ``/schema/redoc``): Redoc from ``/static``; ``/schema/openapi.yaml``
 (``/schema/openapi.json`` is always served)."""
 
-NO_COMPRESSION = "no_compression"
-"""A route's ``opt`` key: its answers are already compressed (or must not be), the
-middleware leaves them alone (the dashboard map's still part, gzipped once)."""
 COMPRESSION = CompressionConfig(backend="gzip", minimum_size=1024, gzip_compress_level=6,
                                 exclude_opt_key=NO_COMPRESSION)
 """gzip for answers over 1 kB (pages, bundles, large JSON); level 6: most of level 9's

@@ -46,9 +46,9 @@ from api.domain.analytics.schemas import (
 )
 from api.domain.analytics.services import AnalyticsService, cell_query
 from api.domain.maps.plans import plan_map_job
-from api.domain.maps.services import AUTO_RES, map_page_job
+from api.domain.maps.services import AUTO_RES, OVERLAY_KINDS, map_page_job, overlay_job
 from api.domain.plans.services import PlanService
-from api.errors import ForbiddenError
+from api.errors import ForbiddenError, NotFoundError
 from api.workers import WorkerPool
 
 MAP_COOKIE = "safecity_map_token"
@@ -198,3 +198,34 @@ class PlanMapController(Controller):
         version = str(plans.boundaries.version)
         return _html(await workers.run("analytics", plan_map_job, row, sites, demand, version,
                                        receive=request.receive))
+
+
+class DashHeatmapController(Controller):
+    """``/dash/{level}/{code}/heatmaps/{kind}``: a heatmap over the area dashboard's map.
+
+    The dashboard's **Hotspot heatmap** and **Response-time heatmap** toggles fetch it when
+    switched on. The session's principal (``page_principal``: the signed-in page, or a
+    bearer token) is checked by the analytics service's own rules (``analytics.read`` and
+    the area in scope), the cells are those of ``/api/v1/hotspots`` and
+    ``/api/v1/heatmaps/response`` with their defaults (all dates, dispatched cases, k 1,
+    minimum 5) at the map pages' resolution for the area, classed by the map pages' legend.
+    """
+
+    path = "/dash"
+    tags = ["dashboard"]
+    include_in_schema = False
+
+    @get("/{level:str}/{code:str}/heatmaps/{kind:str}", media_type="application/json")
+    async def overlay(self, *, level: str, code: str, kind: str, request: Request[Any, Any, Any],
+                      analytics: AnalyticsService, page_principal: Principal) -> Response[bytes]:
+        """The cells drawn (H3, class, figures) and the legend's classes and notes."""
+        if kind not in OVERLAY_KINDS:
+            raise NotFoundError(f"no heatmap {kind!r} on the dashboard; heatmaps are "
+                                f"{', '.join(OVERLAY_KINDS)}")
+        level = level.strip().lower()
+        query = cell_query(level=level, code=None if level == "province" else code, res=AUTO_RES,
+                           since=None, until=None, category=None, serious=None, fdr=False)
+        checked = analytics.authorized(page_principal, query, kind)
+        body = await analytics.offload(kind, checked, overlay_job, receive=request.receive)
+        return Response(body, media_type="application/json",
+                        headers={"Cache-Control": "private, no-store"})

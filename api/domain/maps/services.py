@@ -63,12 +63,12 @@ from jurisdictions.boundaries import BoundarySet
 
 __all__ = [  # this module's own names, and the map pages' parts the dashboard's map shares
     "AUTO_RES", "BIN_COLORS", "BIN_LABELS", "DECIMALS", "DECK_JS", "LOCAL_ONLY", "MAP_MAX_CELLS",
-    "NONE", "RAMP", "RAMP_ALPHA", "RESPONSE_BREAKS", "RESPONSE_LABELS", "TITLES", "TOO_FEW",
-    "WHERE_TITLES", "area_km2", "basemap_payload", "calls_layer", "cell_layer", "count_classes",
-    "count_label", "display_res", "emerging_layer", "frame_of", "hidden", "hotspots_layer",
-    "label_points", "map_page", "map_page_job", "paths", "polygons", "ramp_colors",
-    "response_layer", "ring_minimum", "ring_totals", "script_json", "shipped_basemap", "templates",
-    "tolerance_of", "too_few_around",
+    "NONE", "OVERLAY_KINDS", "RAMP", "RAMP_ALPHA", "RESPONSE_BREAKS", "RESPONSE_LABELS", "TITLES",
+    "TOO_FEW", "WHERE_TITLES", "area_km2", "basemap_payload", "calls_layer", "cell_layer",
+    "count_classes", "count_label", "display_res", "emerging_layer", "frame_of", "hidden",
+    "hotspots_layer", "label_points", "map_page", "map_page_job", "overlay_job", "overlay_payload",
+    "paths", "polygons", "ramp_colors", "response_layer", "ring_minimum", "ring_totals",
+    "script_json", "shipped_basemap", "templates", "tolerance_of", "too_few_around",
 ]
 
 MAP_MAX_CELLS = 12_000
@@ -369,3 +369,63 @@ def area_map_job(level: str, code: str, version: str) -> str:
                    area_name=name, where_title="")
     data, _ = payload(page, boundaries, shipped_basemap())
     return script_json(data)
+
+
+# --------------------------------------------------------------------------- dashboard overlays
+
+OVERLAY_KINDS = ("hotspots", "response")
+"""The heatmaps the area dashboard's map can draw over its layers (**Hotspot heatmap**,
+**Response-time heatmap**)."""
+API_PATHS = {"calls": "/api/v1/heatmaps/calls", "response": "/api/v1/heatmaps/response",
+             "hotspots": "/api/v1/hotspots", "emerging": "/api/v1/hotspots/emerging"}
+GI_NOTE = ("Gi* (Getis–Ord) z and p per cell over the cell and its {k}-ring of neighbours, "
+           "{fdr}; hot spot at 90/95/99 % confidence (|z| above 1.65, 1.96, 2.58).")
+
+
+def overlay_payload(result: CellResult, query: CellQuery) -> dict[str, Any]:
+    """A heatmap for the dashboard's map: the cells a map page of ``result`` colours (not
+    the uncoloured ones: no calls, not significant) as columns — H3 index, legend class and
+    the tooltip's figures, the same :func:`cell_layer` the map pages draw — and the legend
+    saying what they rest on: the classes present, calls and cells counted, resolution,
+    window, the minimum per cell, and for Gi* what z and p mean."""
+    import h3  # noqa: PLC0415
+
+    meta = result.meta
+    layer, minimum = cell_layer(result, query)
+    drawn = np.array([layer.classes[c].color[3] > 0 for c in layer.cls], dtype=bool)
+    used = sorted({int(c) for c in layer.cls[drawn]})
+    renumber = {c: i for i, c in enumerate(used)}
+    window = ("all dates on record" if meta.since is None and meta.until is None else
+              " – ".join(t.date().isoformat() if t else "…" for t in (meta.since, meta.until)))
+    params = f"level={meta.area.level}" + (f"&code={meta.area.code}" if meta.area.code else "")
+    notes = [minimum]
+    if meta.kind == "hotspots":
+        notes.append(GI_NOTE.format(k=query.k, fdr="false discovery rate controlled" if meta.fdr
+                                    else "p not corrected for the many cells tested"))
+    return {
+        "kind": meta.kind, "title": TITLES[meta.kind],
+        "area": {"level": meta.area.level, "code": meta.area.code, "name": meta.area.name},
+        "res": meta.res, "cell_km2": km2_label(h3.average_hexagon_area(meta.res, "km^2")),
+        "window": window, "calls": meta.calls, "cells": meta.cells, "drawn": int(drawn.sum()),
+        "outside": meta.outside, "min_count": query.min_count, "notes": notes,
+        "classes": [{"label": layer.classes[c].label, "color": list(layer.classes[c].color)} for c in used],
+        "not_drawn": [c.label for c in layer.classes if c.color[3] == 0],
+        "figures": [{"key": f.key, "label": f.label, "digits": f.digits, "unit": f.unit}
+                    for f in layer.figures],
+        "columns": {"h3": [str(h) for h in layer.h3[drawn]],
+                    "cls": [renumber[int(c)] for c in layer.cls[drawn]],
+                    "values": {k: [v for v, d in zip(vals, drawn, strict=True) if d]
+                               for k, vals in layer.values.items()}},
+        "api": f"{API_PATHS[meta.kind]}?{params}&res={meta.res}",
+        "page": f"/maps/{meta.kind}?{params}",
+    }
+
+
+def overlay_job(kind: str, query: CellQuery, version: str) -> bytes:
+    """Worker job: ``kind`` for an already authorised query at the map pages' own resolution
+    for the area (:func:`display_res`), as the dashboard's overlay JSON."""
+    import msgspec  # noqa: PLC0415
+
+    analysis = cell_analysis(version)
+    shown = replace(query, res=display_res(analysis.area_geometry(query), query.res, chosen=False))
+    return msgspec.json.encode(overlay_payload(analysis.compute(kind, shown), shown))

@@ -99,7 +99,7 @@ class RoutingController(Controller):
         Decoded, routed and encoded in a worker process (stopped if the client goes
         away): 503 with ``Retry-After`` when the workers are busy."""
         principal.require("route")
-        workers.admit()  # a full pool refuses before the body (up to megabytes) is read
+        workers.admit("route batch")  # a full pool refuses before the body (up to megabytes) is read
         raw = await request.body()
         answer = await workers.run("route batch", route_batch_job, raw, routing.boundary_set,
                                    receive=request.receive)

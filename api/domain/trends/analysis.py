@@ -18,7 +18,8 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from geo.aggregate import local_times
+from api.domain.trends.schemas import PROFILE_DAYS
+from geo.aggregate import LOCAL_TZ, local_times
 from geo.forecast.backtest import Backtest, run_backtest
 from geo.forecast.events import events_from_frame
 from geo.forecast.grid import Grid
@@ -26,7 +27,16 @@ from geo.forecast.methods import Forecaster, Period, default_methods
 from geo.forecast.metrics import coverage_key
 from geo.forecast.riskmap import RiskMap, risk_map
 from geo.forecast.select import select_method
-from geo.trends import ALPHA, FREQUENCIES, TrendPeriod, count_series, rank_rising, trend_report
+from geo.trends import (
+    ALPHA,
+    FREQUENCIES,
+    WEEKDAY_NAMES,
+    TrendPeriod,
+    count_series,
+    hour_weekday_counts,
+    rank_rising,
+    trend_report,
+)
 
 CHILD_LEVEL: dict[str, str | None] = {"province": "district", "region": "district",
                                       "district": "tehsil", "tehsil": "station", "station": None}
@@ -190,6 +200,42 @@ def rising_payload(calls: pd.DataFrame, *, level: str | None, period: TrendPerio
 def _finite(value: object) -> float | None:
     number = float(cast(float, value))
     return number if np.isfinite(number) else None
+
+
+# --------------------------------------------------------------------------- profile
+
+
+def profile_payload(calls: pd.DataFrame, *, area: AreaRef, until: pd.Timestamp,
+                    categories: Sequence[str], days: int = PROFILE_DAYS) -> dict[str, Any]:
+    """When an area's calls come: calls per day over the ``days`` days before ``until``
+    (local, exclusive) with each day's same-weekday mean over those days, the latest day
+    against the mean of the same weekday before it, and the calls per local hour × weekday
+    of the same days (rows hours 0–23, columns Monday–Sunday, as ``/stats/response``)."""
+    start = until - pd.Timedelta(days=days)
+    if len(calls):
+        local = local_times(calls["received_at"]).to_numpy()
+        calls = calls.loc[(local >= start.to_datetime64()) & (local < until.to_datetime64())]
+    series = count_series(calls, period="day", start=start, end=until)["all"]
+    counts = series.to_numpy(dtype=np.int64)
+    weekdays = pd.DatetimeIndex(series.index).day_of_week.to_numpy()
+    means = pd.Series(counts).groupby(weekdays).transform("mean").to_numpy(dtype=np.float64)
+    earlier = counts[:-1][weekdays[:-1] == weekdays[-1]]
+    table = hour_weekday_counts(calls, start=start, end=until)
+    per_day = table.sum(axis=0)
+    per_hour = table.sum(axis=1)
+    return {
+        "area": area.to_dict(), "categories": list(categories), "days": days,
+        "from": str(start.date()), "until": str(until.date()), "timezone": LOCAL_TZ,
+        "calls": int(counts.sum()),
+        "daily": {"dates": [str(d.date()) for d in series.index], "counts": counts.tolist(),
+                  "same_weekday_mean": [round(float(m), 2) for m in means]},
+        "latest_day": {"date": str(series.index[-1].date()), "weekday": WEEKDAY_NAMES[int(weekdays[-1])],
+                       "count": int(counts[-1]), "earlier_same_weekdays": len(earlier),
+                       "same_weekday_mean": round(float(earlier.mean()), 2) if len(earlier) else None},
+        "hour_weekday": {"hours": list(range(24)), "weekdays": list(WEEKDAY_NAMES),
+                         "count": table.tolist(), "per_weekday": per_day.tolist(),
+                         "per_hour": per_hour.tolist()},
+    }
 
 
 # --------------------------------------------------------------------------- forecast

@@ -1,4 +1,5 @@
-"""``GET /api/v1/trends`` and ``GET /api/v1/forecast``: one service call each.
+"""``GET /api/v1/trends``, ``/trends/profile`` and ``/forecast``: one service call each
+(and the dashboard's trends and profile panels from the same calls).
 
 Scoped as the analytics endpoints are (``analytics.read``; the area must lie in the
 token's scope, else 403). The answers are the CLI's (``safecity trends``, ``safecity
@@ -18,8 +19,8 @@ from litestar.params import Parameter
 from api.auth import SECURITY, Principal
 from api.domain.analytics.schemas import CategoryParam, CodeParam, LevelParam
 from api.domain.analytics.services import parse_time
-from api.domain.trends.panel import render_panel
-from api.domain.trends.schemas import ForecastQuery, TrendQuery
+from api.domain.trends.panel import render_panel, render_profile
+from api.domain.trends.schemas import PROFILE_DAYS, ForecastQuery, ProfileQuery, TrendQuery
 from api.domain.trends.services import TrendsService, expand_categories
 from api.errors import UnavailableError, UnprocessableError
 
@@ -63,6 +64,19 @@ class TrendsController(Controller):
         query = trend_query(level=level, code=code, category=category, period=period, until=until,
                             rising_level=rising_level, rising_within=rising_within)
         return await trends.trends(principal, query, receive=request.receive)
+
+    @get("/trends/profile", operation_id="trendProfile")
+    async def profile(self, *, request: Request[Any, Any, Any], trends: TrendsService,
+                      principal: Principal, level: LevelParam = "province", code: CodeParam = None,
+                      category: CategoryParam = None,
+                      days: Annotated[int, Parameter(description="Days counted (7–366)")] = PROFILE_DAYS,
+                      until: UntilParam = None) -> dict[str, Any]:
+        """When the calls come: calls per day (with each weekday's mean over the window and
+        the latest day against the same weekdays before it) and per local hour × weekday
+        over the same days — the dashboard's **Daily calls** and **Calls by hour and weekday**."""
+        query = ProfileQuery(level=level, code=code, categories=expand_categories(category), days=days,
+                             until=parse_time(until, "until"))
+        return await trends.profile(principal, query, receive=request.receive)
 
     @get("/forecast", operation_id="forecast")
     async def forecast(self, *, trends: TrendsService, principal: Principal,
@@ -109,6 +123,20 @@ class DashTrendsController(Controller):
             level=level, code=area_code, period="week", res=PANEL_RES.get(level, 8))))
         html = render_panel(answer, answer_error, forecast, forecast_error)
         return Response(html, media_type="text/html",
+                        headers={"Cache-Control": "private, no-store"})
+
+
+    @get("/{level:str}/{code:str}/profile", operation_id="dashProfilePanel", media_type="text/html")
+    async def profile(self, *, level: str, code: str, request: Request[Any, Any, Any],
+                      trends: TrendsService, page_principal: Principal) -> Response[str]:
+        """**Daily calls** and **Calls by hour and weekday** of the last 56 complete days
+        (inline SVG, the numbers in words and tables): ``/api/v1/trends/profile``'s answer,
+        a fragment of its own so it never waits for the trends panel's forecast."""
+        level = level.strip().lower()
+        query = ProfileQuery(level=level, code=None if level == "province" else code)
+        trends.check_profile(page_principal, query)  # 401/403/404 before any work
+        answer, error = await _part(trends.profile(page_principal, query, receive=request.receive))
+        return Response(render_profile(answer, error), media_type="text/html",
                         headers={"Cache-Control": "private, no-store"})
 
 

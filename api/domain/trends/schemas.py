@@ -9,6 +9,9 @@ from typing import Literal
 
 TREND_PERIODS = ("day", "week", "month")
 FORECAST_PERIODS = ("day", "week")
+PROFILE_DAYS = 56
+"""Days of a profile (the daily series and the hour × weekday table): eight whole weeks,
+so each weekday is counted eight times and the latest day has seven of its own before it."""
 
 
 @dataclass(frozen=True)
@@ -39,3 +42,15 @@ class ForecastQuery:
     res: int = 8
     origins: int = 8
     methods: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ProfileQuery:
+    """When an area's calls come: the ``days`` days before ``until`` (``None``: the last
+    complete day before now, or before the last call), per day and per hour × weekday."""
+
+    level: str = "province"
+    code: str | None = None
+    categories: tuple[str, ...] | None = None
+    days: int = PROFILE_DAYS
+    until: datetime | None = None

@@ -37,11 +37,18 @@ from api.domain.trends.analysis import (
     complete_end,
     next_origin,
     pick_methods,
+    profile_payload,
     run_forecast,
     to_local,
     trends_payload,
 )
-from api.domain.trends.schemas import FORECAST_PERIODS, TREND_PERIODS, ForecastQuery, TrendQuery
+from api.domain.trends.schemas import (
+    FORECAST_PERIODS,
+    TREND_PERIODS,
+    ForecastQuery,
+    ProfileQuery,
+    TrendQuery,
+)
 from api.errors import BadInputError, UnprocessableError
 from api.shipped import load_categories
 from api.workers import Receive, worker_state
@@ -58,6 +65,9 @@ MAX_FORECAST_CELLS = 150_000
 """Largest grid one forecast request may backtest (a region at res 8 is ~60 k cells)."""
 
 MAX_ORIGINS = 52
+
+MAX_PROFILE_DAYS = 366
+"""Longest window one profile request may count (a year of days and hours)."""
 
 RANKED_LEVELS = ("region", "district", "tehsil", "station")
 _AREA_COLUMN: dict[str, Any] = {
@@ -201,6 +211,29 @@ def compute_forecast(engine: Engine, boundaries: BoundarySet, query: ForecastQue
     return run.payload(area_ref(boundaries, query.level, query.code), query.categories)
 
 
+def compute_profile(engine: Engine, boundaries: BoundarySet, query: ProfileQuery, now: datetime
+                    ) -> dict[str, Any]:
+    """The profile answer from the database: the same calls as a trend (the selected
+    categories, by default the dispatched cases), the ``days`` complete days before
+    ``until`` (by default those before today, or up to a finished history's last day)."""
+    categories = query.categories or case_codes()
+    if query.until is not None:
+        end = to_local(query.until)
+    else:
+        # the store's last call, not the area's: a quiet station's days without calls are
+        # zeros up to yesterday, not a window ending at its last call
+        latest = TrendCallsRepository.latest(engine, level="province", code=None, categories=None,
+                                             until=now)
+        if latest is None:
+            raise UnprocessableError("no calls in the store")
+        end = complete_end(pd.Series([pd.Timestamp(latest)]), "day", to_local(now))
+    calls = TrendCallsRepository.read(engine, level=query.level, code=query.code,
+                                      categories=categories,
+                                      since=_aware(end - pd.Timedelta(days=query.days)), until=_aware(end))
+    return profile_payload(calls, area=area_ref(boundaries, query.level, query.code), until=end,
+                           categories=categories, days=query.days)
+
+
 # ---------------------------------------------------------------------------- in a worker
 
 
@@ -208,6 +241,12 @@ def trends_job(query: TrendQuery, version: str, now: datetime) -> dict[str, Any]
     """Worker job: the trend answer."""
     state = worker_state()
     return compute_trends(state.engine(), state.boundaries(version), query, now)
+
+
+def profile_job(query: ProfileQuery, version: str, now: datetime) -> dict[str, Any]:
+    """Worker job: the profile answer."""
+    state = worker_state()
+    return compute_profile(state.engine(), state.boundaries(version), query, now)
 
 
 def forecast_job(query: ForecastQuery, version: str, now: datetime) -> dict[str, Any]:
@@ -256,6 +295,14 @@ class TrendsService:
                           period=query.period, until=query.until, rising_level=query.rising_level,
                           rising_within=within)
 
+    def check_profile(self, principal: Principal, query: ProfileQuery) -> ProfileQuery:
+        """The query with its area normalised, or 400/403/404 naming the problem."""
+        if not 7 <= query.days <= MAX_PROFILE_DAYS:
+            raise BadInputError(f"days must be 7–{MAX_PROFILE_DAYS}, not {query.days}")
+        checked = self._authorized(principal, query.level, query.code, query.categories)
+        return ProfileQuery(level=checked.level, code=checked.code, categories=checked.categories,
+                            days=query.days, until=query.until)
+
     def check_forecast(self, principal: Principal, query: ForecastQuery) -> ForecastQuery:
         if query.period not in FORECAST_PERIODS:
             raise BadInputError(f"period must be day or week, not {query.period!r}")
@@ -275,6 +322,14 @@ class TrendsService:
         """Check, then compute in a worker."""
         checked = self.check_trends(principal, query)
         return await self.workers.run("analytics", trends_job, checked,
+                                      str(self.analytics.boundaries.version), self.clock(),
+                                      receive=receive)
+
+    async def profile(self, principal: Principal, query: ProfileQuery, *,
+                      receive: Receive | None = None) -> dict[str, Any]:
+        """Check, then count in a worker."""
+        checked = self.check_profile(principal, query)
+        return await self.workers.run("analytics", profile_job, checked,
                                       str(self.analytics.boundaries.version), self.clock(),
                                       receive=receive)
 

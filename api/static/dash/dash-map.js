@@ -79,6 +79,8 @@
       new deck.PathLayer({id: "area-line", data: data.area.outline, getPath: function (d) { return d; },
         getColor: [30, 30, 60, 255], getWidth: 2.5, widthUnits: "pixels"})
     ];
+    var under = list.findIndex(function (l) { return l.id === "children"; });  /* over the basemap, under the areas */
+    Array.prototype.splice.apply(list, [under, 0].concat(heatLayers()));
     if (shown.stations) {
       list.push(new deck.ScatterplotLayer({id: "stations", data: data.stations.points.map(function (p, i) {
         return {p: p, i: i}; }), getPosition: function (d) { return d.p; }, getRadius: 3, radiusUnits: "pixels",
@@ -120,6 +122,8 @@
       html = esc(d.category) + " · " + esc(d.status) + (d.serious ? " · serious" : "");
     } else if (info.layer.id === "alerts") {
       html = "<strong>Alert</strong> " + esc(d.state) + "<br>" + esc(d.summary);
+    } else if (info.layer.id.indexOf("heat-") === 0) {
+      html = heatTip(info.layer.id.slice(5), info.index);
     } else { return null; }
     return {html: html, style: {fontFamily: FONT, fontSize: "13px"}};
   }
@@ -150,6 +154,108 @@
     if (box) {
       box.addEventListener("change", function () { shown[pair[1]] = box.checked; if (data) { draw(); } });
     }
+  });
+
+  /* ------------------------------------------------------------------ heatmaps
+     Hotspot heatmap / Response-time heatmap: fetched when first switched on (the
+     analytics answer classed by the map pages' legend, /dash/.../heatmaps/{kind}), drawn
+     as H3 hexagons under the areas; one at a time, each with its legend. */
+  var heat = {};      /* kind -> the answer, once loaded */
+  var heatOn = null;  /* the kind shown */
+  var legendBox = document.getElementById("heat-legend");
+  var HEAT_NAMES = {hotspots: "Hotspot heatmap", response: "Response-time heatmap"};
+
+  function heatLayers() {
+    var h = heatOn && heat[heatOn];
+    if (!h) { return []; }
+    var cols = h.columns;
+    return [new deck.H3HexagonLayer({id: "heat-" + heatOn, data: {length: cols.h3.length},
+      getHexagon: function (_, info) { return cols.h3[info.index]; },
+      getFillColor: function (_, info) { return h.classes[cols.cls[info.index]].color; },
+      filled: true, stroked: false, extruded: false, highPrecision: true, pickable: true,
+      autoHighlight: true, highlightColor: [30, 30, 30, 90]})];
+  }
+
+  function heatTip(kind, index) {
+    var h = heat[kind];
+    var lines = ["<strong>" + esc(h.classes[h.columns.cls[index]].label) + "</strong>"];
+    h.figures.forEach(function (f) {
+      var v = h.columns.values[f.key][index];
+      if (v === null || v === undefined) { return; }
+      var text = typeof v === "number" && f.digits !== null ? v.toFixed(f.digits) : String(v);
+      lines.push(esc(f.label) + ": " + esc(text) + esc(f.unit || ""));
+    });
+    return lines.join("<br>");
+  }
+
+  function element(tag, text, cls) {
+    var node = document.createElement(tag);
+    if (text) { node.textContent = text; }
+    if (cls) { node.className = cls; }
+    return node;
+  }
+
+  function showLegend(kind, message) {
+    if (!legendBox) { return; }
+    legendBox.textContent = "";
+    if (!kind) { return; }
+    var box = element("section", "", "sc-heat-box");
+    box.setAttribute("aria-label", HEAT_NAMES[kind] + " legend");
+    var h = heat[kind];
+    if (!h) { box.appendChild(element("p", message, "sc-note")); legendBox.appendChild(box); return; }
+    box.appendChild(element("h3", h.title + ", " + h.area.name));
+    var list = element("ul", "", "sc-heat-classes");
+    h.classes.forEach(function (c) {
+      var item = element("li");
+      var swatch = element("span", "", "sc-swatch");
+      swatch.style.background = "rgba(" + c.color[0] + "," + c.color[1] + "," + c.color[2] + "," +
+        (c.color[3] / 255).toFixed(2) + ")";
+      item.appendChild(swatch);
+      item.appendChild(document.createTextNode(" " + c.label));
+      list.appendChild(item);
+    });
+    box.appendChild(list);
+    box.appendChild(element("p", h.calls.toLocaleString("en") + " calls (dispatched cases), " + h.window +
+      "; H3 res " + h.res + " cells of about " + h.cell_km2 + ": " + h.drawn.toLocaleString("en") + " of " +
+      h.cells.toLocaleString("en") + " cells drawn" + (h.not_drawn.length ? " (not drawn: " +
+      h.not_drawn.join(", ") + ")" : "") + ".", "sc-note"));
+    h.notes.forEach(function (n) { box.appendChild(element("p", n, "sc-note")); });
+    legendBox.appendChild(box);
+  }
+
+  function setHeat(kind) {
+    heatOn = kind;
+    Object.keys(HEAT_NAMES).forEach(function (k) {
+      var other = document.getElementById("layer-" + k);
+      if (other && k !== kind) { other.checked = false; }
+    });
+    container.dataset.heat = kind && heat[kind] ? kind : "";
+    showLegend(kind, kind ? "Loading the " + HEAT_NAMES[kind].toLowerCase() + "…" : "");
+    if (data) { draw(); }
+  }
+
+  Object.keys(HEAT_NAMES).forEach(function (kind) {
+    var box = document.getElementById("layer-" + kind);
+    if (!box) { return; }
+    box.addEventListener("change", function () {
+      if (!box.checked) { if (heatOn === kind) { setHeat(null); } return; }
+      if (heat[kind]) { setHeat(kind); return; }
+      setHeat(kind);
+      fetch(box.dataset.heatmap, {credentials: "same-origin"}).then(function (answer) {
+        if (!answer.ok) {
+          return answer.json().then(function (e) { throw new Error(e.detail || ("HTTP " + answer.status)); },
+            function () { throw new Error("HTTP " + answer.status); });
+        }
+        return answer.json();
+      }).then(function (body) {
+        heat[kind] = body;
+        if (box.checked) { setHeat(kind); }
+      }).catch(function (error) {
+        box.checked = false;
+        if (heatOn === kind) { heatOn = null; }
+        showLegend(kind, "The " + HEAT_NAMES[kind].toLowerCase() + " could not be loaded (" + error.message + ").");
+      });
+    });
   });
 
   function part(url) {

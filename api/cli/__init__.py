@@ -33,6 +33,7 @@ app.add_typer(__import__("api.cli.alerts", fromlist=["app"]).app, name="alerts")
 app.add_typer(__import__("api.cli.users", fromlist=["app"]).app, name="users")
 app.command("trends")(__import__("api.cli.trends", fromlist=["trends"]).trends)
 app.add_typer(__import__("api.cli.forecast", fromlist=["app"]).app, name="forecast")
+app.add_typer(__import__("api.cli.dashboard", fromlist=["app"]).app, name="dashboard")
 # further areas register here, one line each (keep this comment last)
 
 

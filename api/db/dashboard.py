@@ -130,10 +130,11 @@ def open_calls_statement(level: str, code: str, since: datetime, limit: int) -> 
 
 
 def map_calls_statement(level: str, code: str, since: datetime, limit: int) -> Select[Any]:
-    """Today's calls of the area as points, open ones first, then newest first."""
+    """Today's calls of the area as points (what the map draws), open ones first, then
+    newest first."""
     c = CallRecord
     is_open = case((c.status.in_(OPEN_STATUSES), 0), else_=1)
-    columns: list[Any] = [c.id, c.lon, c.lat, c.category, c.status, c.serious]
+    columns: list[Any] = [c.lon, c.lat, c.category, c.status, c.serious]
     return (select(*columns)
             .where(c.received_at >= since, *_area(c, level, code))
             .order_by(is_open, c.received_at.desc()).limit(limit))

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent
 
@@ -29,10 +29,11 @@ from api.domain.accounts.services import PageUser, template_context
 from api.domain.alerts.schemas import Alert
 from api.domain.alerts.services import AlertService
 from api.domain.calls.services import CallService
-from api.domain.dashboard.services import DashboardService
+from api.domain.dashboard.services import DashboardService, StillMap
 from api.domain.feeds.services import FeedService
 from api.domain.maps.services import DECK_JS, script_json, templates
 from api.errors import ForbiddenError
+from api.hardening import NO_COMPRESSION
 from api.pages import html_page
 from api.streams import LAST_EVENT_ID, sse_response
 
@@ -44,12 +45,32 @@ DASH_CSS = "/static/dash/dashboard.css"
 AfterParam = Annotated[int | None, Parameter(
     ge=0, le=2**63 - 1, description="Replay from this event id (the page's mark); a "
     "reconnecting EventSource's Last-Event-ID takes precedence")]
+StillVersion = Annotated[str | None, Parameter(
+    query="v", max_length=200, description="The map layer's ``still_key``: with it the answer "
+    "may be kept by the browser (a new boundary set is a new key)")]
+STILL_MAX_AGE_S = 86_400
 LEVEL_NAMES = {"province": "Province", "region": "Region", "district": "District",
                "tehsil": "Tehsil", "station": "Police station"}
 
 
 def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
+
+
+def still_response(request: Request[Any, Any, Any], still: StillMap, asked: str | None
+                   ) -> Response[bytes]:
+    """The still part of a map as encoded once: 304 when the browser holds it (ETag),
+    gzipped bytes when it accepts gzip. Kept by the browser for a day when asked for
+    under its current key (the URL changes with the boundary set), else revalidated."""
+    cache = (f"private, max-age={STILL_MAX_AGE_S}" if asked == still.key else "private, no-cache")
+    headers = {"ETag": still.etag, "Cache-Control": cache, "Vary": "Accept-Encoding"}
+    held = {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}
+    if still.etag in held or "*" in held:
+        return Response(b"", status_code=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(still.gzipped, media_type="application/json",
+                        headers={**headers, "Content-Encoding": "gzip"})
+    return Response(still.body, media_type="application/json", headers=headers)
 
 
 class DashboardApiController(Controller):
@@ -76,8 +97,22 @@ class DashboardApiController(Controller):
         if "alerts" in wanted:
             out["alerts"] = await dashboard.open_alerts(principal, level, code)
         if "map" in wanted:
-            out["map"] = await dashboard.map_layer(principal, level, code)
+            layer = await dashboard.map_layer(principal, level, code)
+            layer["still"] = (f"/api/v1/dashboard/{layer['level']}/{layer['code']}/map/still"
+                              f"?v={layer['still_key']}")
+            out["map"] = layer
         return out
+
+    @get("/{level:str}/{code:str}/map/still", operation_id="dashboardMapStill",
+         opt={NO_COMPRESSION: True}, media_type="application/json")
+    async def map_still(self, request: Request[Any, Any, Any], level: str, code: str, *,
+                        dashboard: DashboardService, principal: Principal,
+                        v: StillVersion = None) -> Response[bytes]:
+        """The still part of an area's map (basemap, outline, child areas with names and
+        label points, stations): what ``map.still`` of ``?parts=map`` names. It changes
+        only with the boundary set: answered with an ETag (``If-None-Match`` → 304) and,
+        under its current ``v``, kept by the client for a day."""
+        return still_response(request, await dashboard.still_map(principal, level, code), v)
 
 
 class DashboardPages(Controller):
@@ -100,6 +135,9 @@ class DashboardPages(Controller):
                   if dashboard.may(principal, "alert.read") else None)
         calls_after, alerts_after = await dashboard.feed_marks()
         crumbs = [dashboard.areas().get(lv, c) for lv, c in area.path.items()]
+        map_urls = {"live": f"/dash/{area.level}/{area.code}/map.json",
+                    "still": f"/dash/{area.level}/{area.code}/map/still.json"
+                             f"?v={dashboard.still_key()}"}
         page = templates().get_template("dash/area.html").render(**template_context(
             page_user, area=area, level_name=LEVEL_NAMES[area.level], crumbs=crumbs,
             figures=figures, calls=calls, alerts=alerts,
@@ -109,8 +147,9 @@ class DashboardPages(Controller):
             heatmaps=dashboard.may(principal, "analytics.read"),
             scripts={"deck": DECK_JS, "h3": H3_JS, "htmx": HTMX_JS, "dash": DASH_JS,
                      "map": DASH_MAP_JS, "css": DASH_CSS},
+            map_urls=map_urls,
             boot=script_json({"level": area.level, "code": area.code,
-                              "mapUrl": f"/dash/{area.level}/{area.code}/map.json",
+                              "mapUrl": map_urls["live"], "stillUrl": map_urls["still"],
                               "feeds": dashboard.may(principal, "feed.read"),
                               "alertFeeds": dashboard.may(principal, "alert.read"),
                               "callsAfter": calls_after, "alertsAfter": alerts_after})))
@@ -119,8 +158,21 @@ class DashboardPages(Controller):
     @get("/dash/{level:str}/{code:str}/map.json")
     async def map_layer(self, level: str, code: str, dashboard: DashboardService,
                         page_principal: Principal) -> dict[str, Any]:
-        """The map layer of the page (JSON, drawn by ``dash-map.js``)."""
-        return await dashboard.map_layer(page_principal, level, code)
+        """The live part of the page's map (today's calls, open alerts; JSON drawn by
+        ``dash-map.js`` over the still part, ``still``)."""
+        layer = await dashboard.map_layer(page_principal, level, code)
+        layer["still"] = (f"/dash/{layer['level']}/{layer['code']}/map/still.json"
+                          f"?v={layer['still_key']}")
+        return layer
+
+    @get("/dash/{level:str}/{code:str}/map/still.json", opt={NO_COMPRESSION: True},
+         media_type="application/json")
+    async def map_still(self, request: Request[Any, Any, Any], level: str, code: str, *,
+                        dashboard: DashboardService, page_principal: Principal,
+                        v: StillVersion = None) -> Response[bytes]:
+        """The still part of the page's map (encoded once per area and boundary set; ETag,
+        kept by the browser under its current ``v``)."""
+        return still_response(request, await dashboard.still_map(page_principal, level, code), v)
 
     @get("/dash/{level:str}/{code:str}/calls/feed", media_type="text/event-stream")
     async def calls_feed(self, level: str, code: str, *, areas: Areas, feeds: FeedService,

@@ -1,14 +1,18 @@
 """The still part of a dashboard's map: basemap, the area, its children and stations.
 
 Computed in a worker process (clipping the basemap and simplifying outlines takes a
-fraction of a second for the province: never on the event loop) and kept by the
-service per area and boundary set; the live part (today's calls, open alerts) is read per
-request. The shapes reuse the map pages' helpers (:mod:`api.domain.maps.services`), so the
-dashboard's map draws the same basemap with the same rounding.
+fraction of a second for the province: never on the event loop), encoded there once as
+JSON and gzip (:func:`static_map_bytes_job`) and kept by the service per area and
+boundary set as bytes: a request sends them as they are, with an ETag, and the browser
+keeps them. The live part (today's calls, open alerts) is read per request. The shapes
+reuse the map pages' helpers (:mod:`api.domain.maps.services`), so the dashboard's map
+draws the same basemap with the same rounding.
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 from typing import Any
 
 from api.areas import PARENT_LEVEL
@@ -92,3 +96,22 @@ def static_map_job(level: str, code: str, version: str) -> dict[str, Any]:
     """Worker job: :func:`static_map` on the boundary set ``version``."""
     boundaries = worker_state().boundaries(version)
     return static_map(boundaries, shipped_basemap(), level, code)
+
+
+STILL_FORMAT = 2
+"""The still part's encoding (part of its URL and ETag: a change here is a new URL)."""
+
+
+def encode_still(still: dict[str, Any]) -> tuple[bytes, bytes, str]:
+    """The still part as JSON bytes, the same gzipped (level 9: once per area and boundary
+    set, not per request) and its ETag (a digest of the JSON)."""
+    import msgspec  # noqa: PLC0415
+
+    body = msgspec.json.encode(still)
+    etag = f'"{STILL_FORMAT}-{hashlib.sha256(body).hexdigest()[:24]}"'
+    return body, gzip.compress(body, compresslevel=9, mtime=0), etag
+
+
+def static_map_bytes_job(level: str, code: str, version: str) -> tuple[bytes, bytes, str]:
+    """Worker job: :func:`static_map_job` encoded by :func:`encode_still`."""
+    return encode_still(static_map_job(level, code, version))

@@ -37,7 +37,8 @@ from api.db.alert_models import AlertEventRecord, AlertRecord
 from api.db.call_models import CallEventRecord, CallRecord
 from api.db.dashboard_models import RESPONSE_BIN_S, RESPONSE_BINS
 from api.db.transactions import write_transaction
-from api.domain.dashboard.maplayer import static_map_job
+from api.domain.dashboard.maplayer import STILL_FORMAT, static_map_bytes_job
+from api.domain.maps.services import DECIMALS
 from api.domain.stats.services import ResponseQuery, stages_statement
 from api.errors import ForbiddenError
 from api.workers import WorkerPool
@@ -148,7 +149,7 @@ class DashboardService:
         self.workers = workers
         self.clock = clock
         self._past: dict[tuple[Any, ...], tuple[float, dict[str, Tally]]] = {}
-        self._maps: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._maps: dict[tuple[str, str, str], StillMap] = {}
 
     # ------------------------------------------------------------------ access
     def area(self, principal: Principal, level: str, code: str) -> Area:
@@ -351,42 +352,83 @@ class DashboardService:
         return int(calls or 0), int(alerts or 0)
 
     # ------------------------------------------------------------------ map
-    async def still_map(self, area: Area, *, background: bool = False) -> dict[str, Any]:
-        """The still part of ``area``'s map, computed in a worker the first time."""
-        key = (self.version(), area.level, area.code)
+    def still_key(self) -> str:
+        """What the still part of every map depends on: the boundary set and the encoding
+        (in the still part's URL, so a new boundary set is a new URL for the browser)."""
+        return f"{self.version()}.{STILL_FORMAT}"
+
+    async def still_map(self, principal: Principal, level: str, code: str, *,
+                        background: bool = False) -> StillMap:
+        """The still part of the area's map (basemap, outline, children with names,
+        stations) as encoded bytes: computed and encoded in a worker the first time, then
+        kept per area and boundary set. The same scope checks as every part."""
+        area = self.area(principal, level, code)
+        version = self.version()
+        key = (version, area.level, area.code)
         still = self._maps.get(key)
         if still is None:
-            still = await self.workers.run("analytics", static_map_job, area.level, area.code,
-                                           key[0], background=background)
+            body, gzipped, etag = await self.workers.run(
+                "analytics", static_map_bytes_job, area.level, area.code, version,
+                background=background)
+            still = StillMap(self.still_key(), body, gzipped, etag)
             if len(self._maps) > 256:
                 self._maps.clear()
             self._maps[key] = still
         return still
 
     async def map_layer(self, principal: Principal, level: str, code: str) -> dict[str, Any]:
-        """The map: basemap, area, children with names, stations (computed once per area
-        in a worker), today's calls (if the role may read calls) and open alerts."""
+        """The live part of the map: today's calls (if the role may read calls; as columns,
+        category and status as indexes into ``categories`` and ``statuses``) and open
+        alerts (if it may read alerts). The still part is :meth:`still_map` (its key in
+        ``still_key``: the client fetches and keeps it once per boundary set)."""
         area = self.area(principal, level, code)
-        still = await self.still_map(area)
         w = self.windows()
-        calls: dict[str, list[Any]] = {"lon": [], "lat": [], "category": [], "status": [],
-                                       "serious": []}
+        calls = compact_calls([])
         if self.may(principal, "call.read"):
             async with self.sessions() as session:
                 rows = (await session.execute(sql.map_calls_statement(
                     area.level, area.code, w["midnight"], MAP_POINTS))).all()
-            for r in rows:
-                calls["lon"].append(round(r.lon, 5))
-                calls["lat"].append(round(r.lat, 5))
-                calls["category"].append(r.category)
-                calls["status"].append(r.status)
-                calls["serious"].append(bool(r.serious))
+            calls = compact_calls(rows)
         alerts = []
         if self.may(principal, "alert.read"):
             alerts = [{"id": x["id"], "lon": x["lon"], "lat": x["lat"], "summary": x["summary"],
                        "state": x["state"]}
                       for x in await self.open_alerts(principal, level, code) if x["lon"] is not None]
-        return {**still, "name": area.name, "calls": calls, "alerts": alerts}
+        return {"level": area.level, "code": area.code, "name": area.name,
+                "still_key": self.still_key(), "calls": calls, "alerts": alerts}
+
+
+@dataclass(frozen=True, slots=True)
+class StillMap:
+    """The still part of one area's map, encoded once (:func:`encode_still`)."""
+
+    key: str
+    """:meth:`DashboardService.still_key` when it was made."""
+    body: bytes
+    """JSON."""
+    gzipped: bytes
+    """The same JSON, gzip-compressed."""
+    etag: str
+
+
+def compact_calls(rows: Any) -> dict[str, list[Any]]:
+    """Today's calls as the map draws them: columns of positions (``DECIMALS``), category
+    and status as indexes into the ``categories`` and ``statuses`` lists, serious as 0/1."""
+    lon: list[float] = []
+    lat: list[float] = []
+    category: list[int] = []
+    status: list[int] = []
+    serious: list[int] = []
+    categories: dict[str, int] = {}
+    statuses: dict[str, int] = {}
+    for r in rows:
+        lon.append(round(r.lon, DECIMALS))
+        lat.append(round(r.lat, DECIMALS))
+        category.append(categories.setdefault(r.category, len(categories)))
+        status.append(statuses.setdefault(r.status, len(statuses)))
+        serious.append(1 if r.serious else 0)
+    return {"lon": lon, "lat": lat, "category": category, "status": status, "serious": serious,
+            "categories": list(categories), "statuses": list(statuses)}
 
 
 class DashboardRefresher:
@@ -402,20 +444,31 @@ class DashboardRefresher:
         self.urban = urban
         self.clock = clock
         self.batch = batch
+        self.mark: int | None = None
+        """The mark after this refresher's last refresh (``None`` before the first)."""
 
     async def run(self) -> int:
         """One refresh; the number of calls recomputed (0: up to date)."""
         async with self.sessions() as session:
             async with session.begin():  # a plain read first: most ticks find nothing new
                 mark = await sql.read_mark(session, lock=False)
+                self.mark = mark
                 if await sql.events_until(session, mark, self.batch) == mark:
                     return 0
             # then the writer's transaction (on SQLite it holds the lock before reading)
             async with write_transaction(session):
                 return await self._refresh(session)
 
+    async def position(self) -> tuple[int, int]:
+        """The projection's mark and the id of the last call event (equal: up to date)."""
+        async with self.sessions() as session, session.begin():
+            mark = await sql.read_mark(session, lock=False)
+            last = await session.scalar(select(func.max(CallEventRecord.id)))
+        return mark, int(last or 0)
+
     async def _refresh(self, session: AsyncSession) -> int:
         mark = await sql.read_mark(session, lock=True)
+        self.mark = mark
         last = await sql.events_until(session, mark, self.batch)
         if last == mark:
             return 0
@@ -428,15 +481,23 @@ class DashboardRefresher:
         rows = await anyio.to_thread.run_sync(lambda: self.rows(frame))
         await sql.replace_calls(session, changed, rows)
         await sql.write_mark(session, last, self.clock())
+        self.mark = last
         return len(rows)
 
-    async def catch_up(self, batch: int = CATCH_UP_EVENTS) -> int:
-        """Refresh until nothing is left, in larger batches (the benchmark's first fill, a
-        database that already holds a history); the calls recomputed."""
+    async def catch_up(self, batch: int = CATCH_UP_EVENTS,
+                       progress: Callable[[int, int], None] | None = None) -> int:
+        """Refresh until the mark stops moving, in larger batches (``safecity dashboard
+        refresh``, the benchmark's first fill: a database that already holds a history);
+        the calls recomputed. ``progress(calls so far, mark)`` after each batch."""
         total, self.batch, kept = 0, batch, self.batch
         try:
-            while (done := await self.run()) > 0:
-                total += done
+            while True:
+                before = self.mark
+                total += await self.run()
+                if progress is not None and self.mark is not None:
+                    progress(total, self.mark)
+                if self.mark == before:
+                    break
         finally:
             self.batch = kept
         return total

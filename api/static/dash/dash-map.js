@@ -1,8 +1,12 @@
 /* safecity dashboard map: the area, its child areas (click one to open its dashboard), police
  * stations, today's calls and open alerts over the offline basemap (deck.gl, vendored).
  *
- * Reads /dash/{level}/{code}/map.json (the same layer GET /api/v1/dashboard?parts=map
- * answers). Few layer types (solid polygons, paths, points, text), as on the map pages.
+ * Reads two parts, both preloaded by the page's <head> so they arrive while deck.gl loads:
+ * the still part (/dash/{level}/{code}/map/still.json?v=…: basemap, outlines, names,
+ * stations; the same for a boundary set, kept by the browser) and the live part
+ * (/dash/{level}/{code}/map.json: today's calls as columns, open alerts; the same layer
+ * GET /api/v1/dashboard?parts=map answers). Few layer types (solid polygons, paths,
+ * points, text), as on the map pages.
  */
 (function () {
   "use strict";
@@ -41,11 +45,13 @@
     return out;
   }
 
+  /* today's calls come as columns; category and status are indexes into their lists */
   function callPoints() {
     var c = data.calls;
     var out = [];
     for (var i = 0; i < c.lon.length; i += 1) {
-      out.push({p: [c.lon[i], c.lat[i]], category: c.category[i], status: c.status[i], serious: c.serious[i]});
+      out.push({p: [c.lon[i], c.lat[i]], category: c.categories[c.category[i]],
+        status: c.statuses[c.status[i]], serious: c.serious[i] === 1});
     }
     return out;
   }
@@ -252,12 +258,17 @@
     });
   });
 
-  fetch(boot.mapUrl, {credentials: "same-origin"}).then(function (answer) {
-    if (!answer.ok) { throw new Error("map layer: HTTP " + answer.status); }
-    return answer.json();
-  }).then(function (layer) {
+  function part(url) {
+    return fetch(url, {credentials: "same-origin"}).then(function (answer) {
+      if (!answer.ok) { throw new Error("map layer: HTTP " + answer.status); }
+      return answer.json();
+    });
+  }
+
+  Promise.all([part(boot.stillUrl), part(boot.mapUrl)]).then(function (parts) {
     performance.mark("dash-map-data");
-    data = layer;
+    data = parts[0];
+    Object.keys(parts[1]).forEach(function (key) { data[key] = parts[1][key]; });
     draw();
     container.dataset.drawn = "yes";
   }).catch(function (error) {

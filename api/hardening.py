@@ -37,9 +37,10 @@ from api.request_ids import request_id
 log = logging.getLogger("safecity.security")
 
 NO_COMPRESSION: Final = "no_compression"
-"""A handler whose ``opt`` holds this key is never gzipped (the app's compression
-config): ``POST /calls``, whose ~1 kB answer is made on the loop that takes calls, where
-compressing it would cost more than it saves on a police LAN."""
+"""A handler whose ``opt`` holds this key is never gzipped by the app's compression
+middleware: ``POST /calls``, whose ~1 kB answer is made on the loop that takes calls
+(compressing it would cost more than it saves on a police LAN), and answers that are
+gzipped already (the dashboard map's still part)."""
 
 
 class UnsupportedMediaTypeError(AppError):

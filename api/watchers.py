@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -62,6 +63,9 @@ STOP_S = 5.0
 """How long :meth:`WatcherProcess.stop` waits before terminating the process."""
 CHECK_S = 5.0
 """How often the request process checks that its watcher is alive."""
+NICENESS = 5
+"""The watcher runs at a lower priority than the process that takes calls: when the cores
+are short, calls are taken first and the tick runs a little later."""
 
 Urban = Mapping[str, bool]
 
@@ -93,6 +97,7 @@ def watch(settings: Settings, urban: dict[str, bool], commands: Connection,
     or goes away; a new urban mapping replaces the old one."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the
     # request process stops us in order
+    os.nice(NICENESS)
     logging.basicConfig(level=logging.INFO,
                         format="%(levelname)s: safecity-watcher: %(name)s: %(message)s")
     asyncio.run(_watch(settings, urban, commands, events))

@@ -152,13 +152,24 @@ class WatcherProcess:
         self._relay_thread: threading.Thread | None = None
         self._sent_urban: dict[str, bool] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._wanted = False
+        """Started and not stopped: :meth:`check` keeps it running."""
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
     async def start(self) -> None:
-        """Start the process (on the app's loop, where the relayed events are published)."""
+        """Start the process (on the app's loop, where the relayed events are published).
+        A failure is logged, never fatal: the service takes calls without its watcher,
+        and :meth:`check` tries again."""
+        self._wanted = True
+        try:
+            await self._start()
+        except Exception:
+            log.exception("the watcher process did not start; trying again in %.0f s", CHECK_S)
+
+    async def _start(self) -> None:
         self._loop = asyncio.get_running_loop()
         context = multiprocessing.get_context(START_METHOD)
         child_commands, commands = context.Pipe(duplex=False)  # (receiving end, sending end)
@@ -178,6 +189,10 @@ class WatcherProcess:
 
     async def stop(self) -> None:
         """Tell the process to stop, wait up to :data:`STOP_S`, then terminate it."""
+        self._wanted = False
+        await self._stop()
+
+    async def _stop(self) -> None:
         process, commands, relay = self._process, self._commands, self._relay_thread
         self._process = self._commands = self._relay_thread = None
         if process is None:
@@ -196,13 +211,17 @@ class WatcherProcess:
             await anyio.to_thread.run_sync(relay.join, STOP_S)
 
     async def check(self) -> None:
-        """Start the process again if it died; send a changed urban mapping."""
+        """Start the process again if it died (or did not start); send a changed urban
+        mapping."""
+        if not self._wanted:
+            return
         process = self._process
-        if process is not None and not process.is_alive():
+        if process is None or not process.is_alive():
             self.restarts += 1
-            log.error("watcher process %s died (exit code %s); starting it again",
-                      process.pid, process.exitcode)
-            await self.stop()
+            if process is not None:
+                log.error("watcher process %s died (exit code %s); starting it again",
+                          process.pid, process.exitcode)
+            await self._stop()
             await self.start()
             return
         urban = dict(self.urban())

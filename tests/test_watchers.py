@@ -4,6 +4,7 @@ feed, a killed watcher is started again, and it ends with the service."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -12,11 +13,15 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import httpx
 import psycopg
 import pytest
 
+from api.channels import FeedPublisher
+from api.settings import Settings
+from api.watchers import WatcherProcess
 from bench._common import Server
 from tests.callservice import LAHORE_POINT, call_body, headers, new_key, start_server
 
@@ -129,3 +134,26 @@ def test_the_watcher_ends_with_the_service(loaded_postgis: str) -> None:
     finally:
         started.stop()
     wait_for(lambda: not alive(pid), 10)
+
+
+def test_a_watcher_that_cannot_start_is_logged_and_tried_again(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The service takes calls without its watcher: a failed start is logged, and the
+    periodic check tries again (until the service stops it)."""
+    attempts: list[int] = []
+
+    class Failing(WatcherProcess):
+        async def _start(self) -> None:
+            attempts.append(1)
+            raise OSError("no fork server")
+
+    async def scenario() -> None:
+        watcher = Failing(cast("Settings", None), cast("FeedPublisher", None), dict)
+        await watcher.start()
+        await watcher.check()
+        await watcher.stop()
+        await watcher.check()  # stopped: not started again
+
+    asyncio.run(scenario())
+    assert len(attempts) == 2
+    assert "did not start" in caplog.text

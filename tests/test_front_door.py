@@ -63,30 +63,34 @@ def _claims(**extra: Any) -> dict[str, Any]:
             "iat": now - 120, "exp": now + 600, **extra}
 
 
-BAD_AUTHORIZATION: dict[str, tuple[bytes | None, str]] = {
-    "none": (None, "a bearer token is required"),
-    "basic": (b"Basic dXNlcjpwYXNz", "must be 'Bearer <token>'"),
-    "no scheme": (token("admin").encode(), "must be 'Bearer <token>'"),
-    "garbage": (b"Bearer abc", "not a JSON Web Token"),
-    "bad bytes": (b"Bearer t7e3.t7e3.t7e3", "not a JSON Web Token"),
-    "latin-1": (b"Bearer \xb7\xb7\xb7", "not a JSON Web Token"),
-    "other secret": (b"Bearer " + jwt.encode(_claims(), "another-secret-0123456789-abcdefghijkl",
-                                             algorithm="HS256").encode(), "does not match"),
-    "alg none": (b"Bearer " + jwt.encode(_claims(), None, algorithm="none").encode(), "HS256"),
-    "expired": (b"Bearer " + jwt.encode(_claims(exp=int(time.time()) - 60), SECRET,
-                                        algorithm="HS256").encode(), "token expired"),
-    "other issuer": (b"Bearer " + jwt.encode(_claims(iss="elsewhere"), SECRET,
-                                             algorithm="HS256").encode(), "not issued by safecity"),
-    "unknown role": (b"Bearer " + jwt.encode(_claims(role="king"), SECRET,
-                                             algorithm="HS256").encode(), "unknown role"),
-}
+def bad_authorization() -> dict[str, tuple[bytes | None, str]]:
+    """Each wrong ``Authorization`` and what the 401 says, made when a test asks (the
+    tokens' times are relative to now: made at collection they expired before the test
+    ran in a long suite)."""
+    return {
+        "none": (None, "a bearer token is required"),
+        "basic": (b"Basic dXNlcjpwYXNz", "must be 'Bearer <token>'"),
+        "no scheme": (token("admin").encode(), "must be 'Bearer <token>'"),
+        "garbage": (b"Bearer abc", "not a JSON Web Token"),
+        "bad bytes": (b"Bearer t7e3.t7e3.t7e3", "not a JSON Web Token"),
+        "latin-1": (b"Bearer \xb7\xb7\xb7", "not a JSON Web Token"),
+        "other secret": (b"Bearer " + jwt.encode(_claims(), "another-secret-0123456789-abcdefghijkl",
+                                                 algorithm="HS256").encode(), "does not match"),
+        "alg none": (b"Bearer " + jwt.encode(_claims(), None, algorithm="none").encode(), "HS256"),
+        "expired": (b"Bearer " + jwt.encode(_claims(exp=int(time.time()) - 60), SECRET,
+                                            algorithm="HS256").encode(), "token expired"),
+        "other issuer": (b"Bearer " + jwt.encode(_claims(iss="elsewhere"), SECRET,
+                                                 algorithm="HS256").encode(), "not issued by safecity"),
+        "unknown role": (b"Bearer " + jwt.encode(_claims(role="king"), SECRET,
+                                                 algorithm="HS256").encode(), "unknown role"),
+    }
 
 
-@pytest.mark.parametrize("case", list(BAD_AUTHORIZATION))
+@pytest.mark.parametrize("case", list(bad_authorization()))
 @pytest.mark.parametrize("path", ["/api/v1/calls", "/api/v1/calls/export", "/api/v1/alerts",
                                   "/api/v1/hotspots", "/maps/calls"])
 def test_every_auth_failure_is_a_clear_401_in_json(client: ServiceClient, case: str, path: str) -> None:
-    value, says = BAD_AUTHORIZATION[case]
+    value, says = bad_authorization()[case]
     answer = client.get(path, headers=[(b"authorization", value)] if value is not None else [])
     assert answer.status_code == 401, answer.text
     assert answer.headers["content-type"].startswith("application/json")

@@ -51,8 +51,16 @@ OTHER_SUCCESSES: Final[dict[str, dict[str, str]]] = {
     "createCall": {"200": "The Idempotency-Key was seen with this body: the call it made"},
     "mapPage": {"303": "A link with ?token=: the same page without it, the token as a cookie"},
     "planMapPage": {"303": "A link with ?token=: the same page without it, the token as a cookie"},
+    "dashboardMapStill": {"304": "If-None-Match named the current ETag: the client's copy holds"},
 }
 """Answers besides the handler's own status."""
+
+ENCODED_OBJECTS: Final[dict[str, str]] = {
+    "dashboardMapStill": "The map's still part: basemap, the area's outline, its child areas "
+                         "with names and label points, stations (JSON, gzipped once)",
+}
+"""Operations whose handler sends JSON it encoded before (bytes, which Litestar documents
+as a string): the 200 is a JSON object."""
 
 CELL_RESULTS: Final = frozenset({"callHeatmap", "responseHeatmap", "hotspots", "emergingHotspots"})
 
@@ -117,6 +125,9 @@ def complete(document: dict[str, Any], result_meta: type[msgspec.Struct]) -> dic
                 responses.setdefault(status_text, {"description": description})
             if operation.get("operationId") in CELL_RESULTS:
                 responses["200"]["content"] = formats
+            if (encoded := ENCODED_OBJECTS.get(operation.get("operationId", ""))) is not None:
+                responses["200"]["content"] = {"application/json": {"schema": {
+                    "type": "object", "additionalProperties": True, "description": encoded}}}
     return document
 
 

@@ -10,15 +10,16 @@ in an ``X-Attribution`` header for CSV, which has none (docs/exports.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from api.errors import BadInputError
+from api.wire import Body, on_wire
 from geo.basemap import ATTRIBUTION_LINES
 from geo.tables import EXTENSIONS, MEDIA_TYPES, encode_table
 
 if TYPE_CHECKING:
     import pandas as pd
+    from litestar import Response
     from litestar.types import Receive
 
     from api.workers import WorkerPool
@@ -46,25 +47,22 @@ def attribution_header() -> str:
     return "; ".join(ATTRIBUTION_LINES).replace("©", "(c)")
 
 
-@dataclass(frozen=True, slots=True)
-class ExportFile:
-    body: bytes
-    media_type: str
-    headers: dict[str, str]
-
-
 def encode_job(frame: pd.DataFrame, fmt: str, meta: dict[str, Any]) -> bytes:
     """Worker entry point: the file's bytes."""
     return encode_table(frame, fmt, meta=meta, attribution=ATTRIBUTION_LINES)
 
 
 async def export_file(frame: pd.DataFrame, fmt: str, meta: dict[str, Any], name: str, *,
-                      workers: WorkerPool, receive: Receive | None = None) -> ExportFile:
-    """The export of ``frame`` in ``fmt``: encoded here when small, in a worker when large."""
+                      workers: WorkerPool, gzip_it: bool, receive: Receive | None = None
+                      ) -> Response[bytes]:
+    """The export of ``frame`` in ``fmt``: encoded here when small, in a worker when large
+    (gzipped there when ``gzip_it``, except GeoParquet, compressed inside already)."""
+    gzip_it = gzip_it and fmt != "geoparquet"
     if len(frame) > INLINE_ROWS:
-        body = await workers.run("analytics", encode_job, frame, fmt, meta, receive=receive)
+        body = await workers.run("analytics", on_wire, gzip_it, encode_job, frame, fmt, meta,
+                                 receive=receive)
     else:
-        body = encode_job(frame, fmt, meta)
+        body = Body.made(encode_job(frame, fmt, meta), gzip_it)
     headers = {"Content-Disposition": f'attachment; filename="{name}{EXTENSIONS[fmt]}"',
                "X-Attribution": attribution_header(), "X-Rows": str(len(frame))}
-    return ExportFile(body, MEDIA_TYPES[fmt], headers)
+    return body.response(MEDIA_TYPES[fmt], headers)

@@ -261,3 +261,17 @@ def test_dashboard_heatmaps_are_scoped_as_the_api(client: Any, path: str, hdrs: 
                                                   status: int) -> None:
     answer = client.get(path, headers=hdrs, follow_redirects=False)
     assert answer.status_code == status, answer.text
+
+
+def test_cells_are_gzipped_in_the_worker_once_for_a_client_that_takes_gzip(client: Any) -> None:
+    params = {"level": "district", "code": DISTRICT, "res": 8}
+    zipped = client.get("/api/v1/hotspots", params=params,
+                        headers={**PLANNER, "Accept-Encoding": "gzip"})
+    assert zipped.status_code == 200, zipped.text
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.headers["vary"] == "Accept, Accept-Encoding"
+    plain = client.get("/api/v1/hotspots", params=params,
+                       headers={**PLANNER, "Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert zipped.json() == plain.json()  # one layer of gzip (the middleware added none)
+    assert int(zipped.headers["content-length"]) < len(plain.content) / 4

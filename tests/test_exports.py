@@ -177,6 +177,12 @@ def test_a_large_export_is_encoded_in_a_worker_and_is_the_same_file(
     assert pooled.status_code == 200, pooled.text
     assert counts.done == done + 1  # more than INLINE_ROWS: one job in a worker process
     assert pooled.content == inline.content
+    # gzipped in the worker, once, for a client that takes gzip (httpx asks for it)
+    assert pooled.headers["content-encoding"] == inline.headers["content-encoding"] == "gzip"
+    plain = client.get("/api/v1/calls/export", params={"format": "geojson"},
+                       headers={**headers("admin", "PK6"), "Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert plain.content == pooled.content
 
 
 def test_alerts_export_names_stations_and_areas(client: ServiceClient, taken: list[dict[str, Any]]) -> None:

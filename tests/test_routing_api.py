@@ -108,6 +108,7 @@ def test_a_batch_is_one_audit_entry_with_its_counts(client: httpx.Client,
     assert answer.status_code == 200, answer.text
     assert answer.json()["count"] == 120
     assert answer.json()["rejected"] == 40
+    assert answer.headers["content-encoding"] == "gzip"  # in the worker, once
     geojson = {"type": "FeatureCollection", "features": [
         {"type": "Feature", "geometry": {"type": "Point", "coordinates": [LAHORE_POINT[1],
                                                                          LAHORE_POINT[0]]},

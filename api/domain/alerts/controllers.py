@@ -15,6 +15,7 @@ from api.domain.alerts.schemas import Alert, AlertAction, AlertPage, AlertWithHi
 from api.domain.alerts.services import DEFAULT_PAGE, MAX_PAGE, AlertService
 from api.exports import MAX_ROWS, export_file, export_format
 from api.streams import LAST_EVENT_ID, LAST_EVENT_ID_QUERY, serve_socket, sse_response
+from api.wire import WIRE_OPT, takes_gzip
 from api.workers import WorkerPool
 
 AlertId = Annotated[int, Parameter(ge=1, le=2**63 - 1, description="An alert's id")]
@@ -39,7 +40,7 @@ class AlertController(Controller):
         return await alerts.list_alerts(principal, level=level, code=code, state=state_,
                                         type=type_, limit=limit, cursor=cursor)
 
-    @get("/export", operation_id="exportAlerts", media_type="text/csv",
+    @get("/export", opt=WIRE_OPT, operation_id="exportAlerts", media_type="text/csv",
          responses_description="the alerts as CSV, GeoJSON or GeoParquet")
     async def export_alerts(
         self, *, request: Request[Any, Any, Any], alerts: AlertService, principal: Principal,
@@ -63,8 +64,8 @@ class AlertController(Controller):
                                               "type": type_}.items() if v},
                 "rows": len(frame)}
         name = f"alerts-{principal.level}-{principal.scope}"
-        found = await export_file(frame, chosen, meta, name, workers=workers, receive=request.receive)
-        return Response(found.body, media_type=found.media_type, headers=found.headers)
+        return await export_file(frame, chosen, meta, name, workers=workers,
+                                 gzip_it=takes_gzip(request), receive=request.receive)
 
     @get("/{alert_id:int}", operation_id="getAlert")
     async def get_alert(self, alert_id: AlertId, alerts: AlertService,

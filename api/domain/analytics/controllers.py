@@ -29,6 +29,7 @@ from api.domain.analytics.schemas import (
     UntilParam,
 )
 from api.domain.analytics.services import AnalyticsService, cell_query
+from api.wire import WIRE_OPT, takes_gzip
 
 
 async def _answer(service: AnalyticsService, kind: str, query: CellQuery, request: Request[Any, Any, Any],
@@ -36,8 +37,9 @@ async def _answer(service: AnalyticsService, kind: str, query: CellQuery, reques
     """Computed and encoded in a worker process (stopped if the client goes away)."""
     chosen = pick_format(fmt, request.headers.get("accept"))
     query = service.authorized(principal, query, kind)
-    body, media_type, headers = await service.encoded(kind, query, chosen, receive=request.receive)
-    return Response(body, media_type=media_type, headers={**headers, "Vary": "Accept"})
+    body, media_type, headers = await service.encoded(kind, query, chosen, gzip_it=takes_gzip(request),
+                                                      receive=request.receive)
+    return body.response(media_type, {**headers, "Vary": "Accept"})
 
 
 class AnalyticsController(Controller):
@@ -46,6 +48,7 @@ class AnalyticsController(Controller):
     path = "/"
     tags = ["analytics"]
     security = SECURITY
+    opt = WIRE_OPT  # gzipped in the worker (api.wire)
 
     @get("/heatmaps/calls", operation_id="callHeatmap")
     async def calls_heatmap(self, *, request: Request[Any, Any, Any], analytics: AnalyticsService,

@@ -33,6 +33,7 @@ from api.domain.analytics.schemas import KINDS, AreaInfo, CellQuery, CellResult,
 from api.errors import AppError, BadInputError, NotFoundError, UnprocessableError
 from api.shipped import load_categories
 from api.types import plausible
+from api.wire import Body, on_wire
 from api.workers import Receive, WorkerPool, worker_state
 from geo.aggregate import (
     AREA_LEVELS,
@@ -212,15 +213,24 @@ class AnalyticsService:
                                       kind, query, str(self.boundaries.version), *args,
                                       receive=receive, background=background)
 
+    async def offload_body(self, kind: str, query: CellQuery, job: Callable[..., bytes | str],
+                           *args: Any, gzip_it: bool, receive: Receive | None = None) -> Body:
+        """:meth:`offload` of a job that returns an answer's body, made ready for the wire
+        (gzipped when ``gzip_it``) in the worker (:mod:`api.wire`)."""
+        return await self.workers.run("emerging" if kind == "emerging" else "analytics", on_wire,
+                                      gzip_it, job, kind, query, str(self.boundaries.version),
+                                      *args, receive=receive)
+
     async def compute(self, kind: str, query: CellQuery, *, background: bool = False) -> CellResult:
         """Check, then compute ``kind`` (calls, response, hotspots, emerging) in a worker."""
         return await self.offload(kind, self.check(query, kind), cells_job, background=background)
 
-    async def encoded(self, kind: str, query: CellQuery, fmt: str, *, receive: Receive | None = None
-                      ) -> tuple[bytes, str, dict[str, str]]:
-        """``(body, media type, headers)`` of ``kind`` in ``fmt``, computed and encoded in a
-        worker (encoding a province's cells is seconds of work too)."""
-        return await self.offload(kind, query, encoded_cells_job, fmt, receive=receive)
+    async def encoded(self, kind: str, query: CellQuery, fmt: str, *, gzip_it: bool,
+                      receive: Receive | None = None) -> tuple[Body, str, dict[str, str]]:
+        """``(body, media type, headers)`` of ``kind`` in ``fmt``, computed, encoded and
+        (when ``gzip_it``) gzipped in a worker (encoding a province's cells is seconds of
+        work too)."""
+        return await self.offload(kind, query, encoded_cells_job, fmt, gzip_it, receive=receive)
 
 
 def too_many_steps(steps: int, limit: int, step: str) -> str:
@@ -381,15 +391,17 @@ def cells_job(kind: str, query: CellQuery, version: str) -> CellResult:
     return cell_analysis(version).compute(kind, query)
 
 
-def encoded_cells_job(kind: str, query: CellQuery, version: str, fmt: str
-                      ) -> tuple[bytes, str, dict[str, str]]:
-    """Worker job: the result of ``kind`` encoded in ``fmt`` (the body the client gets)."""
+def encoded_cells_job(kind: str, query: CellQuery, version: str, fmt: str, gzip_it: bool
+                      ) -> tuple[Body, str, dict[str, str]]:
+    """Worker job: the result of ``kind`` encoded in ``fmt`` (the body the client gets,
+    gzipped when ``gzip_it``)."""
     from api.domain.analytics.formats import encode  # noqa: PLC0415
 
     result = cells_job(kind, query, version)
     if fmt == "csv":  # a spreadsheet has no map: say where each cell is, in numbers and names
         result = CellResult(result.meta, with_places(result.frame, version), result.extra)
-    return encode(result, fmt)
+    body, media_type, headers = encode(result, fmt)
+    return Body.made(body, gzip_it), media_type, headers
 
 
 def with_places(frame: pd.DataFrame, version: str) -> pd.DataFrame:

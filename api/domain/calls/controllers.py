@@ -19,6 +19,7 @@ from api.domain.calls.services import DEFAULT_PAGE, MAX_PAGE, CallService
 from api.exports import MAX_ROWS, export_file, export_format
 from api.hardening import NO_COMPRESSION
 from api.types import aware
+from api.wire import WIRE_OPT, takes_gzip
 from api.workers import WorkerPool
 
 
@@ -88,7 +89,7 @@ class CallController(Controller):
                                       category=category, since=aware(since, "since"),
                                       until=aware(until, "until"), limit=limit, cursor=cursor)
 
-    @get("/export", operation_id="exportCalls", media_type="text/csv",
+    @get("/export", opt=WIRE_OPT, operation_id="exportCalls", media_type="text/csv",
          responses_description="the calls as CSV, GeoJSON or GeoParquet")
     async def export_calls(
         self,
@@ -124,8 +125,8 @@ class CallController(Controller):
                                               "from": since, "until": until}.items() if v},
                 "rows": len(frame), "caller_phone": principal.sees_phone}
         name = f"calls-{principal.level}-{principal.scope}"
-        found = await export_file(frame, chosen, meta, name, workers=workers, receive=request.receive)
-        return Response(found.body, media_type=found.media_type, headers=found.headers)
+        return await export_file(frame, chosen, meta, name, workers=workers,
+                                 gzip_it=takes_gzip(request), receive=request.receive)
 
     @get("/{call_id:uuid}/events", operation_id="listCallEvents")
     async def list_events(self, call_id: UUID, calls: CallService,

@@ -26,6 +26,7 @@ from litestar.openapi.plugins import RedocRenderPlugin, YamlRenderPlugin
 from litestar.static_files import create_static_files_router
 
 from api.hardening import CSP_KEY, NO_COMPRESSION
+from api.wire import GZIP_LEVEL, MINIMUM_SIZE
 
 STATIC_URL = "/static"
 STATIC_DIR = Path(str(files("api") / "static"))
@@ -68,7 +69,7 @@ SCHEMA_PAGES = [OfflineRedoc(js_url=REDOC_JS, google_fonts=False, path=["/", "/r
 """``/schema`` (and ``/schema/redoc``): Redoc from ``/static``; ``/schema/openapi.yaml``
 (``/schema/openapi.json`` is always served)."""
 
-COMPRESSION = CompressionConfig(backend="gzip", minimum_size=1024, gzip_compress_level=6,
+COMPRESSION = CompressionConfig(backend="gzip", minimum_size=MINIMUM_SIZE, gzip_compress_level=GZIP_LEVEL,
                                 exclude_opt_key=NO_COMPRESSION)
 """gzip for answers over 1 kB (pages, bundles, large JSON); level 6: most of level 9's
 saving at a third of its CPU on the shared cores."""

@@ -49,6 +49,7 @@ from api.domain.maps.plans import plan_map_job
 from api.domain.maps.services import AUTO_RES, OVERLAY_KINDS, map_page_job, overlay_job
 from api.domain.plans.services import PlanService
 from api.errors import ForbiddenError, NotFoundError
+from api.wire import WIRE_OPT, Body, on_wire, takes_gzip
 from api.workers import WorkerPool
 
 MAP_COOKIE = "safecity_map_token"
@@ -134,15 +135,16 @@ def _refuse_cross_site(request: Request[Any, Any, Any]) -> None:
                              "another site")
 
 
-def _html(page: str) -> Response[Any]:
-    return Response(page, media_type="text/html",  # Litestar adds the charset
-                    headers={"Cache-Control": "private, no-store"})
+def _html(page: Body) -> Response[Any]:
+    return page.response("text/html",  # Litestar adds the charset
+                         {"Cache-Control": "private, no-store"})
 
 
 class MapController(Controller):
     """Map pages for RPOs and CPOs; every asset they load comes from this service."""
 
     path = "/maps"
+    opt = WIRE_OPT  # gzipped in the worker (api.wire)
     tags = ["maps"]
     security = SECURITY
 
@@ -174,8 +176,9 @@ class MapController(Controller):
         if redirect is not None:
             return redirect
         # computed and drawn in a worker process, stopped if the browser goes away
-        return _html(await analytics.offload(kind, checked, map_page_job, res is not None,
-                                             receive=request.receive))
+        return _html(await analytics.offload_body(kind, checked, map_page_job, res is not None,
+                                                  gzip_it=takes_gzip(request),
+                                                  receive=request.receive))
 
 
 class PlanMapController(Controller):
@@ -183,6 +186,7 @@ class PlanMapController(Controller):
     ``?access_token=``), swapped for the ``/maps`` cookie as on the analytics map pages."""
 
     path = "/maps/plans"
+    opt = WIRE_OPT  # gzipped in the worker (api.wire)
     tags = ["maps"]
     security = SECURITY
 
@@ -196,8 +200,8 @@ class PlanMapController(Controller):
             return redirect
         row, sites, demand = await plans.map_data(plan_id, map_principal)
         version = str(plans.boundaries.version)
-        return _html(await workers.run("analytics", plan_map_job, row, sites, demand, version,
-                                       receive=request.receive))
+        return _html(await workers.run("analytics", on_wire, takes_gzip(request), plan_map_job,
+                                       row, sites, demand, version, receive=request.receive))
 
 
 class DashHeatmapController(Controller):
@@ -212,6 +216,7 @@ class DashHeatmapController(Controller):
     """
 
     path = "/dash"
+    opt = WIRE_OPT  # gzipped in the worker (api.wire)
     tags = ["dashboard"]
     include_in_schema = False
 
@@ -226,6 +231,6 @@ class DashHeatmapController(Controller):
         query = cell_query(level=level, code=None if level == "province" else code, res=AUTO_RES,
                            since=None, until=None, category=None, serious=None, fdr=False)
         checked = analytics.authorized(page_principal, query, kind)
-        body = await analytics.offload(kind, checked, overlay_job, receive=request.receive)
-        return Response(body, media_type="application/json",
-                        headers={"Cache-Control": "private, no-store"})
+        body = await analytics.offload_body(kind, checked, overlay_job,
+                                            gzip_it=takes_gzip(request), receive=request.receive)
+        return body.response("application/json", {"Cache-Control": "private, no-store"})

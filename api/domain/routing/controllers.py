@@ -25,6 +25,7 @@ from api.domain.routing.services import (
 )
 from api.errors import error_response
 from api.hardening import body_errors
+from api.wire import WIRE_OPT, takes_gzip
 from api.workers import WorkerPool
 from jurisdictions.errors import JurisdictionsError
 
@@ -78,7 +79,7 @@ class RoutingController(Controller):
         await routing_audit.point(principal, data, routing.boundary_set, route=route)
         return route
 
-    @post("/batch", operation_id="routeBatch", status_code=200,
+    @post("/batch", operation_id="routeBatch", status_code=200, opt=WIRE_OPT,
           responses={200: ResponseSpec(
               RouteBatchResult,
               description="A JSON batch's routes, in order (a GeoJSON batch is answered with a "
@@ -102,6 +103,6 @@ class RoutingController(Controller):
         workers.admit("route batch")  # a full pool refuses before the body (up to megabytes) is read
         raw = await request.body()
         answer = await workers.run("route batch", route_batch_job, raw, routing.boundary_set,
-                                   receive=request.receive)
+                                   takes_gzip(request), receive=request.receive)
         await routing_audit.batch(principal, answer)
-        return Response(answer.body, media_type="application/json")
+        return answer.body.response("application/json")

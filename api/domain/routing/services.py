@@ -28,6 +28,7 @@ from api.domain.routing.schemas import (
     RoutePoint,
 )
 from api.errors import BadInputError, UnprocessableError
+from api.wire import Body
 from api.workers import worker_state
 from jurisdictions.router import Router
 
@@ -133,10 +134,10 @@ class RoutingAudit:
 
 @dataclass(frozen=True)
 class BatchAnswer:
-    """A routed batch as it leaves the worker: the encoded :class:`RouteBatchResult` and
-    the counts the audit entry records."""
+    """A routed batch as it leaves the worker: the encoded :class:`RouteBatchResult`
+    (gzipped there when the client takes gzip) and the counts the audit entry records."""
 
-    body: bytes
+    body: Body
     count: int
     rejected: int
     out_of_coverage: int
@@ -217,10 +218,11 @@ def decode_batch(raw: bytes) -> RouteBatch | FeatureCollection:
     return body
 
 
-def route_batch_job(raw: bytes, version: str) -> BatchAnswer:
+def route_batch_job(raw: bytes, version: str, gzip_it: bool) -> BatchAnswer:
     """Worker job: decode, check and route one batch body on the worker's router of
     boundary set ``version`` (or a newer one), and encode the answer there: a JSON batch
-    gets :class:`RouteBatchResult`, a GeoJSON one :class:`RoutedFeatureCollection`."""
+    gets :class:`RouteBatchResult`, a GeoJSON one :class:`RoutedFeatureCollection`
+    (gzipped when ``gzip_it``: 15 MB of JSON is not gzipped on the loop taking calls)."""
     state = worker_state()
     router = state.router(version)
     routing = state.memo(("routing", str(router.index.version)), lambda: RoutingService(router))
@@ -234,7 +236,7 @@ def route_batch_job(raw: bytes, version: str) -> BatchAnswer:
                    else msgspec.json.encode(RouteBatchResult(count=len(routes),
                                                              rejected=rejected, routes=routes)))
     return BatchAnswer(
-        body=encoded, count=len(routes), rejected=rejected,
+        body=Body.made(encoded, gzip_it), count=len(routes), rejected=rejected,
         out_of_coverage=sum(1 for r in routes if r.out_of_coverage),
         boundary_set=routing.boundary_set,
         outside_punjab=sum(1 for r in routes if r.transfer_suggested))

@@ -1,0 +1,67 @@
+"""Answers gzipped where they are made (a worker), not by the middleware on the loop that
+takes calls: who gets gzip, and what the answer says about it."""
+
+from __future__ import annotations
+
+import gzip
+from typing import Any
+
+import pytest
+from litestar import Litestar, Request, get
+from litestar.testing import TestClient
+
+from api.domain.maps.assets import COMPRESSION
+from api.wire import MINIMUM_SIZE, WIRE_OPT, Body, on_wire, takes_gzip
+
+
+@get("/echo", sync_to_thread=False)
+def _echo(request: Request[Any, Any, Any]) -> dict[str, bool]:
+    return {"gzip": takes_gzip(request)}
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    ("gzip, deflate, br", True),
+    ("br;q=1.0, gzip;q=0.8", True),
+    ("GZIP", True),
+    ("*", True),
+    ("gzip;q=0", False),
+    ("gzip;q=0.0, br", False),
+    ("deflate, br", False),
+    ("identity", False),
+    ("", False),
+    ("gzip;q=nonsense", False),
+])
+def test_takes_gzip_reads_accept_encoding(header: str, expected: bool) -> None:
+    with TestClient(Litestar([_echo])) as client:
+        assert client.get("/echo", headers={"Accept-Encoding": header}).json() == {"gzip": expected}
+
+
+def test_a_body_is_gzipped_only_when_asked_and_large_enough() -> None:
+    large = b'{"cells": [' + b"1," * MINIMUM_SIZE + b"1]}"
+    packed = Body.made(large, True)
+    assert packed.gzipped
+    assert gzip.decompress(packed.data) == large
+    assert len(packed.data) < len(large) / 10
+    assert Body.made(large, False) == Body(large)
+    assert Body.made(b"{}", True) == Body(b"{}")  # small: as it is
+    assert Body.made("é" * MINIMUM_SIZE, False).data == ("é" * MINIMUM_SIZE).encode()
+    assert on_wire(True, lambda n: "x" * n, 2 * MINIMUM_SIZE).gzipped
+
+
+@get("/body", opt=WIRE_OPT, sync_to_thread=False)
+def _body(request: Request[Any, Any, Any]) -> Any:
+    text = '{"rows": [' + ",".join(str(i) for i in range(2000)) + "]}"
+    return Body.made(text, takes_gzip(request)).response("application/json", {"Vary": "Accept"})
+
+
+def test_a_wire_answer_is_gzipped_once_and_says_so() -> None:
+    app = Litestar([_body], compression_config=COMPRESSION)
+    with TestClient(app) as client:
+        zipped = client.get("/body", headers={"Accept-Encoding": "gzip"})
+        assert zipped.headers["content-encoding"] == "gzip"
+        assert zipped.headers["vary"] == "Accept, Accept-Encoding"
+        assert zipped.json()["rows"][-1] == 1999  # one layer of gzip, not the middleware's too
+        assert zipped.headers["content-type"] == "application/json"
+        plain = client.get("/body", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers
+        assert plain.json() == zipped.json()

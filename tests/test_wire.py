@@ -65,3 +65,31 @@ def test_a_wire_answer_is_gzipped_once_and_says_so() -> None:
         plain = client.get("/body", headers={"Accept-Encoding": "identity"})
         assert "content-encoding" not in plain.headers
         assert plain.json() == zipped.json()
+
+
+def test_static_files_are_gzipped_once_and_revalidated_by_etag() -> None:
+    from api.domain.maps.assets import ASSET_ROUTES, STATIC_DIR
+    from api.errors import EXCEPTION_HANDLERS
+
+    deck = (STATIC_DIR / "vendor/deck.gl/dist.min.js").read_bytes()
+    app = Litestar(ASSET_ROUTES, compression_config=COMPRESSION, exception_handlers=EXCEPTION_HANDLERS)
+    with TestClient(app) as client:
+        zipped = client.get("/static/vendor/deck.gl/dist.min.js", headers={"Accept-Encoding": "gzip"})
+        assert zipped.status_code == 200
+        assert zipped.headers["content-encoding"] == "gzip"
+        assert zipped.content == deck  # one layer of gzip
+        assert int(zipped.headers["content-length"]) < len(deck) / 3
+        assert "javascript" in zipped.headers["content-type"]
+        assert zipped.headers["cache-control"] == "no-cache"
+        plain = client.get("/static/vendor/deck.gl/dist.min.js", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers
+        assert plain.content == deck
+        again = client.get("/static/vendor/deck.gl/dist.min.js",
+                           headers={"If-None-Match": zipped.headers["etag"]})
+        assert again.status_code == 304
+        assert again.content == b""
+        css = client.get("/static/maps/safecity-map.css")
+        assert css.headers["content-type"].startswith("text/css")
+        for outside in ("/static/../settings.py", "/static/%2e%2e/settings.py", "/static/nothing.js",
+                        "/static/vendor", "/static/"):
+            assert client.get(outside).status_code == 404, outside

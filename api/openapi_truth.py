@@ -58,6 +58,8 @@ OTHER_SUCCESSES: Final[dict[str, dict[str, str]]] = {
 ENCODED_OBJECTS: Final[dict[str, str]] = {
     "dashboardMapStill": "The map's still part: basemap, the area's outline, its child areas "
                          "with names and label points, stations (JSON, gzipped once)",
+    "listJurisdictions": "Every area of the level as a GeoJSON FeatureCollection, with the "
+                         "level, the boundary set and the credits (encoded once per set)",
 }
 """Operations whose handler sends JSON it encoded before (bytes, which Litestar documents
 as a string): the 200 is a JSON object."""
@@ -126,7 +128,8 @@ def complete(document: dict[str, Any], result_meta: type[msgspec.Struct]) -> dic
             if operation.get("operationId") in CELL_RESULTS:
                 responses["200"]["content"] = formats
             if (encoded := ENCODED_OBJECTS.get(operation.get("operationId", ""))) is not None:
-                responses["200"]["content"] = {"application/json": {"schema": {
+                media = next(iter(responses["200"].get("content", {})), "application/json")
+                responses["200"]["content"] = {media: {"schema": {
                     "type": "object", "additionalProperties": True, "description": encoded}}}
     return document
 

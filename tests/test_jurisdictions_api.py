@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -41,3 +43,25 @@ def test_unknown_level_and_code_are_404(client: httpx.Client) -> None:
     hdrs = headers("planner")
     assert client.get("/api/v1/jurisdictions/galaxy", headers=hdrs).status_code == 404
     assert client.get("/api/v1/jurisdictions/district/PK999", headers=hdrs).status_code == 404
+
+
+def test_a_level_is_made_in_a_worker_once_and_kept(client: Any) -> None:
+    counts = client.container.workers.counts
+    hdrs = {**headers("planner"), "Accept-Encoding": "gzip"}
+    first = client.get("/api/v1/jurisdictions/tehsil", params={"simplify": 0.002}, headers=hdrs)
+    assert first.status_code == 200, first.text
+    done = counts.done
+    again = client.get("/api/v1/jurisdictions/tehsil", params={"simplify": 0.002}, headers=hdrs)
+    assert counts.done == done  # kept: no second job
+    assert again.content == first.content
+    assert again.headers["content-encoding"] == "gzip"
+    assert again.headers["content-type"].startswith("application/geo+json")
+    plain = client.get("/api/v1/jurisdictions/tehsil", params={"simplify": 0.002},
+                       headers={**hdrs, "Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    body = plain.json()
+    assert body["level"] == "tehsil"
+    assert len(body["features"]) == 139
+    assert body["attribution"].startswith("Administrative boundaries")
+    assert client.get("/api/v1/jurisdictions/tehsil", params={"simplify": 1},
+                      headers=hdrs).status_code == 400

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, get
+from litestar import Controller, Request, Response, get
 from litestar.params import Parameter
 
 from api.auth import SECURITY, Principal
 from api.domain.jurisdictions.services import JurisdictionService
+from api.wire import WIRE_OPT, takes_gzip
+from api.workers import WorkerPool
 
 
 class JurisdictionController(Controller):
@@ -21,16 +23,23 @@ class JurisdictionController(Controller):
     tags = ["jurisdictions"]
     security = SECURITY
 
-    @get("/{level:str}", operation_id="listJurisdictions", media_type="application/geo+json")
+    @get("/{level:str}", operation_id="listJurisdictions", media_type="application/geo+json",
+         opt=WIRE_OPT)
     async def list_level(
         self,
         level: str,
+        *,
         jurisdictions: JurisdictionService,
         principal: Principal,  # resolved for its check: any valid token
+        request: Request[Any, Any, Any],
+        workers: WorkerPool,
         simplify: float | None = Parameter(default=None, ge=0, description="tolerance, degrees"),
-    ) -> dict[str, Any]:
-        """Every area of a level as a GeoJSON FeatureCollection."""
-        return jurisdictions.feature_collection(level, simplify)
+    ) -> Response[bytes]:
+        """Every area of a level as a GeoJSON FeatureCollection (made in a worker process
+        once per boundary set, level and ``simplify``, then kept)."""
+        body = await jurisdictions.layer_body(level, simplify, workers=workers,
+                                              gzip_it=takes_gzip(request))
+        return body.response("application/geo+json")
 
     @get("/{level:str}/{code:str}", operation_id="getJurisdiction",
          media_type="application/geo+json")

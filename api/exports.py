@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from api.bodies import Body, body_job
 from api.errors import BadInputError
-from api.wire import Body, on_wire
 from geo.basemap import ATTRIBUTION_LINES
 from geo.tables import EXTENSIONS, MEDIA_TYPES, encode_table
 
@@ -59,7 +59,7 @@ async def export_file(frame: pd.DataFrame, fmt: str, meta: dict[str, Any], name:
     (gzipped there when ``gzip_it``, except GeoParquet, compressed inside already)."""
     gzip_it = gzip_it and fmt != "geoparquet"
     if len(frame) > INLINE_ROWS:
-        body = await workers.run("analytics", on_wire, gzip_it, encode_job, frame, fmt, meta,
+        body = await workers.run("analytics", body_job, gzip_it, encode_job, frame, fmt, meta,
                                  receive=receive)
     else:
         body = Body.made(encode_job(frame, fmt, meta), gzip_it)

@@ -10,12 +10,12 @@ from litestar.response import ServerSentEvent
 
 from api.areas import Areas
 from api.auth import SECURITY, Authenticator, Principal
+from api.bodies import BODY_OPT, takes_gzip
 from api.domain.alerts.feeds import AlertFeedService
 from api.domain.alerts.schemas import Alert, AlertAction, AlertPage, AlertWithHistory
 from api.domain.alerts.services import DEFAULT_PAGE, MAX_PAGE, AlertService
 from api.exports import MAX_ROWS, export_file, export_format
 from api.streams import LAST_EVENT_ID, LAST_EVENT_ID_QUERY, serve_socket, sse_response
-from api.wire import WIRE_OPT, takes_gzip
 from api.workers import WorkerPool
 
 AlertId = Annotated[int, Parameter(ge=1, le=2**63 - 1, description="An alert's id")]
@@ -40,7 +40,7 @@ class AlertController(Controller):
         return await alerts.list_alerts(principal, level=level, code=code, state=state_,
                                         type=type_, limit=limit, cursor=cursor)
 
-    @get("/export", opt=WIRE_OPT, operation_id="exportAlerts", media_type="text/csv",
+    @get("/export", opt=BODY_OPT, operation_id="exportAlerts", media_type="text/csv",
          responses_description="the alerts as CSV, GeoJSON or GeoParquet")
     async def export_alerts(
         self, *, request: Request[Any, Any, Any], alerts: AlertService, principal: Principal,

@@ -14,6 +14,7 @@ from litestar import Controller, Request, Response, get
 from litestar.params import Parameter
 
 from api.auth import SECURITY, Principal
+from api.bodies import BODY_OPT, takes_gzip
 from api.domain.analytics.formats import pick_format
 from api.domain.analytics.schemas import (
     CategoryParam,
@@ -29,7 +30,6 @@ from api.domain.analytics.schemas import (
     UntilParam,
 )
 from api.domain.analytics.services import AnalyticsService, cell_query
-from api.wire import WIRE_OPT, takes_gzip
 
 
 async def _answer(service: AnalyticsService, kind: str, query: CellQuery, request: Request[Any, Any, Any],
@@ -48,7 +48,7 @@ class AnalyticsController(Controller):
     path = "/"
     tags = ["analytics"]
     security = SECURITY
-    opt = WIRE_OPT  # gzipped in the worker (api.wire)
+    opt = BODY_OPT  # gzipped in the worker (api.bodies)
 
     @get("/heatmaps/calls", operation_id="callHeatmap")
     async def calls_heatmap(self, *, request: Request[Any, Any, Any], analytics: AnalyticsService,

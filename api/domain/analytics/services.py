@@ -28,12 +28,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.areas import Areas
 from api.auth import Principal
+from api.bodies import Body, body_job
 from api.db.call_models import CallEventRecord, CallRecord
 from api.domain.analytics.schemas import KINDS, AreaInfo, CellQuery, CellResult, ResultMeta
 from api.errors import AppError, BadInputError, NotFoundError, UnprocessableError
 from api.shipped import load_categories
 from api.types import plausible
-from api.wire import Body, on_wire
 from api.workers import Receive, WorkerPool, worker_state
 from geo.aggregate import (
     AREA_LEVELS,
@@ -216,8 +216,8 @@ class AnalyticsService:
     async def offload_body(self, kind: str, query: CellQuery, job: Callable[..., bytes | str],
                            *args: Any, gzip_it: bool, receive: Receive | None = None) -> Body:
         """:meth:`offload` of a job that returns an answer's body, made ready for the wire
-        (gzipped when ``gzip_it``) in the worker (:mod:`api.wire`)."""
-        return await self.workers.run("emerging" if kind == "emerging" else "analytics", on_wire,
+        (gzipped when ``gzip_it``) in the worker (:mod:`api.bodies`)."""
+        return await self.workers.run("emerging" if kind == "emerging" else "analytics", body_job,
                                       gzip_it, job, kind, query, str(self.boundaries.version),
                                       *args, receive=receive)
 

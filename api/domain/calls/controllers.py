@@ -11,6 +11,7 @@ from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.params import Parameter
 
 from api.auth import SECURITY, Principal
+from api.bodies import BODY_OPT, takes_gzip
 from api.domain.analytics.schemas import FromParam, UntilParam
 from api.domain.analytics.services import parse_time
 from api.domain.calls.intake import CallIntake
@@ -19,7 +20,6 @@ from api.domain.calls.services import DEFAULT_PAGE, MAX_PAGE, CallService
 from api.exports import MAX_ROWS, export_file, export_format
 from api.hardening import NO_COMPRESSION
 from api.types import aware
-from api.wire import WIRE_OPT, takes_gzip
 from api.workers import WorkerPool
 
 
@@ -89,7 +89,7 @@ class CallController(Controller):
                                       category=category, since=aware(since, "since"),
                                       until=aware(until, "until"), limit=limit, cursor=cursor)
 
-    @get("/export", opt=WIRE_OPT, operation_id="exportCalls", media_type="text/csv",
+    @get("/export", opt=BODY_OPT, operation_id="exportCalls", media_type="text/csv",
          responses_description="the calls as CSV, GeoJSON or GeoParquet")
     async def export_calls(
         self,

@@ -13,8 +13,8 @@ from litestar import Controller, Request, Response, get
 from litestar.params import Parameter
 
 from api.auth import SECURITY, Principal
+from api.bodies import BODY_OPT, takes_gzip
 from api.domain.jurisdictions.services import JurisdictionService
-from api.wire import WIRE_OPT, takes_gzip
 from api.workers import WorkerPool
 
 
@@ -24,7 +24,7 @@ class JurisdictionController(Controller):
     security = SECURITY
 
     @get("/{level:str}", operation_id="listJurisdictions", media_type="application/geo+json",
-         opt=WIRE_OPT)
+         opt=BODY_OPT)
     async def list_level(
         self,
         level: str,

@@ -16,8 +16,8 @@ from typing import Any, Final
 import msgspec
 import shapely
 
+from api.bodies import GZIP_LEVEL, Body
 from api.errors import BadInputError, NotFoundError
-from api.wire import GZIP_LEVEL, Body
 from api.workers import WorkerPool, worker_state
 from jurisdictions.boundaries import LEVELS, BoundarySet
 

@@ -32,9 +32,9 @@ from litestar.config.compression import CompressionConfig
 from litestar.openapi.plugins import RedocRenderPlugin, YamlRenderPlugin
 from litestar.params import PathParameter
 
+from api.bodies import BODY_OPT, GZIP_LEVEL, MINIMUM_SIZE, Body, takes_gzip
 from api.errors import NotFoundError
 from api.hardening import CSP_KEY, NO_COMPRESSION
-from api.wire import GZIP_LEVEL, MINIMUM_SIZE, WIRE_OPT, Body, takes_gzip
 
 STATIC_URL = "/static"
 STATIC_DIR = Path(str(files("api") / "static"))
@@ -91,7 +91,7 @@ class StaticAssets:
 ASSETS = StaticAssets(STATIC_DIR)
 
 
-@get(f"{STATIC_URL}/{{name:path}}", include_in_schema=False, opt=WIRE_OPT)
+@get(f"{STATIC_URL}/{{name:path}}", include_in_schema=False, opt=BODY_OPT)
 async def static_asset(name: Annotated[str, PathParameter()], request: Request[Any, Any, Any]
                        ) -> Response[bytes]:
     """A file of ``api/static``, gzipped when the browser takes gzip, revalidated by its

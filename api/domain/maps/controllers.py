@@ -34,6 +34,7 @@ from litestar.params import Parameter
 from litestar.response import Redirect
 
 from api.auth import SECURITY, Action, Authenticator, Principal
+from api.bodies import BODY_OPT, Body, body_job, takes_gzip
 from api.domain.accounts.services import SESSION_COOKIE, AccountService, SignInRequiredError
 from api.domain.analytics.schemas import (
     CategoryParam,
@@ -49,7 +50,6 @@ from api.domain.maps.plans import plan_map_job
 from api.domain.maps.services import AUTO_RES, OVERLAY_KINDS, map_page_job, overlay_job
 from api.domain.plans.services import PlanService
 from api.errors import ForbiddenError, NotFoundError
-from api.wire import WIRE_OPT, Body, on_wire, takes_gzip
 from api.workers import WorkerPool
 
 MAP_COOKIE = "safecity_map_token"
@@ -144,7 +144,7 @@ class MapController(Controller):
     """Map pages for RPOs and CPOs; every asset they load comes from this service."""
 
     path = "/maps"
-    opt = WIRE_OPT  # gzipped in the worker (api.wire)
+    opt = BODY_OPT  # gzipped in the worker (api.bodies)
     tags = ["maps"]
     security = SECURITY
 
@@ -186,7 +186,7 @@ class PlanMapController(Controller):
     ``?access_token=``), swapped for the ``/maps`` cookie as on the analytics map pages."""
 
     path = "/maps/plans"
-    opt = WIRE_OPT  # gzipped in the worker (api.wire)
+    opt = BODY_OPT  # gzipped in the worker (api.bodies)
     tags = ["maps"]
     security = SECURITY
 
@@ -200,7 +200,7 @@ class PlanMapController(Controller):
             return redirect
         row, sites, demand = await plans.map_data(plan_id, map_principal)
         version = str(plans.boundaries.version)
-        return _html(await workers.run("analytics", on_wire, takes_gzip(request), plan_map_job,
+        return _html(await workers.run("analytics", body_job, takes_gzip(request), plan_map_job,
                                        row, sites, demand, version, receive=request.receive))
 
 
@@ -216,7 +216,7 @@ class DashHeatmapController(Controller):
     """
 
     path = "/dash"
-    opt = WIRE_OPT  # gzipped in the worker (api.wire)
+    opt = BODY_OPT  # gzipped in the worker (api.bodies)
     tags = ["dashboard"]
     include_in_schema = False
 

@@ -16,6 +16,7 @@ from litestar.exceptions import ClientException, SerializationException, Validat
 from litestar.openapi import ResponseSpec
 
 from api.auth import SECURITY, Principal
+from api.bodies import BODY_OPT, takes_gzip
 from api.domain.routing.schemas import MAX_RADIUS_M, Route, RouteBatchResult, RoutePoint
 from api.domain.routing.services import (
     RoutingAudit,
@@ -25,7 +26,6 @@ from api.domain.routing.services import (
 )
 from api.errors import error_response
 from api.hardening import body_errors
-from api.wire import WIRE_OPT, takes_gzip
 from api.workers import WorkerPool
 from jurisdictions.errors import JurisdictionsError
 
@@ -79,7 +79,7 @@ class RoutingController(Controller):
         await routing_audit.point(principal, data, routing.boundary_set, route=route)
         return route
 
-    @post("/batch", operation_id="routeBatch", status_code=200, opt=WIRE_OPT,
+    @post("/batch", operation_id="routeBatch", status_code=200, opt=BODY_OPT,
           responses={200: ResponseSpec(
               RouteBatchResult,
               description="A JSON batch's routes, in order (a GeoJSON batch is answered with a "

@@ -17,6 +17,7 @@ import pandas as pd
 
 from api.audit import AuditService
 from api.auth import Principal
+from api.bodies import Body
 from api.domain.routing.schemas import (
     MAX_BATCH,
     MAX_RADIUS_M,
@@ -28,7 +29,6 @@ from api.domain.routing.schemas import (
     RoutePoint,
 )
 from api.errors import BadInputError, UnprocessableError
-from api.wire import Body
 from api.workers import worker_state
 from jurisdictions.router import Router
 

@@ -8,9 +8,9 @@ every 40 s under analytic load, the intake's p99 164 ms). So the worker that enc
 an answer gzips it too, at the worker's lower priority, and what crosses back to the
 request process is a fifth of the bytes; the request process only sends them.
 
-A handler answering a :class:`Body` carries :data:`WIRE_OPT` so the middleware leaves it
+A handler answering a :class:`Body` carries :data:`BODY_OPT` so the middleware leaves it
 alone; it asks for gzip with :func:`takes_gzip` and passes that to the job (or wraps a job
-that returns a plain body in :func:`on_wire`).
+that returns a plain body in :func:`body_job`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ GZIP_LEVEL: Final = 6
 """Most of level 9's saving at a fraction of its time (the middleware's level too)."""
 MINIMUM_SIZE: Final = 1024
 """Smaller answers are sent as they are: gzip would save too little to pay for itself."""
-WIRE_OPT: Final = {NO_COMPRESSION: True}
+BODY_OPT: Final = {NO_COMPRESSION: True}
 """``opt`` of a handler that answers a :class:`Body` (gzipped already, or not to be)."""
 
 
@@ -75,6 +75,6 @@ class Body:
         return Response(self.data, media_type=media_type, headers=out, status_code=status_code)
 
 
-def on_wire(gzip_it: bool, job: Callable[..., bytes | str], *args: Any) -> Body:
+def body_job(gzip_it: bool, job: Callable[..., bytes | str], *args: Any) -> Body:
     """Worker job: ``job(*args)``'s body made ready for the wire (:meth:`Body.made`)."""
     return Body.made(job(*args), gzip_it)

@@ -10,8 +10,8 @@ import pytest
 from litestar import Litestar, Request, get
 from litestar.testing import TestClient
 
+from api.bodies import BODY_OPT, MINIMUM_SIZE, Body, body_job, takes_gzip
 from api.domain.maps.assets import COMPRESSION
-from api.wire import MINIMUM_SIZE, WIRE_OPT, Body, on_wire, takes_gzip
 
 
 @get("/echo", sync_to_thread=False)
@@ -45,10 +45,10 @@ def test_a_body_is_gzipped_only_when_asked_and_large_enough() -> None:
     assert Body.made(large, False) == Body(large)
     assert Body.made(b"{}", True) == Body(b"{}")  # small: as it is
     assert Body.made("é" * MINIMUM_SIZE, False).data == ("é" * MINIMUM_SIZE).encode()
-    assert on_wire(True, lambda n: "x" * n, 2 * MINIMUM_SIZE).gzipped
+    assert body_job(True, lambda n: "x" * n, 2 * MINIMUM_SIZE).gzipped
 
 
-@get("/body", opt=WIRE_OPT, sync_to_thread=False)
+@get("/body", opt=BODY_OPT, sync_to_thread=False)
 def _body(request: Request[Any, Any, Any]) -> Any:
     text = '{"rows": [' + ",".join(str(i) for i in range(2000)) + "]}"
     return Body.made(text, takes_gzip(request)).response("application/json", {"Vary": "Accept"})

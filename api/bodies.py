@@ -32,6 +32,11 @@ BODY_OPT: Final = {NO_COMPRESSION: True}
 """``opt`` of a handler that answers a :class:`Body` (gzipped already, or not to be)."""
 
 
+def gzipped(data: bytes, level: int = GZIP_LEVEL) -> bytes:
+    """``data`` gzipped, the same bytes every time (no timestamp in the header)."""
+    return gzip.compress(data, compresslevel=level, mtime=0)
+
+
 def takes_gzip(request: Request[Any, Any, Any]) -> bool:
     """Whether the client accepts gzip (``Accept-Encoding``; ``gzip;q=0`` refuses it)."""
     for part in request.headers.get("accept-encoding", "").split(","):
@@ -61,7 +66,7 @@ class Body:
         :data:`MINIMUM_SIZE`. Call it where ``data`` was made: in the worker."""
         raw = data.encode() if isinstance(data, str) else data
         if gzip_it and len(raw) >= MINIMUM_SIZE:
-            return cls(gzip.compress(raw, compresslevel=GZIP_LEVEL, mtime=0), True)
+            return cls(gzipped(raw), True)
         return cls(raw)
 
     def response(self, media_type: str, headers: Mapping[str, str] | None = None,

@@ -11,11 +11,11 @@ draws the same basemap with the same rounding.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 from typing import Any
 
 from api.areas import PARENT_LEVEL
+from api.bodies import gzipped
 from api.domain.maps.services import (
     DECIMALS,
     basemap_payload,
@@ -109,7 +109,7 @@ def encode_still(still: dict[str, Any]) -> tuple[bytes, bytes, str]:
 
     body = msgspec.json.encode(still)
     etag = f'"{STILL_FORMAT}-{hashlib.sha256(body).hexdigest()[:24]}"'
-    return body, gzip.compress(body, compresslevel=9, mtime=0), etag
+    return body, gzipped(body, 9), etag
 
 
 def static_map_bytes_job(level: str, code: str, version: str) -> tuple[bytes, bytes, str]:

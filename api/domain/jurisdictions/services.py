@@ -8,7 +8,6 @@ the loop that takes calls.
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections import OrderedDict
 from typing import Any, Final
@@ -16,7 +15,7 @@ from typing import Any, Final
 import msgspec
 import shapely
 
-from api.bodies import GZIP_LEVEL, Body
+from api.bodies import Body, gzipped
 from api.errors import BadInputError, NotFoundError
 from api.workers import WorkerPool, worker_state
 from jurisdictions.boundaries import LEVELS, BoundarySet
@@ -87,7 +86,7 @@ def layer_job(version: str, level: str, simplify: float | None) -> tuple[bytes, 
     """Worker job: a level of boundary set ``version`` as GeoJSON bytes, and gzipped."""
     service = JurisdictionService(worker_state().boundaries(version))
     body = msgspec.json.encode(service.feature_collection(level, simplify))
-    return body, gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+    return body, gzipped(body)
 
 
 ATTRIBUTION = ("Administrative boundaries: OCHA / WFP / ITOS, Pakistan COD-AB (2022), via HDX, "

@@ -60,6 +60,8 @@ ENCODED_OBJECTS: Final[dict[str, str]] = {
                          "with names and label points, stations (JSON, gzipped once)",
     "listJurisdictions": "Every area of the level as a GeoJSON FeatureCollection, with the "
                          "level, the boundary set and the credits (encoded once per set)",
+    "getPlanSites": "The plan's sites as a GeoJSON FeatureCollection of Points (existing ones "
+                    "marked, the demand each covers) with the plan's summary and credits",
 }
 """Operations whose handler sends JSON it encoded before (bytes, which Litestar documents
 as a string): the 200 is a JSON object."""

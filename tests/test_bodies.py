@@ -4,8 +4,10 @@ takes calls: who gets gzip, and what the answer says about it."""
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from litestar import Litestar, Request, get
 from litestar.testing import TestClient
@@ -93,3 +95,17 @@ def test_static_files_are_gzipped_once_and_revalidated_by_etag() -> None:
         for outside in ("/static/../settings.py", "/static/%2e%2e/settings.py", "/static/nothing.js",
                         "/static/vendor", "/static/"):
             assert client.get(outside).status_code == 404, outside
+
+
+def test_an_edited_static_file_is_served_as_it_now_is(tmp_path: Path) -> None:
+    from api.domain.maps.assets import StaticAssets
+
+    script = tmp_path / "app.js"
+    script.write_text("let a = 1;" * 200)
+    assets = StaticAssets(tmp_path)
+    first = anyio.run(assets.get, "app.js")
+    assert anyio.run(assets.get, "app.js") is first  # kept
+    script.write_text("let b = 2;" * 300)
+    again = anyio.run(assets.get, "app.js")
+    assert again.raw == script.read_bytes()
+    assert again.etag != first.etag

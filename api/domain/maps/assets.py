@@ -65,26 +65,32 @@ class Asset:
 
 class StaticAssets:
     """The files under a directory, each read and gzipped once (level 9, in a thread:
-    zlib lets the loop run meanwhile) when first asked for, then kept; only files that
-    exist there when first listed are served, so no path can leave the directory."""
+    zlib lets the loop run meanwhile) when first asked for, then kept until the file
+    changes (a ``stat`` per request: an edited script is served at once); only files
+    that exist there when first listed are served, so no path can leave the directory."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self._names: dict[str, Path] | None = None
-        self._kept: dict[str, Asset] = {}
+        self._kept: dict[str, tuple[tuple[int, int], Asset]] = {}
 
     async def get(self, name: str) -> Asset:
         """The asset at ``name`` (relative, ``/`` separated); 404 for any other name."""
         if self._names is None:
             self._names = {p.relative_to(self.root).as_posix(): p
                            for p in self.root.rglob("*") if p.is_file()}
-        found = self._kept.get(name)
-        if found is None:
-            path = self._names.get(name)
-            if path is None:
-                raise NotFoundError(f"no file {STATIC_URL}/{name}")
-            found = self._kept[name] = await anyio.to_thread.run_sync(Asset.read, path)
-        return found
+        path = self._names.get(name)
+        if path is None:
+            raise NotFoundError(f"no file {STATIC_URL}/{name}")
+        try:
+            status = path.stat()
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"no file {STATIC_URL}/{name}") from exc
+        stamp = (status.st_mtime_ns, status.st_size)
+        kept = self._kept.get(name)
+        if kept is None or kept[0] != stamp:
+            kept = self._kept[name] = (stamp, await anyio.to_thread.run_sync(Asset.read, path))
+        return kept[1]
 
 
 ASSETS = StaticAssets(STATIC_DIR)

@@ -236,6 +236,17 @@ def test_lightgbm_is_deterministic_and_learns_the_hot_cell(grid: Grid) -> None:
     assert one[hot] > np.median(one) * 3
 
 
+def test_lightgbm_forecasts_zero_when_no_training_period_had_an_event(grid: Grid) -> None:
+    """Events only in the long history before the training periods (a quiet station):
+    no label to learn from; the forecast is zero risk, not an error (it was a 500 on a
+    station's trends panel)."""
+    events = events_from_frame(_frame(["2024-01-02T10:00:00", "2024-01-03T11:00:00"]), time="received_at")
+    origin = "2024-05-06"  # 8 training weeks back reach 2024-03-11; the long window reaches January
+    risk = LaggedLightGBM(n_estimators=10).fit(events.before(origin), grid, origin, "week")
+    assert risk.shape == (len(grid),)
+    assert not risk.any()
+
+
 def test_festival_days_by_hand() -> None:
     # Eid ul-Fitr 2024: 10 April; its window is 7–12 April
     days = festival_days(np.array(["2024-04-08", "2024-04-15", "2024-07-16"], dtype="datetime64[D]"), 7)

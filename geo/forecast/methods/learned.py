@@ -127,13 +127,16 @@ class LaggedLightGBM(Forecaster):
             x_parts.append(np.vstack([self._features(counts, around, night, weekend, int(t)), zero_history]))
             y_parts.append(np.r_[counts[:, int(t) - 1], 0.0])
             w_parts.append(np.r_[np.ones(active.size), float(quiet)])
+        labels = np.concatenate(y_parts)
+        if not labels.any():  # the window's events all came before the training periods:
+            return out        # nothing to learn (a Poisson model cannot fit only zeros)
         x_train = np.hstack([np.vstack(x_parts), self._calendar(starts, days, active.size + 1)])
         model = lgb.train(
             {"objective": "poisson", "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
              "min_data_in_leaf": 50, "feature_fraction": 0.9, "bagging_fraction": 0.8,
              "bagging_freq": 1, "seed": self.seed, "deterministic": True, "force_row_wise": True,
              "num_threads": self.threads, "verbose": -1},
-            lgb.Dataset(x_train, np.concatenate(y_parts), weight=np.concatenate(w_parts)),
+            lgb.Dataset(x_train, labels, weight=np.concatenate(w_parts)),
             num_boost_round=self.n_estimators)
         calendar = self._calendar(np.array([origin]), days, active.size + 1)
         x_now = self._features(counts, around, night, weekend, 0)

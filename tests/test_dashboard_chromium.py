@@ -15,7 +15,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import numpy as np
@@ -56,15 +58,29 @@ def service(loaded_postgis: str) -> Iterator[str]:
         server.stop()
 
 
+PAKISTAN = ZoneInfo("Asia/Karachi")
+"""The dashboard's day is Pakistan's."""
+
+
 def seed_today(base_url: str, n: int = 40) -> None:
     """Calls of the last hours around Lahore through the API, most of them answered (the
-    history is of 2024: without these, today's figures and points would be empty)."""
+    history is of 2024: without these, today's figures and points would be empty). All
+    are received today in Pakistan (the dashboard's day): just after midnight there, the
+    calls crowd into the minutes since, and their trails are shortened to end before now."""
     rng = np.random.default_rng(17)
     now = datetime.now(UTC)
+    midnight = datetime.combine(now.astimezone(PAKISTAN).date(), dtime(), PAKISTAN).astimezone(UTC)
+    if now - midnight < timedelta(seconds=70):  # today is seconds old: wait a minute
+        time.sleep((midnight + timedelta(seconds=70) - now).total_seconds())
+        now = datetime.now(UTC)
+    earliest = max(now - timedelta(minutes=180), midnight + timedelta(seconds=30))
+    latest = now - timedelta(minutes=20)
+    if latest <= earliest:
+        latest = now - timedelta(seconds=30)
     categories = ["other_crime", "traffic_accident", "dacoity_robbery", "harassment", "fire"]
     with httpx.Client(base_url=base_url, timeout=30) as client:
         for i in range(n):
-            received = now - timedelta(minutes=float(rng.uniform(20, 180)))
+            received = earliest + (latest - earliest) * float(rng.uniform())
             body = {"lat": LAHORE_POINT[0] + float(rng.normal(0, 0.05)),
                     "lon": LAHORE_POINT[1] + float(rng.normal(0, 0.05)),
                     "category": categories[i % len(categories)], "received_at": received.isoformat()}
@@ -73,9 +89,10 @@ def seed_today(base_url: str, n: int = 40) -> None:
             assert answer.status_code == 201, answer.text
             if i % 4 == 3:
                 continue  # left open
+            scale = min(1.0, ((now - received).total_seconds() / 60 - 0.25) / 19)
             steps = (("acknowledged", 1), ("dispatched", 3), ("on_scene", 8 + i % 9), ("closed", 19))
             for kind, minutes in steps:
-                event = {"type": kind, "at": (received + timedelta(minutes=minutes)).isoformat()}
+                event = {"type": kind, "at": (received + timedelta(minutes=minutes * scale)).isoformat()}
                 done = client.post(f"/api/v1/calls/{answer.json()['id']}/events", json=event,
                                    headers=headers("admin"))
                 assert done.status_code in (200, 201), done.text

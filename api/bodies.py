@@ -80,6 +80,20 @@ class Body:
         return Response(self.data, media_type=media_type, headers=out, status_code=status_code)
 
 
+def kept_response(request: Request[Any, Any, Any], raw: bytes, packed: bytes | None, *,
+                  media_type: str, etag: str, headers: Mapping[str, str]) -> Response[bytes]:
+    """An answer encoded (and gzipped: ``packed``, ``None`` if not worth it) once and kept:
+    304 when ``If-None-Match`` names its ETag (or ``*``), else the gzipped bytes for a
+    client that takes gzip, else the plain ones."""
+    out = {**headers, "ETag": etag}
+    held = {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}
+    if etag in held or "*" in held:
+        return Response(b"", status_code=304, headers={**out, "Vary": "Accept-Encoding"})
+    if packed is not None and takes_gzip(request):
+        return Body(packed, gzipped=True).response(media_type, out)
+    return Body(raw).response(media_type, out)
+
+
 def body_job(gzip_it: bool, job: Callable[..., bytes | str], *args: Any) -> Body:
     """Worker job: ``job(*args)``'s body made ready for the wire (:meth:`Body.made`)."""
     return Body.made(job(*args), gzip_it)

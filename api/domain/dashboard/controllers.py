@@ -25,6 +25,7 @@ from litestar.response import ServerSentEvent
 
 from api.areas import Areas
 from api.auth import SECURITY, Principal
+from api.bodies import kept_response
 from api.domain.accounts.services import PageUser, template_context
 from api.domain.alerts.schemas import Alert
 from api.domain.alerts.services import AlertService
@@ -63,14 +64,8 @@ def still_response(request: Request[Any, Any, Any], still: StillMap, asked: str 
     gzipped bytes when it accepts gzip. Kept by the browser for a day when asked for
     under its current key (the URL changes with the boundary set), else revalidated."""
     cache = (f"private, max-age={STILL_MAX_AGE_S}" if asked == still.key else "private, no-cache")
-    headers = {"ETag": still.etag, "Cache-Control": cache, "Vary": "Accept-Encoding"}
-    held = {tag.strip() for tag in request.headers.get("if-none-match", "").split(",")}
-    if still.etag in held or "*" in held:
-        return Response(b"", status_code=304, headers=headers)
-    if "gzip" in request.headers.get("accept-encoding", ""):
-        return Response(still.gzipped, media_type="application/json",
-                        headers={**headers, "Content-Encoding": "gzip"})
-    return Response(still.body, media_type="application/json", headers=headers)
+    return kept_response(request, still.body, still.gzipped, media_type="application/json",
+                         etag=still.etag, headers={"Cache-Control": cache})
 
 
 class DashboardApiController(Controller):

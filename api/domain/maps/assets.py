@@ -31,7 +31,7 @@ from litestar.config.compression import CompressionConfig
 from litestar.openapi.plugins import RedocRenderPlugin, YamlRenderPlugin
 from litestar.params import PathParameter
 
-from api.bodies import BODY_OPT, GZIP_LEVEL, MINIMUM_SIZE, Body, gzipped, takes_gzip
+from api.bodies import BODY_OPT, GZIP_LEVEL, MINIMUM_SIZE, gzipped, kept_response
 from api.errors import NotFoundError
 from api.hardening import CSP_KEY, NO_COMPRESSION
 
@@ -102,12 +102,8 @@ async def static_asset(name: Annotated[str, PathParameter()], request: Request[A
     """A file of ``api/static``, gzipped when the browser takes gzip, revalidated by its
     ETag (``no-cache``: an upgraded file is fetched at once, an unchanged one is a 304)."""
     asset = await ASSETS.get(name.lstrip("/"))
-    headers = {"ETag": asset.etag, "Cache-Control": "no-cache"}
-    if asset.etag in request.headers.get("if-none-match", ""):
-        return Response(b"", status_code=304, headers=headers)
-    if asset.gzipped is not None and takes_gzip(request):
-        return Body(asset.gzipped, gzipped=True).response(asset.media_type, headers)
-    return Body(asset.raw).response(asset.media_type, headers)
+    return kept_response(request, asset.raw, asset.gzipped, media_type=asset.media_type,
+                         etag=asset.etag, headers={"Cache-Control": "no-cache"})
 
 
 ASSET_ROUTES = [static_asset]

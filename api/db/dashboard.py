@@ -9,6 +9,7 @@ summed; percentiles from summed bins) and its **Areas** table.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.call_models import CallEventRecord, CallRecord
 from api.db.dashboard_models import DashboardCall, DashboardRefresh
+from api.db.transactions import insert_columns
 
 MARK_ID = 1
 DASHBOARD_CALLS: Table = DashboardCall.__table__  # type: ignore[assignment]
@@ -63,11 +65,10 @@ def changed_calls(after_id: int, until_id: int) -> Select[Any]:
 
 
 async def replace_calls(session: AsyncSession, changed: Select[Any],
-                        rows: list[dict[str, Any]]) -> None:
-    """The projection's rows of the ``changed`` calls replaced by ``rows``."""
+                        columns: Mapping[str, Sequence[Any]]) -> None:
+    """The projection's rows of the ``changed`` calls replaced by ``columns``' rows."""
     await session.execute(delete(DashboardCall).where(DashboardCall.call_id.in_(changed)))
-    if rows:  # Core, not the ORM: its bulk insert splits rows by which values are None
-        await session.execute(insert(DASHBOARD_CALLS), rows)
+    await insert_columns(session, DASHBOARD_CALLS, columns)
 
 
 def _area(column_of: Any, level: str, code: str) -> list[Any]:

@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
-from advanced_alchemy.types import GUID, DateTimeUTC
 from sqlalchemy import (
     ARRAY,
     BigInteger,
@@ -26,15 +25,14 @@ from sqlalchemy import (
     Double,
     String,
     TextualSelect,
-    TypeDecorator,
     bindparam,
     select,
     text,
 )
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
-from sqlalchemy.types import TypeEngine
 
 from api.db.call_models import NEAR_DISK_CELLS, CallRecord, RosterShift, metadata
+from api.db.transactions import wire_type
 
 MAX_CANDIDATES = 500
 """Duplicate candidates read per call (earliest first), on both back ends."""
@@ -62,20 +60,6 @@ AUDIT_COLUMNS = tuple(c.name for c in columns(_AUDIT, {"id", "call_id", "detail"
 """What an audit entry holds besides its id, its call and its detail."""
 
 _TIME = DateTime(timezone=True)
-
-
-def _wire(column: Any) -> TypeEngine[Any]:
-    """A bind type asyncpg takes Python values of as they are (no SQLAlchemy processing):
-    the project's UUID and UTC time decorators become the plain PostgreSQL types."""
-    kind = column.type
-    if isinstance(kind, GUID):
-        return PG_UUID(as_uuid=True)
-    if isinstance(kind, DateTimeUTC):
-        return _TIME
-    if isinstance(kind, TypeDecorator):
-        raise TypeError(f"no plain bind type for {column} ({kind!r})")
-    wire: TypeEngine[Any] = kind
-    return wire
 
 
 def haversine_sql(lat1: str, lon1: str, lat2: str, lon2: str, radius: str) -> str:
@@ -123,9 +107,9 @@ def take_call_statement() -> TextualSelect:
     call_columns = columns(_CALLS, CALL_COMPUTED)
     event_columns = columns(_EVENTS, {"id", "call_id", "snapshot"})
     audit_columns = columns(_AUDIT, {"id", "call_id", "detail"})
-    binds = [bindparam(f"call_{c.name}", type_=_wire(c)) for c in call_columns]
-    binds += [bindparam(f"event_{c.name}", type_=_wire(c)) for c in event_columns]
-    binds += [bindparam(f"audit_{c.name}", type_=_wire(c)) for c in audit_columns]
+    binds = [bindparam(f"call_{c.name}", type_=wire_type(c)) for c in call_columns]
+    binds += [bindparam(f"event_{c.name}", type_=wire_type(c)) for c in event_columns]
+    binds += [bindparam(f"audit_{c.name}", type_=wire_type(c)) for c in audit_columns]
     binds += [bindparam("cells", type_=ARRAY(BigInteger))]
     binds += [bindparam("audit_detail", type_=String), bindparam("snap_head", type_=String),
               bindparam("snap_tail", type_=String), bindparam("search", type_=Boolean),

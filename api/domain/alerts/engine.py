@@ -321,15 +321,19 @@ class AlertEngine:
         calls = [dict(r) for r in (await conn.execute(
             select(*_FACT_COLUMNS).where(_among(CallRecord.id, ids, UUID_TYPE, postgres))
         )).mappings()]
-        events = await conn.execute(
-            select(CallEventRecord.call_id, CallEventRecord.type, CallEventRecord.at,
-                   *(getattr(CallEventRecord, f"from_{level}_code") for level in _LEVELS))
-            .where(_among(CallEventRecord.call_id, ids, UUID_TYPE, postgres),
-                   CallEventRecord.type != "received")
-            .order_by(CallEventRecord.id))
+        # a call still "received" has no other event (every event moves it on, and
+        # nothing moves it back): most calls on their first look, whose trail is not read
+        moved = [call["id"] for call in calls if call["status"] != "received"]
         trail: dict[UUID, list[Any]] = defaultdict(list)
-        for event in events.mappings():
-            trail[event["call_id"]].append(event)
+        if moved:
+            events = await conn.execute(
+                select(CallEventRecord.call_id, CallEventRecord.type, CallEventRecord.at,
+                       *(getattr(CallEventRecord, f"from_{level}_code") for level in _LEVELS))
+                .where(_among(CallEventRecord.call_id, moved, UUID_TYPE, postgres),
+                       CallEventRecord.type != "received")
+                .order_by(CallEventRecord.id))
+            for event in events.mappings():
+                trail[event["call_id"]].append(event)
         urban = self.ctx.urban()
         wanted: list[Wanted] = []
         next_at: list[dict[str, Any]] = []
@@ -440,7 +444,7 @@ _CANDIDATE_COLUMNS = (CallRecord.id, CallRecord.received_at, CallRecord.lat, Cal
 _FACT_COLUMNS = (CallRecord.id, CallRecord.received_at, CallRecord.category, CallRecord.serious,
                  CallRecord.lat, CallRecord.lon, CallRecord.h3_r9, CallRecord.caller_phone,
                  CallRecord.duplicate_of, CallRecord.station_code, CallRecord.tehsil_code,
-                 CallRecord.district_code, CallRecord.region_code)
+                 CallRecord.district_code, CallRecord.region_code, CallRecord.status)
 
 
 def _path(call: Mapping[str, Any]) -> dict[str, str]:

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 import anyio
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -478,11 +479,11 @@ class DashboardRefresher:
                      .where(CallRecord.id.in_(changed)))
         result = await session.execute(statement)
         frame = pd.DataFrame.from_records(result.all(), columns=list(result.keys()))
-        rows = await anyio.to_thread.run_sync(lambda: self.rows(frame))
-        await sql.replace_calls(session, changed, rows)
+        columns = await anyio.to_thread.run_sync(lambda: self.columns(frame))
+        await sql.replace_calls(session, changed, columns)
         await sql.write_mark(session, last, self.clock())
         self.mark = last
-        return len(rows)
+        return len(frame)
 
     async def catch_up(self, batch: int = CATCH_UP_EVENTS,
                        progress: Callable[[int, int], None] | None = None) -> int:
@@ -502,10 +503,12 @@ class DashboardRefresher:
             self.batch = kept
         return total
 
-    def rows(self, frame: pd.DataFrame) -> list[dict[str, Any]]:
-        """The projection's rows of the calls in ``frame`` (a :func:`stages_statement` read)."""
+    def columns(self, frame: pd.DataFrame) -> dict[str, list[Any]]:
+        """The projection's rows of the calls in ``frame`` (a :func:`stages_statement` read),
+        column by column (:func:`api.db.transactions.insert_columns`); ``None`` where an
+        interval or verdict is not valid."""
         if frame.empty:
-            return []
+            return {}
         for column in ("received_at", "acknowledged_at", "dispatched_at", "on_scene_at", "closed_at"):
             frame[column] = pd.to_datetime(frame[column], utc=True)
         intervals = call_intervals(frame)
@@ -515,28 +518,22 @@ class DashboardRefresher:
         response = intervals.seconds["response"].to_numpy()
         bins = np.minimum(np.floor(np.nan_to_num(response, nan=0.0) / RESPONSE_BIN_S),
                           RESPONSE_BINS - 1).astype(np.int64)
-        out = pd.DataFrame({
-            "call_id": frame["id"].to_numpy(),
-            "received_at": frame["received_at"].dt.to_pydatetime(),
-            "station_code": frame["station_code"].astype(str),
-            "tehsil_code": frame["tehsil_code"].astype(str),
-            "district_code": frame["district_code"].astype(str),
-            "region_code": frame["region_code"].astype(str),
-            "category": frame["category"].astype(str),
-            "serious": frame["serious"].astype(bool),
-            "status": frame["status"].astype(str),
-            "queue_s": pd.Series(queue).astype(object).where(np.isfinite(queue), None),
-            "response_s": pd.Series(response).astype(object).where(np.isfinite(response), None),
-            "response_bin": pd.Series(bins).astype(object).where(np.isfinite(response), None),
-            "within_sla": pd.Series(within).astype(object).where(np.isfinite(within), None),
-        })
-        records: list[dict[str, Any]] = [{str(k): v for k, v in r.items()}
-                                         for r in out.to_dict("records")]
-        for record in records:
-            if record["within_sla"] is not None:
-                record["within_sla"] = int(record["within_sla"])
-            if record["response_bin"] is not None:
-                record["response_bin"] = int(record["response_bin"])
-            if not isinstance(record["call_id"], UUID):
-                record["call_id"] = UUID(str(record["call_id"]))
-        return records
+        return {
+            "call_id": [i if isinstance(i, UUID) else UUID(str(i)) for i in frame["id"].tolist()],
+            "received_at": list(frame["received_at"].dt.to_pydatetime()),
+            **{name: frame[name].astype(str).tolist()
+               for name in ("station_code", "tehsil_code", "district_code", "region_code",
+                            "category", "status")},
+            "serious": frame["serious"].astype(bool).tolist(),
+            "queue_s": _valid(queue, queue),
+            "response_s": _valid(response, response),
+            "response_bin": _valid(bins, response),
+            "within_sla": _valid(np.nan_to_num(within).astype(np.int64), within),
+        }
+
+
+def _valid(values: npt.NDArray[Any], validity: npt.NDArray[np.float64]) -> list[Any]:
+    """``values`` as Python numbers, ``None`` where ``validity`` is not finite."""
+    out = values.astype(object)
+    out[~np.isfinite(validity)] = None
+    return out.tolist()  # type: ignore[no-any-return]

@@ -92,6 +92,12 @@ def test_static_files_are_gzipped_once_and_revalidated_by_etag() -> None:
         assert again.content == b""
         css = client.get("/static/maps/safecity-map.css")
         assert css.headers["content-type"].startswith("text/css")
+        head = client.head("/static/maps/safecity-map.css")  # the same headers, no body
+        assert head.status_code == 200
+        assert head.content == b""
+        assert head.headers["etag"] == css.headers["etag"]
+        assert head.headers["content-length"] == css.headers["content-length"]
+        assert client.head("/static/nothing.js").status_code == 404
         for outside in ("/static/../settings.py", "/static/%2e%2e/settings.py", "/static/nothing.js",
                         "/static/vendor", "/static/"):
             assert client.get(outside).status_code == 404, outside

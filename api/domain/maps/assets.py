@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
-from litestar import Request, Response, get
+from litestar import Request, Response, route
 from litestar.config.compression import CompressionConfig
+from litestar.enums import HttpMethod
 from litestar.openapi.plugins import RedocRenderPlugin, YamlRenderPlugin
 from litestar.params import PathParameter
 
@@ -96,11 +97,13 @@ class StaticAssets:
 ASSETS = StaticAssets(STATIC_DIR)
 
 
-@get(f"{STATIC_URL}/{{name:path}}", include_in_schema=False, opt=BODY_OPT)
+@route(f"{STATIC_URL}/{{name:path}}", http_method=[HttpMethod.GET, HttpMethod.HEAD],
+       include_in_schema=False, opt=BODY_OPT)
 async def static_asset(name: Annotated[str, PathParameter()], request: Request[Any, Any, Any]
                        ) -> Response[bytes]:
     """A file of ``api/static``, gzipped when the browser takes gzip, revalidated by its
-    ETag (``no-cache``: an upgraded file is fetched at once, an unchanged one is a 304)."""
+    ETag (``no-cache``: an upgraded file is fetched at once, an unchanged one is a 304);
+    ``HEAD`` answers the same headers without the body."""
     asset = await ASSETS.get(name.lstrip("/"))
     return kept_response(request, asset.raw, asset.gzipped, media_type=asset.media_type,
                          etag=asset.etag, headers={"Cache-Control": "no-cache"})

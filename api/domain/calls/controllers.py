@@ -8,6 +8,7 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, MediaType, Request, Response, get, post
+from litestar.di import Provide
 from litestar.params import Parameter
 
 from api.auth import SECURITY, Principal
@@ -16,7 +17,7 @@ from api.domain.analytics.schemas import FromParam, UntilParam
 from api.domain.analytics.services import parse_time
 from api.domain.calls.intake import CallIntake
 from api.domain.calls.schemas import Call, CallCreate, CallEvent, CallPage, EventCreate
-from api.domain.calls.services import DEFAULT_PAGE, MAX_PAGE, CallService
+from api.domain.calls.services import DEFAULT_PAGE, MAX_PAGE, CallFilters, CallService
 from api.exports import MAX_ROWS, export_file, export_format
 from api.hardening import NO_COMPRESSION
 from api.types import aware
@@ -36,10 +37,20 @@ StatusFilter = Annotated[str | None, Parameter(max_length=16)]
 """A call status the list and the export of calls are filtered by."""
 
 
+async def call_filters(*, station: CodeFilter = None, tehsil: CodeFilter = None,
+                       district: CodeFilter = None, region: CodeFilter = None,
+                       status: StatusFilter = None, category: CodeFilter = None) -> CallFilters:
+    """The query parameters the list and the export of calls share (a dependency: one
+    declaration for both)."""
+    return CallFilters(station=station, tehsil=tehsil, district=district, region=region,
+                       status=status, category=category)
+
+
 class CallController(Controller):
     path = "/calls"
     tags = ["calls"]
     security = SECURITY
+    dependencies = {"filters": Provide(call_filters)}
 
     @post("/", operation_id="createCall", status_code=201, opt={NO_COMPRESSION: True},
           responses_description="201 when created; 200 when the key was seen with this body")
@@ -72,21 +83,14 @@ class CallController(Controller):
         *,
         calls: CallService,
         principal: Principal,
-        station: CodeFilter = None,
-        tehsil: CodeFilter = None,
-        district: CodeFilter = None,
-        region: CodeFilter = None,
-        status: StatusFilter = None,
-        category: CodeFilter = None,
+        filters: CallFilters,
         since: Annotated[datetime | None, Parameter(description="received at or after")] = None,
         until: Annotated[datetime | None, Parameter(description="received before")] = None,
         limit: Annotated[int, Parameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
         cursor: Annotated[str | None, Parameter(max_length=200)] = None,
     ) -> CallPage:
         """Calls in the caller's scope, newest first, one page at a time."""
-        return await calls.list_calls(principal, station=station, tehsil=tehsil,
-                                      district=district, region=region, status=status,
-                                      category=category, since=aware(since, "since"),
+        return await calls.list_calls(principal, filters, since=aware(since, "since"),
                                       until=aware(until, "until"), limit=limit, cursor=cursor)
 
     @get("/export", opt=BODY_OPT, operation_id="exportCalls", media_type="text/csv",
@@ -98,12 +102,7 @@ class CallController(Controller):
         calls: CallService,
         principal: Principal,
         workers: WorkerPool,
-        station: CodeFilter = None,
-        tehsil: CodeFilter = None,
-        district: CodeFilter = None,
-        region: CodeFilter = None,
-        status: StatusFilter = None,
-        category: CodeFilter = None,
+        filters: CallFilters,
         since: FromParam = None,
         until: UntilParam = None,
         fmt: Annotated[str | None, Parameter(query="format", max_length=16,
@@ -113,16 +112,13 @@ class CallController(Controller):
         ``/hotspots``), oldest first, as one file with area names; the caller's phone only
         for roles that call back. Large exports are encoded in a worker process."""
         chosen = export_format(fmt)
-        conditions = calls.conditions(principal, station=station, tehsil=tehsil, district=district,
-                                      region=region, status=status, category=category,
-                                      since=parse_time(since, "from"), until=parse_time(until, "until"),
-                                      since_name="from")
+        conditions = calls.conditions(principal, filters, since=parse_time(since, "from"),
+                                      until=parse_time(until, "until"), since_name="from")
         frame = await calls.export_rows(principal, conditions, max_rows=MAX_ROWS)
         meta = {"kind": "calls", "scope": {"role": principal.role, "level": principal.level,
                                            "code": principal.scope},
-                "filters": {k: v for k, v in {"station": station, "tehsil": tehsil, "district": district,
-                                              "region": region, "status": status, "category": category,
-                                              "from": since, "until": until}.items() if v},
+                "filters": {**filters.given(),
+                            **{k: v for k, v in {"from": since, "until": until}.items() if v}},
                 "rows": len(frame), "caller_phone": principal.sees_phone}
         name = f"calls-{principal.level}-{principal.scope}"
         return await export_file(frame, chosen, meta, name, workers=workers,

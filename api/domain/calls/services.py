@@ -48,6 +48,32 @@ from jurisdictions.boundaries import PROVINCE_CODE
 from jurisdictions.router import Router
 
 MAX_PAGE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class CallFilters:
+    """What the list and the export of calls are filtered by, besides time: area codes
+    (each within the caller's scope), a status and a category."""
+
+    station: str | None = None
+    tehsil: str | None = None
+    district: str | None = None
+    region: str | None = None
+    status: str | None = None
+    category: str | None = None
+
+    def areas(self) -> dict[str, str | None]:
+        return {"station": self.station, "tehsil": self.tehsil, "district": self.district,
+                "region": self.region}
+
+    def given(self) -> dict[str, str]:
+        """The filters set, by their query names."""
+        return {k: v for k, v in {**self.areas(), "status": self.status,
+                                  "category": self.category}.items() if v}
+
+
+NO_FILTERS = CallFilters()
+
 DEFAULT_PAGE = 50
 
 
@@ -251,18 +277,13 @@ class CallService(CallWriting,
             await self.audit.record(principal, "call.read", self.ctx.clock(), call_id=record.id)
         return self.as_call(record, principal)
 
-    async def list_calls(self, principal: Principal, *, station: str | None = None,
-                         tehsil: str | None = None, district: str | None = None,
-                         region: str | None = None, status: str | None = None,
-                         category: str | None = None, since: datetime | None = None,
-                         until: datetime | None = None, limit: int = DEFAULT_PAGE,
-                         cursor: str | None = None) -> CallPage:
+    async def list_calls(self, principal: Principal, filters: CallFilters = NO_FILTERS, *,
+                         since: datetime | None = None, until: datetime | None = None,
+                         limit: int = DEFAULT_PAGE, cursor: str | None = None) -> CallPage:
         """Calls newest first within the principal's scope; filters outside it are 403."""
         if not 1 <= limit <= MAX_PAGE:
             raise BadInputError(f"limit must be between 1 and {MAX_PAGE}")
-        conditions = self.conditions(principal, station=station, tehsil=tehsil, district=district,
-                                     region=region, status=status, category=category,
-                                     since=since, until=until)
+        conditions = self.conditions(principal, filters, since=since, until=until)
         after = decode_cursor(cursor) if cursor else None
         async with write_transaction(self.repository.session):  # reads, then audits
             rows = await self.repository.page(conditions, after, limit + 1)
@@ -273,9 +294,7 @@ class CallService(CallWriting,
                        if len(rows) > limit else None)
         return CallPage(items=[self.as_call(r, principal) for r in shown], next_cursor=next_cursor)
 
-    def conditions(self, principal: Principal, *, station: str | None = None,
-                   tehsil: str | None = None, district: str | None = None, region: str | None = None,
-                   status: str | None = None, category: str | None = None,
+    def conditions(self, principal: Principal, filters: CallFilters = NO_FILTERS, *,
                    since: datetime | None = None, until: datetime | None = None,
                    since_name: str = "since") -> list[ColumnElement[bool]]:
         """The rows a principal may read with these filters (the list's and the export's):
@@ -283,13 +302,13 @@ class CallService(CallWriting,
         principal.require("call.read")
         if since and until and since >= until:
             raise BadInputError(f"{since_name} must be before until")
+        status, category = filters.status, filters.category
         if category is not None:
             self.ctx.categories.get(category)
         if status is not None and status not in (*OPEN_STATUSES, "closed", "cancelled"):
             raise BadInputError(f"unknown status {status!r}")
         conditions: list[ColumnElement[bool]] = self.ctx.areas().conditions(
-            principal, _SCOPE_COLUMN,
-            {"station": station, "tehsil": tehsil, "district": district, "region": region})
+            principal, _SCOPE_COLUMN, filters.areas())
         if status is not None:
             conditions.append(CallRecord.status == status)
         if category is not None:

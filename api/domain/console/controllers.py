@@ -28,7 +28,7 @@ from api.areas import Area, Areas
 from api.auth import Principal
 from api.domain.accounts.services import PageUser, template_context
 from api.domain.calls.schemas import Call, EventCreate
-from api.domain.calls.services import CallService
+from api.domain.calls.services import CallFilters, CallService
 from api.domain.feeds.services import FeedService
 from api.domain.jurisdictions.services import JurisdictionService
 from api.domain.maps.services import area_map_job
@@ -76,7 +76,8 @@ async def open_calls(calls: CallService, principal: Principal, station: Area) ->
     """The station's open calls, oldest first (the API's list, one read per open status)."""
     found: list[Call] = []
     for status in OPEN:
-        page = await calls.list_calls(principal, station=station.code, status=status, limit=PER_STATUS)
+        page = await calls.list_calls(principal, CallFilters(station=station.code, status=status),
+                                      limit=PER_STATUS)
         found += page.items
     return sorted(found, key=lambda c: c.received_at)
 

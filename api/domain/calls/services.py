@@ -48,6 +48,7 @@ from jurisdictions.boundaries import PROVINCE_CODE
 from jurisdictions.router import Router
 
 MAX_PAGE = 500
+DEFAULT_PAGE = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +74,6 @@ class CallFilters:
 
 
 NO_FILTERS = CallFilters()
-
-DEFAULT_PAGE = 50
 
 
 def utc_now() -> datetime:

@@ -68,3 +68,46 @@ def test_rows_given_by_column_are_stored_as_given(backend: str, postgis_url: str
 def test_no_rows_is_no_statement(postgis_url: str) -> None:
     rows, inserts = asyncio.run(_round_trip(DatabaseSettings(url=postgis_url), 0))
     assert (rows, inserts) == ([], 0)
+
+
+async def _marks(database: DatabaseSettings) -> tuple[int, int, int, int]:
+    """A plain read of the dashboard's refresh mark on a database without one, then the
+    refresh's locked read twice (as two workers' first refreshes would)."""
+    from sqlalchemy import func
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from api.db.dashboard import read_mark
+    from api.db.dashboard_models import DashboardRefresh
+    from api.db.transactions import write_transaction
+
+    table = DashboardRefresh.__table__
+    engine = create_async_engine_for(database)
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(table.create)  # type: ignore[attr-defined]
+        async with sessions() as session, session.begin():
+            plain = await read_mark(session, lock=False)
+            rows_after_plain = await session.scalar(select(func.count()).select_from(table))
+        async with sessions() as session, write_transaction(session):
+            first = await read_mark(session, lock=True)
+        async with sessions() as session, write_transaction(session):
+            second = await read_mark(session, lock=True)
+            rows = await session.scalar(select(func.count()).select_from(table))
+        async with engine.begin() as connection:
+            await connection.run_sync(table.drop)  # type: ignore[attr-defined]
+    finally:
+        await engine.dispose()
+    return plain, int(rows_after_plain or 0), first + second, int(rows or 0)
+
+
+@pytest.mark.parametrize("backend", ["postgis", "sqlite"])
+def test_a_plain_read_of_the_refresh_mark_writes_nothing(backend: str, postgis_url: str,
+                                                        tmp_path: Path) -> None:
+    # a write inside SQLite's read transaction fails at once ("database is locked") while
+    # another connection writes: the dashboard's first tick failed so beside the alert tick
+    database = (DatabaseSettings(url=postgis_url) if backend == "postgis"
+                else DatabaseSettings(sqlite_path=tmp_path / "marks.sqlite"))
+    plain, rows_after_plain, marks, rows = asyncio.run(_marks(database))
+    assert (plain, rows_after_plain) == (0, 0)
+    assert (marks, rows) == (0, 1)  # created once, at 0, by the refresh's own read

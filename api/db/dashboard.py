@@ -13,12 +13,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, Table, case, delete, func, insert, literal, select, update
+from sqlalchemy import Select, Table, case, delete, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.call_models import CallEventRecord, CallRecord
 from api.db.dashboard_models import DashboardCall, DashboardRefresh
-from api.db.transactions import insert_columns
+from api.db.transactions import dialect_insert, insert_columns
 
 MARK_ID = 1
 DASHBOARD_CALLS: Table = DashboardCall.__table__  # type: ignore[assignment]
@@ -27,19 +27,23 @@ UNACKNOWLEDGED = ("received", "transferred")
 
 
 async def read_mark(session: AsyncSession, *, lock: bool) -> int:
-    """The last call event the projection has taken in (creating the mark at 0). ``lock``
-    holds the row for this transaction (PostgreSQL), so two workers never refresh at once."""
+    """The last call event the projection has taken in (0 before the first refresh).
+    ``lock``: the refresh's own read, in its write transaction, which holds the row
+    (PostgreSQL), so two workers never refresh at once, and creates the mark at 0 when
+    there is none. A plain read never writes: on SQLite a write inside a read transaction
+    fails at once ("database is locked") while another connection writes."""
     statement = select(DashboardRefresh.last_event_id).where(DashboardRefresh.id == MARK_ID)
     postgres = session.get_bind().dialect.name == "postgresql"
     if lock and postgres:
         statement = statement.with_for_update()
     found = (await session.execute(statement)).scalar_one_or_none()
-    if found is None:
-        await session.execute(insert(DashboardRefresh).values(
-            id=MARK_ID, last_event_id=0, refreshed_at=func.now()))
-        if lock and postgres:
-            await session.execute(statement)
+    if found is None and not lock:
         return 0
+    if found is None:  # another worker may be creating it too: the first one wins
+        await session.execute(dialect_insert(session, DashboardRefresh).values(
+            id=MARK_ID, last_event_id=0, refreshed_at=func.now())
+            .on_conflict_do_nothing(index_elements=[DashboardRefresh.id]))
+        found = (await session.execute(statement)).scalar_one()
     return int(found)
 
 

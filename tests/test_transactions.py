@@ -102,11 +102,11 @@ async def _marks(database: DatabaseSettings) -> tuple[int, int, int, int]:
 
 
 @pytest.mark.parametrize("backend", ["postgis", "sqlite"])
-def test_a_plain_read_of_the_refresh_mark_writes_nothing(backend: str, postgis_url: str,
+def test_a_plain_read_of_the_refresh_mark_writes_nothing(backend: str, fresh_postgis_url: str,
                                                         tmp_path: Path) -> None:
     # a write inside SQLite's read transaction fails at once ("database is locked") while
     # another connection writes: the dashboard's first tick failed so beside the alert tick
-    database = (DatabaseSettings(url=postgis_url) if backend == "postgis"
+    database = (DatabaseSettings(url=fresh_postgis_url) if backend == "postgis"
                 else DatabaseSettings(sqlite_path=tmp_path / "marks.sqlite"))
     plain, rows_after_plain, marks, rows = asyncio.run(_marks(database))
     assert (plain, rows_after_plain) == (0, 0)

@@ -1,5 +1,6 @@
-"""``api.db.transactions.insert_columns`` on both back ends: every row as given, ``None``s,
-UUIDs and aware times kept, one statement on PostgreSQL."""
+"""Writes on both back ends: ``api.db.transactions.insert_columns`` (every row as given,
+``None``s, UUIDs and aware times kept, one statement on PostgreSQL) and the dashboard
+refresh's mark (a plain read never writes it)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,24 @@ from typing import Any
 
 import pytest
 from advanced_alchemy.types import GUID, DateTimeUTC
-from sqlalchemy import Boolean, Column, Double, Integer, MetaData, String, Table, event, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Double,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from api.db.dashboard import read_mark
+from api.db.dashboard_models import DashboardRefresh
 from api.db.engine import create_async_engine_for
-from api.db.transactions import insert_columns
+from api.db.transactions import insert_columns, write_transaction
 from api.settings import DatabaseSettings
 
 THINGS = Table("insert_columns_things", MetaData(),
@@ -73,13 +88,6 @@ def test_no_rows_is_no_statement(postgis_url: str) -> None:
 async def _marks(database: DatabaseSettings) -> tuple[int, int, int, int]:
     """A plain read of the dashboard's refresh mark on a database without one, then the
     refresh's locked read twice (as two workers' first refreshes would)."""
-    from sqlalchemy import func
-    from sqlalchemy.ext.asyncio import async_sessionmaker
-
-    from api.db.dashboard import read_mark
-    from api.db.dashboard_models import DashboardRefresh
-    from api.db.transactions import write_transaction
-
     table = DashboardRefresh.__table__
     engine = create_async_engine_for(database)
     sessions = async_sessionmaker(engine, expire_on_commit=False)

@@ -11,7 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from api.db.call_models import CELL_RES, NEAR_RING
-from api.domain.alerts.rules import AlertPolicy, RepeatCalls, repeat_members
+from api.domain.alerts.rules import (
+    AlertPolicy,
+    RepeatCalls,
+    RepeatGroup,
+    repeat_alerts,
+    repeat_members,
+)
 from geo.distance import haversine_m
 
 pytestmark = pytest.mark.unit
@@ -81,3 +87,18 @@ def test_a_call_outside_the_window_or_radius_is_no_member() -> None:
     location, caller = repeat_members(call, others, policy, ring=NEAR_RING)
     assert location[0].tolist() == [1]  # "old" is 10 s past the window; "far" is 1.1 km away
     assert caller[0].tolist() == [3]
+
+
+def test_a_group_is_keyed_by_and_addressed_to_its_earliest_call() -> None:
+    policy = AlertPolicy()
+    at = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    first = {"station": "PS-1", "tehsil": "T", "district": "D", "region": "R", "province": "PB"}
+    groups = [RepeatGroup("location", ["a", "b"], first), RepeatGroup("caller", ["c"], first)]
+    [alert] = repeat_alerts("new", at, groups, policy)  # "caller" has 2 calls of the 3 needed
+    assert alert.dedup_key == "repeat:location:a"
+    assert alert.call_ids == ["a", "b", "new"]
+    assert alert.path == first
+    assert alert.level == policy.repeat_level
+    assert alert.due_at == at
+    assert alert.summary == "3 calls within 100 m in 24 h (station PS-1)"
+    assert repeat_alerts("new", at, [RepeatGroup("location", ["a"], first)], policy) == []

@@ -26,7 +26,6 @@ from uuid import UUID
 
 import msgspec
 import numpy as np
-import numpy.typing as npt
 from sqlalchemy import (
     BigInteger,
     DateTime,
@@ -51,7 +50,7 @@ from api.domain.alerts.rules import (
     AlertPolicy,
     CallFacts,
     RepeatCalls,
-    RepeatCandidate,
+    RepeatGroup,
     Wanted,
     evaluate_call,
     repeat_alerts,
@@ -396,22 +395,19 @@ class AlertEngine:
         if phones:
             rows += list(await conn.execute(select(*_CANDIDATE_COLUMNS).where(
                 _among(CallRecord.caller_phone, phones, String(), postgres), *window)))
-        others = list({row.id: row for row in rows}.values())
-        location, caller = repeat_members(_columns(calls), _columns(others), policy,
-                                          ring=NEAR_RING)
-        made: dict[int, RepeatCandidate] = {}
-
-        def candidates(positions: npt.NDArray[np.int64]) -> list[RepeatCandidate]:
-            for i in positions.tolist():
-                if i not in made:
-                    made[i] = _candidate(others[i]._mapping)
-            return [made[i] for i in positions.tolist()]
-
+        # earliest first, so each call's members (ascending positions) are in time order
+        others = sorted({row.id: row for row in rows}.values(),
+                        key=lambda row: (row.received_at, row.id))
+        table = _columns(others)
+        location, caller = repeat_members(_columns(calls), table, policy, ring=NEAR_RING)
         wanted: list[Wanted] = []
         for call, near, same_caller in zip(calls, location, caller, strict=True):
-            if max(len(near), len(same_caller)) + 1 >= policy.repeat_min_calls:
-                wanted += repeat_alerts(_candidate(call), candidates(near), candidates(same_caller),
-                                        policy)
+            groups = [RepeatGroup(basis, table.ids[members].tolist(),
+                                  _path(others[int(members[0])]._mapping))
+                      for basis, members in (("location", near), ("caller", same_caller))
+                      if len(members) + 1 >= policy.repeat_min_calls]
+            if groups:
+                wanted += repeat_alerts(str(call["id"]), call["received_at"], groups, policy)
         return wanted
 
 
@@ -447,13 +443,8 @@ _FACT_COLUMNS = (CallRecord.id, CallRecord.received_at, CallRecord.category, Cal
                  CallRecord.district_code, CallRecord.region_code, CallRecord.status)
 
 
-def _path(call: Mapping[str, Any]) -> dict[str, str]:
+def _path(call: Mapping[Any, Any]) -> dict[str, str]:
     return {**{level: call[f"{level}_code"] for level in _LEVELS}, "province": PROVINCE_CODE}
-
-
-def _candidate(row: Mapping[str, Any]) -> RepeatCandidate:
-    return RepeatCandidate(id=str(row["id"]), received_at=row["received_at"], lat=row["lat"],
-                           lon=row["lon"], caller_phone=row["caller_phone"], path=_path(row))
 
 
 def _merged(wanted: Sequence[Wanted]) -> list[Wanted]:

@@ -240,14 +240,13 @@ def _path_at(call: CallFacts, wait: int) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- repeats
 @dataclass(frozen=True)
-class RepeatCandidate:
-    """A stored call that may repeat another (near in space or from the same caller)."""
+class RepeatGroup:
+    """The earlier calls one call repeats on one basis (``location``: near it; ``caller``:
+    from its number), earliest first (by ``received_at``, then id), and the area path of
+    the earliest, whose station's command the alert goes to."""
 
-    id: str
-    received_at: datetime
-    lat: float
-    lon: float
-    caller_phone: str | None
+    basis: str
+    ids: Sequence[str]
     path: Mapping[str, str]
 
 
@@ -334,29 +333,27 @@ def repeat_members(calls: RepeatCalls, others: RepeatCalls, policy: AlertPolicy,
     return location, caller
 
 
-def repeat_alerts(call: RepeatCandidate, location: Sequence[RepeatCandidate],
-                  caller: Sequence[RepeatCandidate], policy: AlertPolicy) -> list[Wanted]:
-    """The repeat-location and repeat-caller alerts ``call`` completes or extends, given its
-    groups (:func:`repeat_members`). A group is ``call`` plus the earlier calls within
-    ``repeat_radius_m`` of it (or from its number); its alert is keyed by the group's
-    earliest call, so every later call of the same cluster extends one alert instead of
-    raising another."""
+def repeat_alerts(call_id: str, received_at: datetime, groups: Sequence[RepeatGroup],
+                  policy: AlertPolicy) -> list[Wanted]:
+    """The repeat-location and repeat-caller alerts the call ``call_id`` completes or
+    extends, given its groups (:func:`repeat_members`, earliest first). A group is the
+    call plus the earlier calls within ``repeat_radius_m`` of it (or from its number); its
+    alert is keyed by the group's earliest call, so every later call of the same cluster
+    extends one alert instead of raising another."""
     out: list[Wanted] = []
-    for basis, found in (("location", location), ("caller", caller)):
-        if len(found) + 1 < policy.repeat_min_calls:
+    for group in groups:
+        if len(group.ids) + 1 < policy.repeat_min_calls:
             continue
-        members = sorted(found, key=lambda o: (o.received_at, o.id))
-        anchor = members[0]
-        ids = [m.id for m in members] + [call.id]
-        where = (f"within {policy.repeat_radius_m:g} m" if basis == "location"
+        ids = [*group.ids, call_id]
+        where = (f"within {policy.repeat_radius_m:g} m" if group.basis == "location"
                  else "from one caller")
         out.append(Wanted(
-            type="repeat", dedup_key=f"repeat:{basis}:{anchor.id}", due_at=call.received_at,
-            level=policy.repeat_level, escalation=0, path=dict(anchor.path), call_ids=ids,
+            type="repeat", dedup_key=f"repeat:{group.basis}:{group.ids[0]}", due_at=received_at,
+            level=policy.repeat_level, escalation=0, path=dict(group.path), call_ids=ids,
             summary=(f"{len(ids)} calls {where} in "
                      f"{policy.repeat_window.total_seconds() / 3600:g} h "
-                     f"(station {anchor.path['station']})"),
-            detail={"basis": basis, "radius_m": policy.repeat_radius_m,
+                     f"(station {group.path['station']})"),
+            detail={"basis": group.basis, "radius_m": policy.repeat_radius_m,
                     "window_h": policy.repeat_window.total_seconds() / 3600}))
     return out
 

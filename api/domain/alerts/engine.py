@@ -405,7 +405,7 @@ class AlertEngine:
             groups = [RepeatGroup(basis, table.ids[members].tolist(),
                                   _path(others[int(members[0])]._mapping))
                       for basis, members in (("location", near), ("caller", same_caller))
-                      if len(members) + 1 >= policy.repeat_min_calls]
+                      if len(members)]  # repeat_alerts applies the minimum
             if groups:
                 wanted += repeat_alerts(str(call["id"]), call["received_at"], groups, policy)
         return wanted

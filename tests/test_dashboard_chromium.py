@@ -208,6 +208,20 @@ def test_drill_down_from_the_province_to_a_station(chromium: Any, service: str) 
         assert page_errors(opened) == []
 
 
+def in_view(page: Any, locator: Any) -> bool:
+    """Whether the element lies wholly inside the viewport, as the page is scrolled now."""
+    box = locator.bounding_box()
+    width, height = page.viewport_size["width"], page.viewport_size["height"]
+    return bool(box and box["x"] >= 0 and box["y"] >= 0
+                and box["x"] + box["width"] <= width and box["y"] + box["height"] <= height)
+
+
+def fits_its_width(page: Any, selector: str) -> bool:
+    """Whether the scroll region shows all its content's width (nothing to scroll sideways)."""
+    fits: bool = page.locator(selector).evaluate("s => s.scrollWidth <= s.clientWidth")
+    return fits
+
+
 def test_a_new_call_appears_in_open_calls_within_a_second(chromium: Any, service: str) -> None:  # noqa: F811
     with page_at(chromium, VIEWPORTS["tablet"]) as opened:
         sign_in(opened, service, "dpo", "PK617")
@@ -221,6 +235,8 @@ def test_a_new_call_appears_in_open_calls_within_a_second(chromium: Any, service
         assert took <= LIVE_WITHIN_S, f"the call appeared after {took:.2f} s"
         row = page.locator(f"#calls-table tr[data-id='{call_id}']")
         assert "Fire" in row.inner_text()
+        # the table has the page's width on a tablet: no column needs a sideways scroll
+        assert fits_its_width(page, "#open-calls .sc-scroll")
         shoot(page, "dash-district-tablet")
         # its id links to the call's page, which shows its events
         row.get_by_role("link").click()
@@ -229,6 +245,32 @@ def test_a_new_call_appears_in_open_calls_within_a_second(chromium: Any, service
         assert "received" in page.locator("table").inner_text()
         assert axe_violations(page) == []
         assert page_errors(opened) == []
+
+
+def test_an_sho_on_a_tablet_sees_a_new_call_at_once(chromium: Any, service: str) -> None:  # noqa: F811
+    with page_at(chromium, VIEWPORTS["tablet"]) as opened:
+        sign_in(opened, service, "sho", STATION)
+        open_dashboard(opened, f"{service}/dash/station/{STATION}")
+        page = opened.page
+        page.wait_for_timeout(500)  # the feed subscribes after the page's scripts run
+        call_id = post_call(service)
+        row = page.locator(f"#calls-table tr[data-id='{call_id}']")
+        row.wait_for(timeout=5_000)
+        # where the SHO lands, without scrolling either way: the new call's row, its
+        # category, its SHO and its status
+        assert page.evaluate("window.scrollY") == 0
+        assert in_view(page, row), row.bounding_box()
+        cells = row.locator("td")
+        for at, what in ((2, "category"), (4, "SHO on duty"), (5, "status")):
+            assert in_view(page, cells.nth(at)), (what, cells.nth(at).bounding_box())
+        assert "Fire" in cells.nth(2).inner_text()
+        assert fits_its_width(page, "#open-calls .sc-scroll")
+        # the open calls come before the key figures on a station's dashboard
+        headings = page.get_by_role("heading", level=2).all_inner_texts()
+        assert headings.index("Open calls") < headings.index("Key figures"), headings
+        assert axe_violations(page) == []
+        assert page_errors(opened) == []
+        shoot(page, "dash-station-tablet")
 
 
 def test_alerts_arrive_live_and_acknowledge(chromium: Any, service: str) -> None:  # noqa: F811

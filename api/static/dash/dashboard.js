@@ -83,9 +83,11 @@
     row.dataset.received = call.received_at;
     row.dataset.status = call.status;
     row.innerHTML = '<th scope="row"><a href="/calls/' + esc(call.id) + '">' + esc(call.id.slice(0, 8)) + "</a></th>" +
-      "<td>" + esc(stamp(call.received_at)) + '</td><td class="sc-age"></td>' +
+      '<td class="sc-received">' + esc(stamp(call.received_at)) + '</td><td class="sc-age"></td>' +
       '<td class="sc-wrap">' + esc(call.category_label) + (call.serious ? " <strong>(serious)</strong>" : "") + "</td>" +
-      '<td class="sc-wrap">' + esc(call.station_name || call.station_code) + '</td><td class="sc-wrap">' + esc(sho) + "</td>" +
+      // a station's table has no Station column: every call there is the station's
+      (boot.level === "station" ? "" : '<td class="sc-wrap">' + esc(call.station_name || call.station_code) + "</td>") +
+      '<td class="sc-wrap">' + esc(sho) + "</td>" +
       '<td class="sc-status"></td>';
     return row;
   }

@@ -39,6 +39,7 @@ from multiprocessing.process import BaseProcess
 
 import anyio
 import msgspec
+import uvloop
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from api.channels import FeedPublisher
@@ -103,7 +104,9 @@ def watch(settings: Settings, urban: dict[str, bool], commands: Connection,
     os.nice(NICENESS)
     logging.basicConfig(level=logging.INFO,
                         format="%(levelname)s: safecity-watcher: %(name)s: %(message)s")
-    asyncio.run(_watch(settings, urban, commands, events))
+    # on uvloop, as uvicorn runs the request process
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_watch(settings, urban, commands, events))
 
 
 async def _watch(settings: Settings, urban: dict[str, bool], commands: Connection,

@@ -317,9 +317,9 @@ class AlertEngine:
         if not ids:
             return 0
         postgres = conn.dialect.name == "postgresql"
-        calls = [dict(r) for r in (await conn.execute(
+        calls = (await conn.execute(
             select(*_FACT_COLUMNS).where(_among(CallRecord.id, ids, UUID_TYPE, postgres))
-        )).mappings()]
+        )).mappings().all()
         # a call still "received" has no other event (every event moves it on, and
         # nothing moves it back): most calls on their first look, whose trail is not read
         moved = [call["id"] for call in calls if call["status"] != "received"]
@@ -362,7 +362,7 @@ class AlertEngine:
         report.calls += len(ids)
         return len(ids)
 
-    def facts(self, call: Mapping[str, Any], trail: Sequence[Mapping[str, Any]],
+    def facts(self, call: Mapping[Any, Any], trail: Sequence[Mapping[str, Any]],
               urban: Mapping[str, bool]) -> CallFacts:
         path = _path(call)
         is_urban = urban.get(call["tehsil_code"], False)
@@ -374,7 +374,7 @@ class AlertEngine:
                          sla_min=sla, events=[(t["type"], t["at"]) for t in trail],
                          paths=[*paths, path] if paths else ())
 
-    async def _repeats(self, conn: AsyncConnection, calls: Sequence[Mapping[str, Any]]
+    async def _repeats(self, conn: AsyncConnection, calls: Sequence[Mapping[Any, Any]]
                        ) -> list[Wanted]:
         """Repeat alerts the ``calls`` complete or extend: earlier calls near any of them,
         or from any of their callers, in the window (two indexed queries for the whole

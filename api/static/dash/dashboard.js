@@ -56,6 +56,8 @@
   /* ------------------------------------------------------------------ open calls */
   var callsTable = document.getElementById("calls-table");
   var callsNote = document.getElementById("calls-live");
+  // live rows have the columns the page drew (a station's table has no Station column)
+  var stationColumn = !!(callsTable && callsTable.querySelector("thead th.sc-station"));
 
   function stamp(iso) {
     return iso ? iso.replace("T", " ").replace(/\.\d+/, "").replace(/(\+00:00|Z)$/, " UTC") : "";
@@ -85,8 +87,7 @@
     row.innerHTML = '<th scope="row"><a href="/calls/' + esc(call.id) + '">' + esc(call.id.slice(0, 8)) + "</a></th>" +
       '<td class="sc-received">' + esc(stamp(call.received_at)) + '</td><td class="sc-age"></td>' +
       '<td class="sc-wrap">' + esc(call.category_label) + (call.serious ? " <strong>(serious)</strong>" : "") + "</td>" +
-      // a station's table has no Station column: every call there is the station's
-      (boot.level === "station" ? "" : '<td class="sc-wrap">' + esc(call.station_name || call.station_code) + "</td>") +
+      (stationColumn ? '<td class="sc-wrap">' + esc(call.station_name || call.station_code) + "</td>" : "") +
       '<td class="sc-wrap">' + esc(sho) + "</td>" +
       '<td class="sc-status"></td>';
     return row;

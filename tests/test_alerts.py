@@ -166,6 +166,25 @@ def test_no_alert_when_everything_happens_in_time(client: Any) -> None:
     assert stored is None  # nothing left to watch
 
 
+def test_events_entered_late_withdraw_the_alerts_they_show_were_never_due(client: Any) -> None:
+    t0 = T0 + timedelta(days=25)
+    call = take(client, *LAHORE_POINT, "murder", t0)  # serious: 10 min SLA in Lahore City
+    run_engine(client, t0 + timedelta(minutes=12))
+    assert {a["type"] for a in alerts_of(client, call)} == {"unacknowledged", "response_breach"}
+    # the station's log, typed in afterwards: acknowledged at 1 min, on scene at 9
+    post_event(client, call, "acknowledged", t0 + timedelta(minutes=1))
+    post_event(client, call, "dispatched", t0 + timedelta(minutes=2))
+    post_event(client, call, "on_scene", t0 + timedelta(minutes=9))
+    report = run_engine(client, t0 + timedelta(minutes=13))
+    assert report.resolved == 2
+    withdrawn = alerts_of(client, call)
+    assert [a["state"] for a in withdrawn] == ["resolved", "resolved"]
+    assert all(a["resolution"].startswith("auto: withdrawn") for a in withdrawn)
+    assert [h for h, _ in history(client, withdrawn[0])] == ["raised", "resolved"]
+    run_engine(client, t0 + timedelta(hours=2))
+    assert [a["state"] for a in alerts_of(client, call)] == ["resolved", "resolved"]
+
+
 async def _next_alert_at(client: Any, call_id: str) -> Any:
     from sqlalchemy import text
 

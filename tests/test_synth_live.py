@@ -54,16 +54,20 @@ def test_live_calls_arrive_staffed_are_handled_and_raise_alerts(fresh_postgis_ur
         waiting = [c for c in calls if c["status"] == "received"
                    and datetime.fromisoformat(c["received_at"]) < started - timedelta(minutes=3)]
         assert waiting, "no backlog call left unacknowledged"
-        alerts: list[dict[str, object]] = []
+        waiting_ids = {c["id"] for c in waiting}
+        standing: set[object] = set()
         for _ in range(30):
             alerts = httpx.get(f"{server.url}/api/v1/alerts", headers=headers("admin"),
                                timeout=60).json()["items"]
-            if alerts:
+            standing = {a["call_id"] for a in alerts
+                        if a["type"] == "unacknowledged" and a["state"] != "resolved"}
+            # a backlog call's acknowledgement is posted just after the call: an alert the
+            # engine raised in between is withdrawn at its next look
+            if standing and standing <= waiting_ids:
                 break
             time.sleep(1)
-        unacknowledged = {a["call_id"] for a in alerts if a["type"] == "unacknowledged"}
-        assert unacknowledged, alerts
-        assert unacknowledged <= {c["id"] for c in waiting}  # handled calls raise none
+        assert standing, alerts
+        assert standing <= waiting_ids  # handled calls keep none
     finally:
         server.stop()
 

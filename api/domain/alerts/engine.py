@@ -46,6 +46,7 @@ from api.db.alert_models import AlertDueRecord, AlertEventRecord, AlertRecord
 from api.db.call_models import NEAR_RING, CallEventRecord, CallRecord
 from api.db.transactions import dialect_insert, write_transaction
 from api.domain.alerts.rules import (
+    CALL_ALERT_TYPES,
     COMMAND_LEVELS,
     AlertPolicy,
     CallFacts,
@@ -205,6 +206,29 @@ class AlertWriter:
             self._update(existing[want.dedup_key], want, now, report)
         await self.flush()
 
+    async def withdraw(self, call_ids: Sequence[UUID], wanted: Sequence[Wanted], now: datetime,
+                       report: TickReport) -> None:
+        """Resolve the calls' own alerts that their rules no longer want.
+
+        An event recorded late (an acknowledgement or an arrival dated before its deadline,
+        entered after the alert was raised) shows the alert should never have stood; left
+        open it would stay on the dashboard for a call that was handled in time."""
+        if not call_ids:
+            return
+        kept = {want.dedup_key for want in wanted}
+        postgres = self.conn.dialect.name == "postgresql"
+        rows = await self.conn.execute(
+            select(_ALERTS).where(_among(_ALERTS.c.call_id, call_ids, UUID_TYPE, postgres),
+                                  _ALERTS.c.type.in_(CALL_ALERT_TYPES),
+                                  _ALERTS.c.state != "resolved")
+            .with_for_update())
+        for row in rows.mappings():
+            if row["dedup_key"] not in kept:
+                self.resolve(dict(row), now, SYSTEM,
+                             "auto: withdrawn (events recorded later show the call handled "
+                             "in time)", now)
+                report.add("resolved")
+
     async def _insert(self, wanted: Sequence[Wanted], now: datetime) -> dict[str, dict[str, Any]]:
         """New alerts (``ON CONFLICT DO NOTHING``): the rows written, by dedup key."""
         if not wanted:
@@ -350,7 +374,9 @@ class AlertEngine:
         fresh = [call for call in calls if call["duplicate_of"] is None
                  and looked_for[call["id"]] == call["received_at"]]
         wanted += await self._repeats(conn, fresh)
-        await writer.apply(_merged(wanted), now, report)
+        wanted = _merged(wanted)
+        await writer.withdraw(moved, wanted, now, report)  # only events can take one back
+        await writer.apply(wanted, now, report)
         if next_at and postgres:
             await conn.execute(_RESCHEDULE_ALL, {"ids": [n["b_id"] for n in next_at],
                                                  "nexts": [n["b_next"] for n in next_at]})

@@ -42,6 +42,8 @@ POLICY_FILE: Traversable = files("api.domain.alerts") / "alerts.toml"
 """The shipped policy (package data, so it is there however the package is installed)."""
 
 ALERT_TYPES = ("response_breach", "unacknowledged", "emerging_hotspot", "repeat")
+CALL_ALERT_TYPES = ("response_breach", "unacknowledged")
+"""The types whose alerts are about one call, wanted or not from its own facts alone."""
 ALERT_STATES = ("open", "acknowledged", "resolved")
 COMMAND_LEVELS = LEVELS
 """Fine to coarse: an alert escalates along this chain."""

@@ -10,7 +10,7 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import cast
@@ -157,3 +157,44 @@ def test_a_watcher_that_cannot_start_is_logged_and_tried_again(
     asyncio.run(scenario())
     assert len(attempts) == 2
     assert "did not start" in caplog.text
+
+
+def test_the_relay_hands_a_burst_over_at_once_and_in_order() -> None:
+    """What the watcher sent meanwhile reaches the channels in one hand-off to the
+    request loop, in the order it was sent; the relay ends when the process's end closes."""
+    import multiprocessing
+
+    import msgspec
+
+    published: list[tuple[bytes, list[str]]] = []
+    hand_offs: list[int] = []
+
+    class Recording(FeedPublisher):
+        def __init__(self) -> None:  # no channels
+            pass
+
+        async def publish(self, payload: bytes, channels: Iterable[str]) -> bool:
+            published.append((payload, list(channels)))
+            return True
+
+    class Counting(WatcherProcess):
+        async def _publish_all(self, batch: list[tuple[list[str], bytes]]) -> None:
+            hand_offs.append(len(batch))
+            await super()._publish_all(batch)
+
+    async def scenario() -> None:
+        watcher = Counting(cast("Settings", None), Recording(), dict)
+        watcher._loop = asyncio.get_running_loop()
+        receiving, sending = multiprocessing.Pipe(duplex=False)
+        encode = msgspec.msgpack.Encoder().encode
+        for i in range(300):  # all sent before the relay starts: a burst
+            sending.send_bytes(encode(([f"district:{i % 3}"], b"event %d" % i)))
+        sending.close()
+        relay = threading.Thread(target=watcher._relay, args=(receiving,))
+        relay.start()
+        while relay.is_alive():
+            await asyncio.sleep(0.01)
+
+    asyncio.run(scenario())
+    assert published == [(b"event %d" % i, [f"district:{i % 3}"]) for i in range(300)]
+    assert hand_offs == [256, 44]

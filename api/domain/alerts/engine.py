@@ -336,7 +336,7 @@ class AlertEngine:
         due = (select(_DUE.c.call_id, _DUE.c.next_alert_at).where(_DUE.c.next_alert_at <= now)
                .order_by(_DUE.c.next_alert_at).limit(batch)
                .with_for_update(skip_locked=True))
-        looked_for: dict[UUID, datetime] = dict((await conn.execute(due)).tuples().all())
+        looked_for: dict[UUID, datetime] = {row[0]: row[1] for row in await conn.execute(due)}
         ids = list(looked_for)
         if not ids:
             return 0

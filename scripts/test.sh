@@ -25,4 +25,7 @@ fi
 .venv/bin/mypy
 # derived data (stand-in stations, routing index) is built once and cached outside git
 .venv/bin/safecity jurisdictions build
-.venv/bin/python -m pytest "$@"
+# two processes (this machine's two cores), a test file's tests in one of them (its module
+# fixtures: a server, a browser, a database are built once); each has its own session
+# database. SAFECITY_TEST_WORKERS=0 runs everything in this process (a debugger, -x).
+.venv/bin/python -m pytest -n "${SAFECITY_TEST_WORKERS:-2}" --dist loadfile "$@"

@@ -36,7 +36,8 @@ WHY: Final[dict[int, str]] = {
     401: "No valid bearer token",
     403: "The token's role or jurisdiction scope does not allow this",
     404: "No such resource",
-    409: "Conflict (a reused Idempotency-Key with another body, an event not allowed now)",
+    409: "Conflict (a reused Idempotency-Key with another body, an event not allowed now, "
+         "a plan not (yet) succeeded)",
     415: "The body is not application/json",
     422: "Well-formed but unusable (outside Punjab, times out of range, a range too long)",
     499: "The client went away before the answer; its work was stopped",
@@ -46,6 +47,10 @@ WHY: Final[dict[int, str]] = {
 HEAVY: Final = frozenset({"callHeatmap", "responseHeatmap", "hotspots", "emergingHotspots",
                           "mapPage", "planMapPage", "routeBatch", "createPlan"})
 """Operations run in the worker pool: 503 when it is full, 499 when the client left."""
+
+READS_OF_FINISHED_WORK: Final = frozenset({"getPlanSites", "planMapPage"})
+"""Reads that answer 409 until the work they read has succeeded (a queued, running or
+failed plan)."""
 
 OTHER_SUCCESSES: Final[dict[str, dict[str, str]]] = {
     "createCall": {"200": "The Idempotency-Key was seen with this body: the call it made"},
@@ -97,7 +102,7 @@ def statuses(operation: dict[str, Any], method: str, path: str) -> list[int]:
         found |= {401, 403}
     if "requestBody" in operation:
         found.add(415)
-    if method in {"post", "put"}:
+    if method in {"post", "put"} or operation.get("operationId") in READS_OF_FINISHED_WORK:
         found.add(409)
     if path.startswith(("/api/v1", "/maps")):
         found.add(422)

@@ -235,6 +235,9 @@ def test_an_impossible_plan_fails_with_its_reason(client: httpx.Client) -> None:
         refused = client.get(path, headers=PLANNER)
         assert refused.status_code == 409, refused.text
         assert "needs more than 0 new sites" in refused.json()["detail"]
+    paths = client.get("/schema/openapi.json").json()["paths"]  # and the document says so
+    for path in ("/api/v1/plans/{plan_id}/sites", "/maps/plans/{plan_id}"):
+        assert "409" in paths[path]["get"]["responses"], path
 
 
 # ------------------------------------------------------------------ refused up front

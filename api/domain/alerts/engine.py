@@ -225,8 +225,7 @@ class AlertWriter:
         for row in rows.mappings():
             if row["dedup_key"] not in kept:
                 self.resolve(dict(row), now, SYSTEM,
-                             "auto: withdrawn (events recorded later show the call handled "
-                             "in time)", now)
+                             "auto: withdrawn (the call's record no longer makes it due)", now)
                 report.add("resolved")
 
     async def _insert(self, wanted: Sequence[Wanted], now: datetime) -> dict[str, dict[str, Any]]:

@@ -382,9 +382,14 @@ STATS = "/api/v1/stats/response?level=province"
 
 
 @pytest.mark.parametrize("claims", [
-    {"exp": "9999999999"}, {"exp": 1e30}, {"exp": int(time.time()) + 3600.5},
-    {"exp": int(time.time()) + 400 * 86400}, {"exp": True}, {"iat": None},
-    {"iat": str(int(time.time()))}, {"iat": int(time.time()) + 86400, "exp": int(time.time()) + 90000},
+    {"exp": "9999999999"}, {"exp": 1e30},
+    # times relative to now get ids that are not (test processes collect at other instants)
+    pytest.param({"exp": int(time.time()) + 3600.5}, id="exp-in-an-hour-not-an-integer"),
+    pytest.param({"exp": int(time.time()) + 400 * 86400}, id="exp-in-400-days"),
+    {"exp": True}, {"iat": None},
+    pytest.param({"iat": str(int(time.time()))}, id="iat-now-as-a-string"),
+    pytest.param({"iat": int(time.time()) + 86400, "exp": int(time.time()) + 90000},
+                 id="iat-tomorrow"),
     {"role": "call_taker", "scope": "LHR"}, {"role": "planner", "scope": "PK617"},
     {"role": "dpo", "scope": "PK617"}, {"role": "ig", "scope": "LHR"}, {"scope": "PK6' OR 1=1"},
     {"sub": 7}, {"role": "root"},

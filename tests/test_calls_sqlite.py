@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +30,21 @@ from tests.callservice import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@contextmanager
+def stored(path: Path) -> Iterator[Any]:
+    """A connection to the service's file through the SQLite library the service uses: a
+    second copy of SQLite in one process (the standard ``sqlite3`` beside ``pysqlite3``)
+    shares neither its locks nor its view of the write-ahead log, and read a row the
+    service had committed as missing (sqlite.org, "How to corrupt", 2.2.1)."""
+    from api.db.engine import sqlite_dbapi
+
+    connection = sqlite_dbapi().connect(str(path))
+    try:
+        yield connection
+    finally:
+        connection.close()
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +102,7 @@ def test_intake_lifecycle_and_duplicates_on_sqlite(client: ServiceClient, sqlite
     duty = client.get(f"/api/v1/stations/{LAHORE_STATION}/on-duty",
                       params={"at": "2026-11-25T23:00:00+05:00"}, headers=sho).json()
     assert duty["on_duty"]["rank"] == "Sub-Inspector"
-    with sqlite3.connect(sqlite_file) as db:
+    with stored(sqlite_file) as db:
         assert db.execute("SELECT count(*) FROM calls WHERE idempotency_key = ?",
                           (key,)).fetchone() == (1,)
         assert db.execute("SELECT count(*) FROM audit_log WHERE action = 'route'").fetchone() == (2,)
@@ -126,10 +142,10 @@ def test_a_call_from_islamabad_is_named_on_sqlite(client: ServiceClient, sqlite_
     call = taken.json()
     assert call["outside_punjab"] == "Islamabad Capital Territory"
     assert call["transfer_suggested"] is True
-    with sqlite3.connect(sqlite_file) as conn:
-        stored = conn.execute("SELECT outside_punjab FROM calls WHERE idempotency_key = ?",
-                              (key,)).fetchone()
-    assert stored == ("Islamabad Capital Territory",)
+    with stored(sqlite_file) as conn:
+        row = conn.execute("SELECT outside_punjab FROM calls WHERE idempotency_key = ?",
+                           (key,)).fetchone()
+    assert row == ("Islamabad Capital Territory",)
 
 
 def test_idempotency_keys_are_scoped_to_the_callers_area_on_sqlite(client: ServiceClient) -> None:

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,19 +32,14 @@ from tests.callservice import (
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-@contextmanager
-def stored(path: Path) -> Iterator[Any]:
+def stored(path: Path) -> closing[Any]:
     """A connection to the service's file through the SQLite library the service uses: a
     second copy of SQLite in one process (the standard ``sqlite3`` beside ``pysqlite3``)
     shares neither its locks nor its view of the write-ahead log, and read a row the
     service had committed as missing (sqlite.org, "How to corrupt", 2.2.1)."""
     from api.db.engine import sqlite_dbapi
 
-    connection = sqlite_dbapi().connect(str(path))
-    try:
-        yield connection
-    finally:
-        connection.close()
+    return closing(sqlite_dbapi().connect(str(path)))
 
 
 @pytest.fixture(scope="module")
